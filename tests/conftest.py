@@ -1,0 +1,41 @@
+"""Shared test set-up: offline library settings, thread counts, the shared real assets."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Offline and self-contained: nothing may reach the network or write to $HOME.
+_TMP = Path(tempfile.mkdtemp(prefix="vidcap-tests-"))
+for var, sub in (("YOLO_CONFIG_DIR", "yolo"), ("TORCH_HOME", "torch"), ("MPLCONFIGDIR", "mpl")):
+    os.environ.setdefault(var, str(_TMP / sub))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+import torch  # noqa: E402  (after the environment is set)
+
+torch.set_num_threads(os.cpu_count() or 1)
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT.parent / "shared" / "assets"
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """../shared/assets (real MSR-VTT annotations and clips); tests using it skip when absent."""
+    if not ASSETS.is_dir():
+        pytest.skip("../shared/assets is not present")
+    return ASSETS
+
+
+@pytest.fixture(scope="session")
+def msrvtt_dir(assets: Path) -> Path:
+    return assets / "msrvtt"
+
+
+@pytest.fixture(scope="session")
+def real_videos(assets: Path) -> list[Path]:
+    return sorted((assets / "videos").glob("*.*"))

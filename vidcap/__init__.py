@@ -1,0 +1,29 @@
+"""vidcap: caption video files with ResNet/YOLO frame features and LSTM/GRU decoders.
+
+Example:
+    >>> from vidcap import Captioner                      # doctest: +SKIP
+    >>> Captioner.from_checkpoint("best.pt").caption(["clip.mp4"])  # doctest: +SKIP
+    ['a man is playing a guitar']
+"""
+from __future__ import annotations
+
+import os
+
+__version__ = "0.1.0"
+
+# Importing ultralytics sets OMP_NUM_THREADS=1 when it is unset, which halves CPU throughput on
+# a 2-core machine. Claim every core first, unless the user chose a number.
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+# ultralytics must never try to reach the network or pip-install things behind the user's back.
+os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+
+__all__ = ["Captioner", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy so that `import vidcap` (and `vidcap --help`) stays fast.
+    if name == "Captioner":
+        from vidcap.engine.captioner import Captioner
+
+        return Captioner
+    raise AttributeError(f"module 'vidcap' has no attribute {name!r}")

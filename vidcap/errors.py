@@ -1,0 +1,25 @@
+"""Exceptions shared by every stage; the CLI turns them into one-line messages and exit codes.
+
+``UsageError`` (exit 2) is for what the user asked for: unknown names, bad values, bad config keys.
+``InputError`` (exit 1) is for what the user gave us: unreadable videos, annotation files,
+checkpoints, results files. Messages always name the offending input.
+"""
+from __future__ import annotations
+
+
+class VidcapError(Exception):
+    """Base class of vidcap's own errors."""
+
+    exit_code = 1
+
+
+class UsageError(VidcapError, ValueError):
+    """An invalid request: unknown backbone/model name, bad option value, unknown config key."""
+
+    exit_code = 2
+
+
+class InputError(VidcapError, ValueError):
+    """An input file is missing, malformed or untrusted; the message names the file and the problem."""
+
+    exit_code = 1
