@@ -1,0 +1,170 @@
+"""Which frames to take from a video: N uniformly, or at a fixed rate, inside an optional time window.
+
+Frame ``i`` is shown during ``[i / fps, (i + 1) / fps)``; a window ``[start, end)`` (seconds) covers
+the frames shown during it, ``lo = floor(start * fps)`` up to ``hi = ceil(end * fps)`` (exclusive),
+clipped to the video. Timestamps are always ``index / fps``.
+
+* ``frames=N``: the centre frame of each of N equal segments of ``[lo, hi)``, computed in integers:
+  ``lo + (2k + 1) * (hi - lo) // (2N)``. A window with fewer than N frames repeats frames, so every
+  clip yields exactly N (the decoder reads each distinct frame once).
+* ``fps=R``: the frame shown at ``start + k / R`` for every such time before the window's end; a rate
+  above the video's would repeat frames, so each distinct frame is kept once.
+
+Example:
+    >>> info = VideoInfo("v.mp4", fps=10.0, frame_count=100, duration=10.0, width=64, height=48, codec="h264")
+    >>> sample_indices(info, Sampling(frames=4))[0].tolist()
+    [12, 37, 62, 87]
+    >>> idx, ts = sample_indices(info, Sampling.from_options(fps=0.5, start=2.0, end=7.0))
+    >>> idx.tolist(), ts.tolist()
+    ([20, 40, 60], [2.0, 4.0, 6.0])
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+from vidcap.errors import UsageError
+from vidcap.video.capture import VideoError
+from vidcap.video.probe import VideoInfo
+
+__all__ = ["DEFAULT_FRAMES", "MIN_FRAMES", "Sampling", "sample_indices", "windows"]
+
+DEFAULT_FRAMES = 28  # the usual MSR-VTT setting (S2VT, SA-LSTM, …)
+MIN_FRAMES = 2       # a single frame is a still image, not a video
+_EPS = 1e-6          # in frames: absorbs float error in time × fps (1/3 s × 30 fps = 10.000000000000002)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"sampling {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample a video: ``frames`` uniformly (default 28) *or* at ``fps``, within [start, end) s.
+
+    Invalid values raise UsageError. Use :meth:`from_options` for command-line style input, where
+    giving ``fps`` alone means "no fixed frame count".
+
+    Example:
+        >>> Sampling.from_options(fps=2.0, end=10)
+        Sampling(frames=None, fps=2.0, start=None, end=10.0)
+        >>> Sampling.from_dict(Sampling(frames=8).to_dict())
+        Sampling(frames=8, fps=None, start=None, end=None)
+    """
+
+    frames: int | None = DEFAULT_FRAMES
+    fps: float | None = None
+    start: float | None = None
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.frames is None) == (self.fps is None):
+            raise UsageError("sample either a number of frames or a rate (fps), exactly one of them "
+                             f"(got frames={self.frames!r}, fps={self.fps!r}; frames defaults to "
+                             f"{DEFAULT_FRAMES}, so pass frames=None with fps)")
+        if self.frames is not None:
+            if isinstance(self.frames, bool) or not isinstance(self.frames, (int, np.integer)) \
+                    or self.frames < 1:
+                raise UsageError(f"sampling frames must be a whole number >= 1, got {self.frames!r}")
+            object.__setattr__(self, "frames", int(self.frames))
+        if self.fps is not None and _number("fps", self.fps) <= 0:
+            raise UsageError(f"sampling fps must be > 0, got {self.fps!r}")
+        if self.start is not None and _number("start", self.start) < 0:
+            raise UsageError(f"sampling start must be >= 0 seconds, got {self.start!r}")
+        if self.end is not None and _number("end", self.end) <= (self.start or 0.0):
+            raise UsageError(f"sampling end ({self.end!r} s) must be after start ({self.start or 0.0!r} s)")
+        for name in ("fps", "start", "end"):  # store plain floats so to_dict() is stable
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+
+    @classmethod
+    def from_options(cls, frames: int | None = None, fps: float | None = None, start: float | None = None,
+                     end: float | None = None) -> Sampling:
+        """From command-line options: neither frames nor fps means the default frame count."""
+        if frames is not None and fps is not None:
+            raise UsageError("give either --frames or --fps, not both")
+        if frames is None and fps is None:
+            frames = DEFAULT_FRAMES
+        return cls(frames=frames, fps=fps, start=start, end=end)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able record (kept in feature stores and checkpoints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Sampling:
+        """Inverse of :meth:`to_dict`; unknown keys raise UsageError naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise UsageError(f"unknown sampling keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**{k: record.get(k) for k in known})
+
+
+def _window(info: VideoInfo, sampling: Sampling) -> tuple[int, int]:
+    """The frame range [lo, hi) shown during the sampling window."""
+    start = sampling.start or 0.0
+    if start >= info.duration:
+        raise VideoError(info.path, f"sampling window starts at {start:g} s, at or after the end of the "
+                                    f"video ({info.duration:.3f} s)")
+    lo = math.floor(start * info.fps + _EPS)
+    hi = info.frame_count
+    if sampling.end is not None:
+        hi = min(hi, math.ceil(sampling.end * info.fps - _EPS))
+    return lo, max(hi, lo + 1)  # a window always shows at least the frame on screen at its start
+
+
+def sample_indices(info: VideoInfo, sampling: Sampling) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices (int64, non-decreasing) and their timestamps in seconds (float64) to decode.
+
+    Raises VideoError when the video has fewer than ``MIN_FRAMES`` frames or the window misses it.
+
+    Example:
+        >>> info = VideoInfo("v.mp4", 30.0, 90, 3.0, 64, 48, "h264")
+        >>> idx, ts = sample_indices(info, Sampling(frames=3, start=1.0, end=2.0))
+        >>> idx.tolist(), ts.round(4).tolist()
+        ([35, 45, 55], [1.1667, 1.5, 1.8333])
+    """
+    if info.frame_count < MIN_FRAMES:
+        raise VideoError(info.path, f"only {info.frame_count} frame: a still image, not a video")
+    lo, hi = _window(info, sampling)
+    if sampling.frames is not None:
+        k = np.arange(sampling.frames, dtype=np.int64)
+        indices = lo + (2 * k + 1) * (hi - lo) // (2 * sampling.frames)
+    else:
+        assert sampling.fps is not None
+        start, end = sampling.start or 0.0, min(sampling.end or math.inf, info.duration)
+        count = max(1, math.ceil((end - start) * sampling.fps - _EPS))
+        times = start + np.arange(count, dtype=np.float64) / sampling.fps
+        indices = np.unique(np.clip(np.floor(times * info.fps + _EPS).astype(np.int64), lo, hi - 1))
+    return indices, indices / info.fps
+
+
+def windows(duration: float, seconds: float) -> list[tuple[float, float]]:
+    """Consecutive ``[start, end)`` windows of ``seconds`` covering ``[0, duration)``, for segment captions.
+
+    A last remainder shorter than half a window is merged into the window before it (a sliver of a
+    few frames makes a poor caption).
+
+    Example:
+        >>> windows(10.0, 4.0)
+        [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
+        >>> windows(9.0, 4.0)
+        [(0.0, 4.0), (4.0, 9.0)]
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or seconds <= 0:
+        raise UsageError(f"segment length must be a positive number of seconds, got {seconds!r}")
+    if not math.isfinite(duration) or duration <= 0:
+        raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
+    count = max(1, math.ceil(duration / seconds - _EPS))
+    if count > 1 and duration - (count - 1) * seconds < seconds / 2:
+        count -= 1
+    bounds = [k * float(seconds) for k in range(count)] + [float(duration)]
+    return list(zip(bounds[:-1], bounds[1:]))
