@@ -1,0 +1,92 @@
+"""ResNet backbones (vidcap/features/resnet.py): streams, determinism, weights loading offline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from vidcap.errors import InputError
+from vidcap.features import get_backbone
+
+FRAMES = np.random.default_rng(0).integers(0, 256, (3, 120, 160, 3), dtype=np.uint8)
+
+
+def test_resnet18_streams_shapes_and_dtypes():
+    bb = get_backbone("resnet18", weights="none", grid=2, input_size=128)
+    assert bb.name == "resnet18" and bb.weights == "none"
+    assert bb.streams == {"frame": (512,), "grid": (4, 512)}
+    out = bb.features(FRAMES)
+    assert {k: v.shape for k, v in out.items()} == {"frame": (3, 512), "grid": (3, 4, 512)}
+    assert all(v.dtype == np.float32 for v in out.values())
+    # 128 px → a 4x4 map, so the 2x2 grid cells are equal and their mean is the global pool
+    np.testing.assert_allclose(out["grid"].mean(axis=1), out["frame"], rtol=1e-5, atol=1e-6)
+    meta = bb.meta()
+    assert meta["backbone"] == "resnet18" and meta["weights"] == "none" and meta["input_size"] == 128
+    assert meta["normalization"]["mean"] == [0.485, 0.456, 0.406] and meta["streams"]["grid"] == [4, 512]
+
+
+def test_deeper_resnet_at_tiny_input():
+    bb = get_backbone("resnet50", weights="none", input_size=64)
+    out = bb.features(FRAMES[:1])
+    assert out["frame"].shape == (1, 2048) and "grid" not in out
+
+
+def test_random_weights_are_seeded_so_every_process_agrees():
+    a = get_backbone("resnet18", weights="none", input_size=64)
+    b = get_backbone("resnet18", weights="none", input_size=64)
+    c = get_backbone("resnet18", weights="none", input_size=64, seed=1)
+    fa, fb = a.features(FRAMES)["frame"], b.features(FRAMES)["frame"]
+    assert np.array_equal(fa, fb)
+    assert np.array_equal(fa, a.features(FRAMES)["frame"])  # same input, same features
+    assert not np.array_equal(fa, c.features(FRAMES)["frame"])
+
+
+def _random_state(seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return torchvision.models.resnet18().state_dict()
+
+
+def test_imagenet_weights_load_offline_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    name = Path(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url).name  # resnet18-f37072fd.pth
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    state = _random_state(123)
+    torch.save(state, tmp_path / "hub" / "checkpoints" / name)
+    bb = get_backbone("resnet18", weights="imagenet")
+    assert bb.weights == "imagenet" and bb.meta()["weights_file"] == name
+    loaded = bb.body.state_dict()
+    for key in ("0.weight", "1.running_mean", "7.1.conv2.weight"):  # conv1, bn1, layer4[1].conv2
+        src = {"0": "conv1", "1": "bn1", "7": "layer4"}[key.split(".")[0]] + key[1:]
+        assert torch.equal(loaded[key], state[src])
+
+
+def test_imagenet_weights_offline_without_file_say_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(InputError) as err:
+        get_backbone("resnet18", weights="imagenet")
+    message = str(err.value)
+    assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message
+    assert "--weights none" in message
+
+
+def test_weights_from_a_state_dict_file(tmp_path):
+    state = _random_state(7)
+    torch.save(state, tmp_path / "mine.pth")
+    bb = get_backbone("resnet18", weights=str(tmp_path / "mine.pth"))
+    assert bb.weights == str((tmp_path / "mine.pth").resolve())
+    assert torch.equal(bb.body.state_dict()["0.weight"], state["conv1.weight"])
+    assert len(bb.meta()["weights_sha256"]) == 16
+
+
+def test_bad_weights_files_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        get_backbone("resnet18", weights=str(tmp_path / "absent.pth"))
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    with pytest.raises(InputError, match="not a resnet18 state dict"):
+        get_backbone("resnet18", weights=str(tmp_path / "text.pth"))
+    torch.save(torchvision.models.resnet34().state_dict(), tmp_path / "r34.pth")
+    with pytest.raises(InputError, match="r34.pth: not a resnet18 state dict"):
+        get_backbone("resnet18", weights=str(tmp_path / "r34.pth"))

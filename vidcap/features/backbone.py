@@ -1,0 +1,199 @@
+"""The backbone interface and registry: ``get_backbone(name)``, ``list_backbones()``.
+
+A backbone turns RGB frames into named feature streams (first axis = frames). It carries its own
+preprocessing, split in two so the extraction pipeline can run the cheap, CPU-bound half in its
+decoding workers: ``transform`` (picklable; uint8 NHWC frames → uint8 NCHW at the model's input size,
+done with OpenCV) and ``normalize`` (uint8 batch on the device → float model input). ``preprocess``
+chains both, ``features`` runs the whole thing on one clip.
+
+Example:
+    >>> bb = get_backbone("resnet18", weights="none")          # random weights must be asked for
+    >>> out = bb.features(np.zeros((4, 240, 320, 3), np.uint8))
+    >>> out["frame"].shape, bb.streams["frame"]
+    ((4, 512), (512,))
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from vidcap.errors import InputError, UsageError
+from vidcap.registry import Registry
+
+BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
+
+# Autocast dtypes by the names users type; "fp32" turns autocast off.
+DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+# Random weights come from this seed unless told otherwise, so that every process (resumed runs,
+# shards, torchrun ranks) builds the same network and their features agree bitwise.
+DEFAULT_SEED = 0
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+class Backbone(torch.nn.Module):
+    """A frame-feature extractor; subclasses set the attributes below and implement ``forward``.
+
+    Attributes:
+        name: registry name, e.g. ``"resnet50"``.
+        weights: weights id actually used: ``"imagenet"``, ``"none"``, a file path, ``"yolov8n.pt"``.
+        streams: per-frame shape of each output stream, e.g. ``{"frame": (2048,)}``.
+        int_streams: names of the streams holding integers (stored as int16, not float16).
+        transform: picklable uint8 NHWC → uint8 NCHW resize/crop/letterbox to the input size.
+    """
+
+    name: str
+    weights: str
+    streams: dict[str, tuple[int, ...]]
+    int_streams: frozenset[str] = frozenset()
+    transform: Transform
+
+    def __init__(self, *, device: torch.device, dtype: str | None,
+                 mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
+        super().__init__()
+        self.device = device
+        if dtype is None:  # bf16 pays off on GPUs; on CPUs fp32 is both exact and usually faster
+            dtype = "bf16" if device.type == "cuda" else "fp32"
+        if dtype not in DTYPES:
+            raise UsageError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+        self.dtype = dtype
+        # Pixel statistics in 0..255 units, so normalisation is one fused op on the uint8 batch.
+        self.register_buffer("_mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("_std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
+
+    # ----------------------------------------------------------------------------- preprocessing
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 NCHW batch (any device) → float model input on the backbone's device."""
+        x = batch.to(self.device, non_blocking=True).float()
+        x = (x - self._mean) / self._std
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 NHWC RGB frames → model input (resize/crop or letterbox, then normalisation)."""
+        return self.normalize(torch.from_numpy(self.transform(frames)))
+
+    # --------------------------------------------------------------------------------- inference
+    def run(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Transformed uint8 batch → outputs on the CPU (floats as float32), in inference mode + autocast."""
+        with torch.inference_mode(), self._autocast():
+            out = self(self.normalize(batch))
+        return {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in out.items()}
+
+    def finalize(self, outputs: dict[str, np.ndarray], frame_size: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Per-video post-processing of one video's outputs; ``frame_size`` is the source (H, W).
+
+        The default does nothing; YOLO maps boxes from the letterboxed input back to the frame.
+        """
+        return outputs
+
+    def features(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 NHWC RGB frames of one video → dict of float32/int numpy streams.
+
+        Example:
+            >>> get_backbone("resnet18", weights="none").features(frames)["frame"].shape  # doctest: +SKIP
+            (28, 512)
+        """
+        out = self.run(torch.from_numpy(self.transform(frames)))
+        return self.finalize({k: v.numpy() for k, v in out.items()}, frames.shape[1:3])
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        amp = DTYPES[self.dtype]
+        if amp is None:
+            yield
+        else:
+            with torch.autocast(self.device.type, dtype=amp):
+                yield
+
+    def _place(self) -> None:
+        """Move to the device, eval mode; channels-last on CUDA (faster convolutions there)."""
+        self.eval().requires_grad_(False).to(self.device)
+        if self.device.type == "cuda":
+            self.to(memory_format=torch.channels_last)
+
+    def meta(self) -> dict[str, Any]:
+        """What a feature store records about the backbone (JSON-serialisable, deterministic)."""
+        return {"backbone": self.name, "weights": self.weights, "dtype": self.dtype,
+                "streams": {k: list(v) for k, v in self.streams.items()},
+                "int_streams": sorted(self.int_streams)}
+
+
+def get_backbone(name: str, *, weights: str = "imagenet", device: str | torch.device | None = None,
+                 **options: Any) -> Backbone:
+    """Build a registered backbone in eval mode on ``device`` (default: CUDA when available).
+
+    ``weights``: ``"imagenet"`` (the library's pretrained default; downloaded where the internet is
+    reachable, else loaded from the library's cache), ``"none"`` (random, seeded by ``seed=0``), or a
+    file. Unknown names raise ``UsageError`` listing the choices.
+
+    Example:
+        >>> get_backbone("resnet18", weights="none", grid=2).streams
+        {'frame': (512,), 'grid': (4, 512)}
+    """
+    builder = BACKBONES.get(name)
+    known = [k for k, prm in inspect.signature(builder).parameters.items() if prm.kind is prm.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        choices = ", ".join(k for k in known if k not in ("weights", "device"))
+        raise UsageError(f"backbone {name} has no option {', '.join(map(repr, unknown))}; its options: {choices}")
+    return builder(name, weights=str(weights), device=resolve_device(device), **options)
+
+
+def list_backbones() -> list[str]:
+    """Names accepted by ``get_backbone``, sorted.
+
+    Example:
+        >>> "resnet50" in list_backbones() and "yolov8n" in list_backbones()
+        True
+    """
+    return BACKBONES.names()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` → this process's GPU (``LOCAL_RANK`` under torchrun) when CUDA is available, else CPU."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise UsageError(f"bad device {device!r}: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    return dev
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with a fixed torch seed without disturbing the caller's random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def weights_file(path: str) -> Path:
+    """The weights file a user named, or InputError saying it is missing."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError(f"weights file {path}: no such file (use 'imagenet', 'none' or an existing file)")
+    return file.resolve()
+
+
+def file_digest(path: Path) -> str:
+    """Short SHA-256 of a weights file, recorded so stores made with different files never mix."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

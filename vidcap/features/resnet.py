@@ -1,0 +1,110 @@
+"""ResNet-18/34/50/101/152 backbones (torchvision) with a global ``frame`` stream and an optional grid.
+
+Streams: ``frame`` (D,) — the global average pool before the classifier (D = 512 for resnet18/34,
+2048 otherwise); with ``grid=g``, also ``grid`` (g*g, D) — the last feature map average-pooled to g×g,
+row-major. Preprocessing follows the weights' ImageNet transform: shorter side to 256/224 of the input
+size, centre crop, ImageNet mean/std.
+
+Example:
+    >>> bb = get_backbone("resnet50", weights="none", input_size=64)
+    >>> bb.streams
+    {'frame': (2048,)}
+"""
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torchvision
+from torch import nn
+
+from vidcap.errors import InputError, UsageError
+from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_digest, seeded,
+                                      weights_file)
+from vidcap.features.transforms import ResizeCenterCrop
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _pretrained(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    """torchvision's DEFAULT ImageNet weights through the standard hub cache ($TORCH_HOME/hub/checkpoints)."""
+    enum = torchvision.models.get_model_weights(name).DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+    try:
+        model = torchvision.models.get_model(name, weights=enum)
+    except urllib.error.URLError as err:  # offline (or the download was refused) and nothing cached
+        raise InputError(
+            f"{name} ImageNet weights ({enum}) are not available: downloading {enum.url} failed "
+            f"({err.reason}). Offline, place that file at {cached} (the folder follows $TORCH_HOME), "
+            f"or pass --weights PATH to a state dict, or --weights none for random weights") from None
+    except RuntimeError as err:  # a damaged file in the cache
+        raise InputError(f"{cached}: not a loadable {name} state dict ({err}); delete it or replace it") from None
+    return model, {"weights_file": cached.name, "weights_enum": str(enum)}
+
+
+def _random(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    with seeded(seed):
+        return torchvision.models.get_model(name, weights=None), {"seed": seed}
+
+
+def _from_file(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    file = weights_file(weights)
+    model = torchvision.models.get_model(name, weights=None)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:  # torch.load and load_state_dict raise many types for a wrong file
+        raise InputError(f"weights file {file}: not a {name} state dict ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    return model, {"weights_sha256": file_digest(file)}
+
+
+# weights spec → loader; any other string is a path to a state dict.
+_LOADERS: dict[str, Callable[[str, str, int], tuple[nn.Module, dict[str, Any]]]] = {
+    "imagenet": _pretrained, "none": _random}
+
+
+class ResNetBackbone(Backbone):
+    """A torchvision ResNet without its classifier; see the module docstring for the streams."""
+
+    def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
+                 input_size: int = 224, dtype: str | None = None, seed: int = DEFAULT_SEED):
+        super().__init__(device=device, dtype=dtype, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        if grid is not None and not 1 <= int(grid) <= 7:
+            raise UsageError(f"grid={grid!r}: choose a grid size from 1 to 7")
+        if not 32 <= int(input_size) <= 1024:
+            raise UsageError(f"input_size={input_size!r}: choose 32 to 1024 pixels")
+        model, self._weights_meta = _LOADERS.get(weights, _from_file)(name, weights, seed)
+        self.name = name
+        self.weights = weights if weights in _LOADERS else str(weights_file(weights))
+        self.grid = int(grid) if grid else None
+        # Everything up to (not including) the global pool; the pool is done here so the grid can share it.
+        self.body = nn.Sequential(*(getattr(model, n) for n in
+                                    ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")))
+        dim = model.fc.in_features
+        self.streams = {"frame": (dim,)}
+        if self.grid:
+            self.streams["grid"] = (self.grid * self.grid, dim)
+        # 256/224: torchvision's evaluation resize for its 224 crop, kept for other input sizes.
+        self.transform = ResizeCenterCrop(size=int(input_size), resize=round(int(input_size) * 256 / 224))
+        self._place()
+
+    def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised (B, 3, S, S) → ``frame`` (B, D) and optionally ``grid`` (B, g*g, D)."""
+        fmap = self.body(batch)
+        out = {"frame": fmap.mean(dim=(2, 3))}
+        if self.grid:
+            out["grid"] = nn.functional.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), **self._weights_meta, "input_size": self.transform.size,
+                "resize": self.transform.resize, "grid": self.grid,
+                "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
+
+
+BACKBONES.register(*RESNETS)(ResNetBackbone)

@@ -1,0 +1,207 @@
+"""The on-disk feature store: one small file per video, so a kill can never corrupt what is written.
+
+Layout of a store folder ``DIR``::
+
+    DIR/meta.json                      backbone, weights, sampling, stream dims/dtypes, vidcap version
+    DIR/videos/<quoted id>.npz         one uncompressed npz per video: the streams (float16; integer
+                                       streams int16), ``_indices``, ``_timestamps``, ``_info`` (JSON)
+    DIR/failures.json                  [{"video_id", "path", "reason"}] of the last unsharded run
+    DIR/failures-<i>-of-<n>.json       the same, per shard
+
+Every file is written to a temporary name in its own folder (``*.tmp``), flushed, fsynced and
+``os.replace``d into place: a reader sees a whole entry or none. Ids are ``urllib.parse.quote``d
+(``safe=""``), so any id maps to one flat file name. Reading opens one entry per item and nothing else,
+and the object holds no open files: safe to use from DataLoader workers.
+
+Example:
+    >>> store = FeatureStore("feats/")                               # doctest: +SKIP
+    >>> store.meta["backbone"], len(store)                           # doctest: +SKIP
+    ('resnet18', 10000)
+    >>> store["video0"]["frame"].shape, store.info("video0")["fps"]  # doctest: +SKIP
+    ((28, 512), 29.97)
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Callable, IO
+
+import numpy as np
+
+from vidcap.errors import InputError, UsageError
+
+META = "meta.json"
+VIDEOS = "videos"
+ENTRY_SUFFIX = ".npz"
+TMP_SUFFIX = ".tmp"
+RESERVED = ("_indices", "_timestamps", "_info")  # non-stream members of an entry
+UNCHECKED_META = ("vidcap_version",)  # may differ between runs that add to the same store
+
+
+def quote_id(video_id: str) -> str:
+    """Video id → file stem (reversible, no path separators)."""
+    return urllib.parse.quote(video_id, safe="")
+
+
+def failures_name(shard: tuple[int, int] | None) -> str:
+    """``failures.json``, or ``failures-<i>-of-<n>.json`` for a shard."""
+    return "failures.json" if shard is None else f"failures-{shard[0]}-of-{shard[1]}.json"
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, fsync it, then rename it into place."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left when writing failed
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented, key-sorted JSON (identical bytes for identical objects)."""
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def _temp_owner(name: str) -> str | None:
+    """``<target>.<token>.tmp`` → ``<target>``; None for other names."""
+    if not name.endswith(TMP_SUFFIX):
+        return None
+    return name[: -len(TMP_SUFFIX)].rpartition(".")[0] or None
+
+
+class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
+    """Read-only mapping video id → {stream name: array (frames first)}; see the module docstring."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        meta_file = self.path / META
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_file.read_text())
+        except FileNotFoundError:
+            raise InputError(f"{self.path}: not a feature store (no {META}; make one with `vidcap extract`)") from None
+        except (OSError, ValueError) as err:
+            raise InputError(f"{meta_file}: unreadable store metadata ({err})") from None
+        self.streams: tuple[str, ...] = tuple(self.meta.get("dims", {}))
+        self._ids: list[str] | None = None  # listed once, on first use
+
+    def _file(self, video_id: str) -> Path:
+        return self.path / VIDEOS / f"{quote_id(video_id)}{ENTRY_SUFFIX}"
+
+    def _load(self, video_id: str, names: Iterable[str]) -> dict[str, np.ndarray]:
+        try:
+            with np.load(self._file(video_id), allow_pickle=False) as entry:
+                return {name: entry[name] for name in names}
+        except FileNotFoundError:
+            raise KeyError(video_id) from None
+        except (OSError, ValueError, KeyError) as err:
+            raise InputError(f"{self._file(video_id)}: damaged store entry ({err})") from None
+
+    def __getitem__(self, video_id: str) -> dict[str, np.ndarray]:
+        return self._load(video_id, self.streams)
+
+    def info(self, video_id: str) -> dict[str, Any]:
+        """Sampling record of one video: ``indices``, ``timestamps`` (s), ``fps``, ``duration``, ``path`` …
+
+        Example:
+            >>> FeatureStore("feats/").info("video0")["timestamps"][:2]   # doctest: +SKIP
+            array([0.267, 0.8  ])
+        """
+        entry = self._load(video_id, RESERVED)
+        return {**json.loads(str(entry["_info"])), "indices": entry["_indices"],
+                "timestamps": entry["_timestamps"]}
+
+    def __contains__(self, video_id: object) -> bool:
+        return isinstance(video_id, str) and self._file(video_id).is_file()
+
+    def ids(self) -> list[str]:
+        """Sorted ids of the stored videos (listed once per FeatureStore object)."""
+        if self._ids is None:
+            folder = self.path / VIDEOS
+            names = os.listdir(folder) if folder.is_dir() else []
+            self._ids = sorted(urllib.parse.unquote(n[: -len(ENTRY_SUFFIX)])
+                               for n in names if n.endswith(ENTRY_SUFFIX))
+        return self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids())
+
+    def __len__(self) -> int:
+        return len(self.ids())
+
+    def failures(self) -> list[dict[str, str]]:
+        """Failed videos of every run and shard that wrote here, minus those since extracted."""
+        found: dict[str, dict[str, str]] = {}
+        for file in sorted(self.path.glob("failures*.json")):
+            try:
+                records = json.loads(file.read_text())
+            except (OSError, ValueError) as err:
+                raise InputError(f"{file}: unreadable failures list ({err})") from None
+            found.update((r["video_id"], r) for r in records if r["video_id"] not in self)
+        return [found[k] for k in sorted(found)]
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.path)!r}, backbone={self.meta.get('backbone')!r})"
+
+
+class StoreWriter:
+    """Creates or resumes a store folder; used by ``extract`` (one writer per process/shard)."""
+
+    def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any]):
+        self.path = Path(path)
+        self.videos = self.path / VIDEOS
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"--out {self.path}: exists and is not a folder")
+        self.videos.mkdir(parents=True, exist_ok=True)
+        self.meta = json.loads(json.dumps(meta))  # the JSON form, so it compares equal to a re-read copy
+        self._check_or_write_meta()
+
+    def _check_or_write_meta(self) -> None:
+        file = self.path / META
+        if not file.exists():
+            write_json(file, self.meta)  # every shard writes the same bytes, so racing writers agree
+            return
+        try:
+            old = json.loads(file.read_text())
+        except ValueError as err:
+            raise InputError(f"{file}: unreadable store metadata ({err}); remove the folder or pick another --out")
+        keys = sorted((set(old) | set(self.meta)) - set(UNCHECKED_META))
+        diff = [f"{k}: stored {old.get(k)!r}, now {self.meta.get(k)!r}" for k in keys if old.get(k) != self.meta.get(k)]
+        if diff:
+            raise UsageError(f"--out {self.path} holds features made differently, and stores never mix: "
+                             + "; ".join(diff) + ". Use another --out folder, or the stored settings.")
+
+    def done(self, video_id: str) -> bool:
+        return (self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}").is_file()
+
+    def remove_temps(self, video_ids: Iterable[str] | None, failures: str) -> int:
+        """Delete temporary leftovers of killed runs: of these videos and this failures file, or of
+        everything when ``video_ids`` is None (only safe when no other process writes here)."""
+        stems = None if video_ids is None else {f"{quote_id(v)}{ENTRY_SUFFIX}" for v in video_ids}
+        removed = 0
+        for folder, allowed in ((self.videos, stems), (self.path, None if stems is None else {failures})):
+            for name in os.listdir(folder):
+                owner = _temp_owner(name)
+                if owner is not None and (allowed is None or owner in allowed):
+                    (folder / name).unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def write(self, video_id: str, streams: dict[str, np.ndarray], *, indices: np.ndarray,
+              timestamps: np.ndarray, info: dict[str, Any], int_streams: Iterable[str] = ()) -> None:
+        """Write one video's entry atomically (float streams as float16, integer streams as int16)."""
+        ints = set(int_streams)
+        arrays = {k: np.ascontiguousarray(v, np.int16 if k in ints else np.float16) for k, v in streams.items()}
+        arrays.update(_indices=np.asarray(indices, np.int64), _timestamps=np.asarray(timestamps, np.float64),
+                      _info=np.array(json.dumps(info, sort_keys=True)))
+        atomic_write(self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}", lambda f: np.savez(f, **arrays))
+
+    def write_failures(self, name: str, failures: list[dict[str, str]]) -> None:
+        write_json(self.path / name, sorted(failures, key=lambda r: r["video_id"]))
