@@ -1,0 +1,289 @@
+"""Batched, resumable, shardable feature extraction: videos → a FeatureStore folder.
+
+Decoding runs in DataLoader worker processes (one OpenCV/torch thread each), which read only the sampled
+frames and shrink them to the backbone's input size before anything is sent to the main process. The
+main process packs frames of several videos into fixed-size batches, runs the backbone (inference mode;
+on CUDA autocast and channels-last), splits the outputs per video and writes each video's entry as soon
+as it is complete. Finished videos are skipped on a re-run; a kill loses at most the videos in flight.
+
+Every forward pass sees exactly ``batch_size`` frames (the last one is padded): CPU kernels may round
+differently for other batch shapes, and a resumed or sharded run must produce the same bits as one
+uninterrupted run.
+
+Example:
+    >>> from vidcap.video import Sampling
+    >>> srcs = collect_sources(video_dir="clips/")                                   # doctest: +SKIP
+    >>> report = extract(srcs, "feats/", backbone="resnet18", weights="none",
+    ...                  sampling=Sampling(frames=28))                               # doctest: +SKIP
+    >>> report.failures, FeatureStore("feats/")["clip1"]["frame"].shape              # doctest: +SKIP
+    ([], (28, 512))
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vidcap import __version__
+from vidcap.errors import UsageError, VidcapError
+from vidcap.features.backbone import Backbone, Transform, get_backbone
+from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
+from vidcap.features.store import StoreWriter, failures_name
+from vidcap.video import Sampling, read_clip
+
+__all__ = ["ExtractReport", "collect_sources", "extract", "parse_shard", "store_meta"]
+
+log = logging.getLogger(__name__)
+
+# Frames wider or taller than this are shrunk while decoding, so an 8K video costs bounded memory;
+# the backbone's own resize follows (below this size frames reach the transform untouched).
+MAX_DECODE_SIDE = 2048
+
+
+@dataclass
+class ExtractReport:
+    """What one ``extract`` call did; ``failures`` are ``{"video_id", "path", "reason"}`` records."""
+
+    out: Path
+    total: int
+    extracted: int = 0
+    skipped: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
+
+    def summary(self) -> str:
+        """One line for the terminal, e.g. ``extracted 9 videos (252 frames) in 4.1 s …``."""
+        part = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        text = (f"{self.out}{part}: extracted {self.extracted} of {self.total} videos ({self.frames} frames, "
+                f"{rate:.1f} frames/s), {self.skipped} already done, {len(self.failures)} failed")
+        if self.failures:
+            text += f" (reasons in {self.out / failures_name(self.shard)})"
+        return text
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot record {value!r} in the store")
+
+
+def store_meta(backbone: Backbone, sampling: Sampling) -> dict[str, Any]:
+    """The ``meta.json`` a store gets: identical for every shard and re-run of the same setup."""
+    dtypes = {k: "int16" if k in backbone.int_streams else "float16" for k in backbone.streams}
+    return {"format": "vidcap-features/1", "backbone": backbone.name, "weights": backbone.weights,
+            "sampling": sampling.to_dict(), "dims": {k: list(v) for k, v in backbone.streams.items()},
+            "dtypes": dtypes, "backbone_meta": backbone.meta(), "vidcap_version": __version__}
+
+
+class _Clips(torch.utils.data.Dataset):
+    """Decodes one source per item (in a worker): sampled frames, already transformed, or a failure."""
+
+    def __init__(self, sources: Sequence[Source], sampling: Sampling, transform: Transform):
+        self.sources, self.sampling, self.transform = list(sources), sampling, transform
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        src = self.sources[i]
+        item: dict[str, Any] = {"video_id": src.video_id, "path": str(src.path)}
+        try:
+            clip = read_clip(src.path, self.sampling, max_side=MAX_DECODE_SIDE)
+            if len(clip.frames) == 0:
+                return {**item, "error": "no frames could be decoded"}
+            info = dataclasses.asdict(clip.info)
+            return {**item, "frames": torch.from_numpy(self.transform(clip.frames)),
+                    "size": clip.frames.shape[1:3], "indices": clip.indices, "timestamps": clip.timestamps,
+                    "info": {**info, "path": str(src.path)}}
+        except VidcapError as err:
+            return {**item, "error": getattr(err, "reason", None) or str(err)}
+        except Exception as err:  # a decoder bug or an odd file must not stop the other videos
+            log.debug("unexpected error decoding %s", src.path, exc_info=True)
+            return {**item, "error": f"unexpected {type(err).__name__} while decoding: {err}"}
+
+
+def _as_is(item: dict[str, Any]) -> dict[str, Any]:
+    """DataLoader "collate" that keeps numpy arrays and scalars as they are."""
+    return item
+
+
+def _init_worker(_: int) -> None:
+    # One thread per decoding process: the cores belong to the backbone in the main process.
+    # (OpenCV's 0 means "run serially"; under fork the setting is inherited from _run already.)
+    cv2.setNumThreads(0)
+    torch.set_num_threads(1)
+
+
+@dataclass
+class _Job:
+    """A decoded video waiting for its frames to go through the backbone."""
+
+    item: dict[str, Any]
+    count: int
+    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+    filled: int = 0
+
+
+class _Batcher:
+    """Packs frames of consecutive videos into ``batch_size`` forward passes, hands back whole videos."""
+
+    def __init__(self, backbone: Backbone, batch_size: int):
+        self.backbone, self.batch_size = backbone, batch_size
+        self.queue: deque[tuple[_Job, torch.Tensor]] = deque()
+        self.queued = 0
+
+    def add(self, item: dict[str, Any]) -> list[_Job]:
+        job = _Job(item, len(item["frames"]))
+        self.queue.append((job, item.pop("frames")))
+        self.queued += job.count
+        done = []
+        while self.queued >= self.batch_size:
+            done += self._forward()
+        return done
+
+    def flush(self) -> list[_Job]:
+        return self._forward() if self.queued else []
+
+    def _forward(self) -> list[_Job]:
+        take, pieces, need = [], [], self.batch_size
+        while need and self.queue:
+            job, frames = self.queue.popleft()
+            if len(frames) > need:  # split a long video across batches
+                self.queue.appendleft((job, frames[need:]))
+                frames = frames[:need]
+            take.append((job, len(frames)))
+            pieces.append(frames)
+            need -= len(frames)
+        self.queued -= self.batch_size - need
+        if need:  # pad the last batch to the fixed shape (see the module docstring)
+            pieces.append(pieces[0].new_zeros((need, *pieces[0].shape[1:])))
+        outputs = {k: v.numpy() for k, v in self.backbone.run(torch.cat(pieces)).items()}
+        done, start = [], 0
+        for job, n in take:
+            job.parts.append({k: v[start:start + n] for k, v in outputs.items()})
+            job.filled += n
+            start += n
+            if job.filled == job.count:
+                done.append(job)
+        return done
+
+
+def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.PathLike[str], *,
+            backbone: str, weights: str = "imagenet", sampling: Sampling | None = None, batch_size: int = 64,
+            workers: int = 2, device: str | None = None, shard: tuple[int, int] | None = None,
+            progress: bool = True, options: dict[str, Any] | None = None) -> ExtractReport:
+    """Extract features of ``sources`` (``Source``s or video paths) into the store folder ``out``.
+
+    Resumes: videos already in ``out`` are skipped. ``shard=(i, n)`` takes every n-th source from i
+    (sorted by id); shards may share ``out``. ``options`` go to ``get_backbone`` (e.g. ``{"grid": 2}``).
+    Raises UsageError/InputError before any work for a bad request; per-video problems end up in
+    ``report.failures`` and ``out/failures.json`` (``failures-<i>-of-<n>.json`` for a shard).
+
+    Example:
+        >>> extract(["a.mp4", "b.mkv"], "feats/", backbone="resnet18", weights="none")  # doctest: +SKIP
+    """
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
+    if workers < 0:
+        raise UsageError(f"--workers {workers}: must be 0 (decode in this process) or more")
+    sampling = Sampling() if sampling is None else sampling
+    srcs = [s if isinstance(s, Source) else Source(Path(s).stem, Path(s)) for s in sources]
+    model = get_backbone(backbone, weights=weights, device=device, **(options or {}))
+    writer = StoreWriter(out, store_meta(model, sampling))
+    mine = select_shard(srcs, shard)
+    fail_name = failures_name(shard)
+    # Without a shard this is the only writer, so every leftover is stale; with shards, only our own are.
+    writer.remove_temps(None if shard is None else [s.video_id for s in mine], fail_name)
+
+    report = ExtractReport(Path(out), total=len(mine), shard=shard)
+    todo = []
+    for src in mine:
+        if writer.done(src.video_id):
+            report.skipped += 1
+        elif src.problem:
+            report.failures.append({"video_id": src.video_id, "path": str(src.path), "reason": src.problem})
+        else:
+            todo.append(src)
+    for rec in report.failures:
+        log.warning("%s: %s", rec["path"], rec["reason"])
+    writer.write_failures(fail_name, report.failures)
+    if todo:
+        _Run(model, writer, report, fail_name)(todo, sampling, batch_size, workers, progress)
+    writer.write_failures(fail_name, report.failures)
+    return report
+
+
+class _Run:
+    """One extraction run over the videos still to do: decode in workers, batch, write, record."""
+
+    def __init__(self, model: Backbone, writer: StoreWriter, report: ExtractReport, fail_name: str):
+        self.model, self.writer, self.report, self.fail_name = model, writer, report, fail_name
+
+    def __call__(self, todo: list[Source], sampling: Sampling, batch_size: int, workers: int,
+                 progress: bool) -> None:
+        loader = torch.utils.data.DataLoader(
+            _Clips(todo, sampling, self.model.transform), batch_size=None, collate_fn=_as_is,
+            num_workers=workers, worker_init_fn=_init_worker if workers else None,
+            pin_memory=self.model.device.type == "cuda",
+            in_order=False)  # a slow video must not hold back the rest; order never affects the bits
+        batcher = _Batcher(self.model, batch_size)
+        desc = f"extract {self.report.shard[0]}/{self.report.shard[1]}" if self.report.shard else "extract"
+        # OpenCV's thread pool does not survive fork(): a worker touching it can hang on a lock copied
+        # from this process (ultralytics and the PyTorch docs give the same advice). So OpenCV runs
+        # serially here while the workers live; each of them decodes one video at a time anyway.
+        cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(0)
+        self.start = time.perf_counter()
+        try:
+            with tqdm(total=len(todo), unit="video", desc=desc, disable=not progress, dynamic_ncols=True) as bar:
+                self.bar = bar
+                for item in loader:
+                    if "error" in item:
+                        self._failed(item)
+                    else:
+                        self._finish(batcher.add(item))
+                self._finish(batcher.flush())
+        finally:
+            cv2.setNumThreads(cv2_threads)
+            self.report.seconds = time.perf_counter() - self.start
+
+    def _failed(self, item: dict[str, Any]) -> None:
+        log.warning("%s: %s", item["path"], item["error"])
+        self.report.failures.append({"video_id": item["video_id"], "path": item["path"], "reason": item["error"]})
+        self.writer.write_failures(self.fail_name, self.report.failures)  # kept current in case of a kill
+        self.bar.update(1)
+
+    def _finish(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            _write(self.writer, self.model, job)
+            self.report.extracted += 1
+            self.report.frames += job.count
+        if jobs:
+            self.bar.update(len(jobs))
+            rate = self.report.frames / (time.perf_counter() - self.start)
+            self.bar.set_postfix_str(f"{rate:.1f} frames/s", refresh=False)
+
+
+def _write(writer: StoreWriter, model: Backbone, job: _Job) -> None:
+    item = job.item
+    streams = {k: np.concatenate([p[k] for p in job.parts]) for k in job.parts[0]}
+    streams = model.finalize(streams, tuple(int(x) for x in item["size"]))
+    info = {k: _jsonable(v) if isinstance(v, (Path, np.generic)) else v for k, v in item["info"].items()}
+    writer.write(item["video_id"], streams, indices=np.asarray(item["indices"]),
+                 timestamps=np.asarray(item["timestamps"]), info=info, int_streams=model.int_streams)
