@@ -1,0 +1,105 @@
+"""Training data pipeline: padding saved by length bucketing, loader throughput with workers.
+
+- ``padding``: reference captions of the MSR-VTT training split (../shared/assets; made-up lengths of a
+  similar spread when absent), encoded as for training, one epoch of ``--batch-size`` batches over every
+  (video, reference) pair. Padded caption positions of plain shuffled batches vs length-bucketed ones
+  (:class:`vidcap.data.BucketBatchSampler`); ``ratio`` = shuffled / bucketed padding (higher is better).
+- ``loader``: a generated store of ``--videos`` entries shaped like ResNet-152 features (``--frames`` ×
+  2048, float16, 20 references each) read through :class:`CaptionDataset` (normalised, with temporal
+  differences) and ``DataLoader`` for one epoch of every (video, reference) pair; items/s with ``--workers`` workers vs reading in the main process; ``ratio`` =
+  workers / main process.
+
+Example:
+    $ python tools/benchmark.py data --json --videos 200 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidcap.data import (Annotations, BucketBatchSampler, CaptionDataset, FeatureNormalizer, VideoRecord,
+                         build_vocabulary, collate, tokenize)
+from vidcap.features.store import StoreWriter
+
+ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-len", type=int, default=20, help="caption words kept")
+    parser.add_argument("--videos", type=int, default=200, help="videos in the generated store (loader case)")
+    parser.add_argument("--frames", type=int, default=28, help="frames per generated video")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _caption_lengths(max_len: int, seed: int) -> tuple[np.ndarray, str]:
+    """Encoded caption lengths (words + BOS/EOS) of MSR-VTT's training references."""
+    files = [ASSETS / "train_val_videodatainfo.json"]
+    if files[0].is_file():
+        ann = Annotations.load(*files)
+        caps = [c for refs in ann.references(ann.ids("train")).values() for c in refs]
+        return np.array([min(len(tokenize(c)), max_len) + 2 for c in caps]), "msrvtt-train"
+    rng = np.random.default_rng(seed)  # MSR-VTT-like: mean ~9 words, long tail
+    return np.clip(rng.gamma(4.0, 2.3, 130_260).astype(int) + 1, 1, max_len) + 2, "synthetic"
+
+
+def _padding(sampler: BucketBatchSampler, lengths: np.ndarray) -> tuple[int, int]:
+    padded = total = 0
+    for batch in sampler:
+        b = lengths[batch]
+        padded += int(b.max() * len(b) - b.sum())
+        total += int(b.max() * len(b))
+    return padded, total
+
+
+def _padding_case(args: argparse.Namespace) -> dict:
+    lengths, source = _caption_lengths(args.max_len, args.seed)
+    bucketed = _padding(BucketBatchSampler(lengths, args.batch_size, seed=args.seed), lengths)
+    shuffled = _padding(BucketBatchSampler(lengths, args.batch_size, seed=args.seed, bucket=1), lengths)
+    return {"case": "padding", "source": source, "items": len(lengths), "batch_size": args.batch_size,
+            "padded_fraction_shuffled": shuffled[0] / shuffled[1],
+            "padded_fraction_bucketed": bucketed[0] / bucketed[1],
+            "ratio": shuffled[0] / max(bucketed[0], 1)}
+
+
+def _items_per_s(ds: CaptionDataset, batch_size: int, workers: int, seed: int) -> float:
+    sampler = ds.batch_sampler(batch_size, references="all", seed=seed)  # 20 items per video
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
+    start, n = time.perf_counter(), 0
+    for batch in loader:
+        n += len(batch)
+    return n / (time.perf_counter() - start)
+
+
+def _loader_case(args: argparse.Namespace) -> dict:
+    rng = np.random.default_rng(args.seed)
+    ids = [f"video{i}" for i in range(args.videos)]
+    words = "a man woman dog is playing cooking running in the park kitchen car".split()
+    ann = Annotations({v: VideoRecord(v, "train") for v in ids},
+                      {v: [" ".join(rng.choice(words, rng.integers(4, 14))) for _ in range(20)] for v in ids})
+    with tempfile.TemporaryDirectory(prefix="vidcap-bench-") as tmp:
+        writer = StoreWriter(tmp, {"backbone": "resnet152", "dims": {"frame": [2048]},
+                                   "dtypes": {"frame": "float16"}})
+        for v in ids:
+            writer.write(v, {"frame": rng.standard_normal((args.frames, 2048), np.float32)},
+                         indices=np.arange(args.frames), timestamps=np.arange(args.frames) / 2.0, info={})
+        ds = CaptionDataset(tmp, ann, build_vocabulary(ann), max_len=args.max_len)
+        start = time.perf_counter()
+        ds.normalizer = FeatureNormalizer.fit(ds.features(), deltas=True)
+        fit_s = time.perf_counter() - start
+        _items_per_s(ds, args.batch_size, 0, args.seed)  # warm the page cache: both runs read from memory
+        inline = _items_per_s(ds, args.batch_size, 0, args.seed)
+        parallel = _items_per_s(ds, args.batch_size, args.workers, args.seed)
+    return {"case": "loader", "videos": args.videos, "frames": args.frames, "dim": 2048, "deltas": True,
+            "batch_size": args.batch_size, "workers": args.workers, "normalizer_fit_s": fit_s,
+            "inline_items_per_s": inline, "workers_items_per_s": parallel, "ratio": parallel / inline}
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    return [_padding_case(args), _loader_case(args)]
