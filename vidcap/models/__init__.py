@@ -1,0 +1,89 @@
+"""Caption models (registry: ``get_model``, ``list_models``) and decoding (greedy, beam search, sampling).
+
+Models: ``mp-lstm`` (mean-pooled features), ``s2vt`` (stacked sequence to sequence), ``sa-lstm``
+(recurrent frame encoder + temporal attention, and attention over objects when an object stream is
+given); each with ``cell="lstm"`` (default) or ``"gru"``. Options: ``embed_size``, ``hidden_size``,
+``layers``, ``dropout``, ``cell``, and ``att_size`` for ``sa-lstm``.
+
+Example:
+    >>> from vidcap.models import beam_search, get_model, list_models
+    >>> list_models()
+    ['mp-lstm', 's2vt', 'sa-lstm']
+    >>> model = get_model("sa-lstm", vocab_size=100, input_dims={"frame": 512, "objects": (10, 256)},
+    ...                   hidden_size=64, cell="gru").eval()
+    >>> model.config["name"], model.config["cell"]
+    ('sa-lstm', 'gru')
+    >>> feats = {"frame": torch.randn(2, 8, 512), "objects": torch.randn(2, 8, 10, 256)}
+    >>> masks = {"frame": torch.ones(2, 8, dtype=torch.bool), "objects": torch.ones(2, 8, 10, dtype=torch.bool)}
+    >>> len(beam_search(model, feats, masks, beam_size=3, max_len=5).tokens)
+    2
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Mapping, Sequence
+
+import torch  # noqa: F401  (the examples above use it)
+
+from vidcap.errors import UsageError
+from vidcap.models.base import CaptionModel, Streams, caption_loss
+from vidcap.models.decoding import Decoded, beam_search, greedy, sample
+from vidcap.models.mp_lstm import MPLSTM
+from vidcap.models.rnn import CELLS
+from vidcap.models.s2vt import S2VT
+from vidcap.models.sa_lstm import SALSTM
+from vidcap.registry import Registry
+
+MODELS: Registry[Callable[..., CaptionModel]] = Registry("model")
+MODELS.register("mp-lstm")(MPLSTM)
+MODELS.register("s2vt")(S2VT)
+MODELS.register("sa-lstm")(SALSTM)
+
+_REQUIRED = ("vocab_size", "input_dims")
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The options of model ``name`` with their defaults.
+
+    Example:
+        >>> model_options("mp-lstm")
+        {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm'}
+    """
+    params = inspect.signature(MODELS.get(name)).parameters.values()
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _REQUIRED}
+
+
+def get_model(name: str, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]],
+              **cfg: Any) -> CaptionModel:
+    """Build caption model ``name``; ``cfg`` sets its options (see :func:`model_options`).
+
+    Unknown names or options raise ``UsageError`` listing the valid ones. ``model.config`` holds
+    everything needed to rebuild it: ``get_model(**model.config)``.
+
+    Example:
+        >>> m = get_model("s2vt", vocab_size=50, input_dims={"frame": 16}, hidden_size=32, layers=2)
+        >>> type(m).__name__, m.config["layers"]
+        ('S2VT', 2)
+        >>> get_model("s2vt", vocab_size=50, input_dims={"frame": 16}, att_size=8)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: model s2vt has no option 'att_size'; its options: embed_size, hidden_size, ...
+    """
+    options = model_options(name)
+    unknown = [k for k in cfg if k not in options]
+    if unknown:
+        raise UsageError(f"model {name} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(options)}")
+    model = MODELS.get(name)(vocab_size=vocab_size, input_dims=input_dims, **cfg)
+    model.config = {"name": name, "vocab_size": vocab_size, "input_dims": model.streams.as_config(),
+                    **options, **cfg}
+    return model
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`get_model`, sorted."""
+    return MODELS.names()
+
+
+__all__ = ["CELLS", "CaptionModel", "Decoded", "MODELS", "Streams", "beam_search", "caption_loss", "get_model",
+           "greedy", "list_models", "model_options", "sample"]

@@ -1,0 +1,215 @@
+"""The caption-model interface, the input-stream contract with the data layer, and shared helpers.
+
+A model reads named feature streams: frame-like streams ``(B, T, D)`` (``"frame"``,
+``"resnet152/frame"``, …) and object streams ``(B, T, K, D)`` (YOLO ``"objects"``: K detections per
+frame), each with a bool mask of the same leading shape (True = valid). ``input_dims`` gives D for a
+frame-like stream and ``(K, D)`` for an object stream.
+
+Every model implements ``encode`` (features → a dict of batch-first tensors), ``init_state`` (→ a dict
+of batch-first decoder state tensors) and ``decode`` (a run of tokens → logits); ``step`` and
+``forward`` are built from them here, so teacher forcing and step-by-step decoding share one code path.
+
+Example:
+    >>> from vidcap.models import get_model
+    >>> m = get_model("mp-lstm", vocab_size=10, input_dims={"frame": 8}, hidden_size=16, embed_size=8)
+    >>> feats, masks = {"frame": torch.randn(2, 5, 8)}, {"frame": torch.ones(2, 5, dtype=torch.bool)}
+    >>> m(feats, masks, torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0]])).shape
+    torch.Size([2, 3, 10])
+"""
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from vidcap.data.vocab import BOS, EOS, PAD, UNK
+from vidcap.errors import InputError, UsageError
+from vidcap.models.rnn import Recurrent, cell_spec
+
+Feats = Mapping[str, Tensor]
+Masks = Mapping[str, Tensor]
+State = dict[str, Tensor]  # encoder outputs and decoder states: batch-first tensors by name
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` when it is an int ≥ 1 (bools excluded), else a ``UsageError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The streams a model was built for: ``frames`` name → D, ``objects`` name → (K, D)."""
+
+    frames: dict[str, int]
+    objects: dict[str, tuple[int, int]]
+
+    @classmethod
+    def parse(cls, input_dims: Mapping[str, int | Sequence[int]]) -> "Streams":
+        """Validate ``input_dims`` (lists are accepted for tuples, as they come back from JSON/YAML)."""
+        if not isinstance(input_dims, Mapping) or not input_dims:
+            raise UsageError(f"input_dims must map stream names to D or (K, D), got {input_dims!r}")
+        frames, objects = {}, {}
+        for name, dim in input_dims.items():
+            if isinstance(dim, Sequence) and len(dim) == 2:
+                objects[name] = (positive_int(f"input_dims[{name!r}][0]", dim[0]),
+                                 positive_int(f"input_dims[{name!r}][1]", dim[1]))
+            elif isinstance(dim, int) and not isinstance(dim, bool):
+                frames[name] = positive_int(f"input_dims[{name!r}]", dim)
+            else:
+                raise UsageError(f"input_dims[{name!r}] must be D (frame-like stream) or (K, D) "
+                                 f"(object stream), got {dim!r}")
+        return cls(frames, objects)
+
+    def as_config(self) -> dict[str, int | list[int]]:
+        return {**self.frames, **{n: list(kd) for n, kd in self.objects.items()}}
+
+    def check(self, feats: Feats, masks: Masks, dtype: torch.dtype) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The model's streams from ``feats``/``masks``, checked, as ``dtype`` and bool; extra streams are ignored."""
+        out_f, out_m, batch = {}, {}, None
+        for name, dim in [*self.frames.items(), *((n, kd[1]) for n, kd in self.objects.items())]:
+            ndim = 3 if name in self.frames else 4
+            want = "(B, T, D)" if ndim == 3 else "(B, T, K, D)"
+            if name not in feats or name not in masks:
+                missing = "feats" if name not in feats else "masks"
+                raise InputError(f"{missing} lacks stream {name!r}; the model reads: {', '.join(self.names)}")
+            x, m = feats[name], masks[name]
+            if x.dim() != ndim or x.size(-1) != dim:
+                raise InputError(f"stream {name!r}: expected shape {want} with D={dim}, got {tuple(x.shape)}")
+            if tuple(m.shape) != tuple(x.shape[:-1]):
+                raise InputError(f"mask of stream {name!r}: expected shape {tuple(x.shape[:-1])}, got {tuple(m.shape)}")
+            if batch is not None and x.size(0) != batch:
+                raise InputError(f"stream {name!r} has batch size {x.size(0)}, other streams {batch}")
+            batch = x.size(0)
+            out_f[name], out_m[name] = x.to(dtype), m.bool()
+        return out_f, out_m
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.frames, *self.objects]
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` (B, *S, D) over the valid positions of ``mask`` (B, *S); zeros where none is valid."""
+    m = mask.flatten(1).to(x.dtype)
+    total = torch.einsum("bn,bnd->bd", m, x.flatten(1, -2))
+    return total / m.sum(1, keepdim=True).clamp(min=1.0)
+
+
+def left_align(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Move the valid steps of ``x`` (B, T, D) to the front, keeping their order.
+
+    Returns the aligned ``x``, its mask (a prefix of True) and the lengths, so that a packed RNN sees
+    only valid frames wherever the padding was. Every sequence needs at least one valid step.
+    """
+    lengths = mask.sum(1)
+    if bool((lengths == 0).any()):
+        rows = (lengths == 0).nonzero().flatten().tolist()
+        raise InputError(f"videos at batch positions {rows} have no valid frame (their masks are all False)")
+    order = (~mask).to(torch.uint8).sort(dim=1, stable=True).indices
+    aligned = x.gather(1, order.unsqueeze(-1).expand_as(x))
+    return aligned, torch.arange(x.size(1), device=x.device) < lengths.unsqueeze(1), lengths
+
+
+def frame_sequence(feats: dict[str, Tensor], masks: dict[str, Tensor], frames: Sequence[str],
+                   objects: Sequence[str] = ()) -> tuple[Tensor, Tensor]:
+    """Frame-like streams concatenated per time step, plus each object stream's per-frame masked mean.
+
+    Returns (B, T, ΣD) and the mask (B, T) valid where every frame-like stream is valid (object
+    streams only add features: a frame without detections gets zeros). Streams must share T. With
+    object streams alone every frame counts as valid, since "no detection" and "padding" look alike:
+    pair them with a frame-like stream (every backbone has one) when videos differ in length.
+    """
+    names = [*frames, *objects]
+    lengths = {n: feats[n].size(1) for n in names}
+    if len(set(lengths.values())) > 1:
+        raise InputError(f"streams combined per time step need the same number of frames, got {lengths}")
+    parts = [feats[n] for n in frames]
+    for n in objects:  # (B, T, K, D) → (B, T, D), averaged over each frame's valid detections
+        m = masks[n].to(feats[n].dtype)
+        parts.append(torch.einsum("btk,btkd->btd", m, feats[n]) / m.sum(2, keepdim=True).clamp(min=1.0))
+    mask = torch.stack([masks[n] for n in frames]).all(0) if frames else masks[objects[0]].new_ones(
+        feats[objects[0]].shape[:2])
+    return torch.cat(parts, dim=-1), mask
+
+
+class CaptionModel(nn.Module, metaclass=ABCMeta):
+    """Base class: embedding, output layer, dropout, cell choice and input checking.
+
+    Subclasses implement ``encode``, ``init_state`` and ``decode``; ``config`` records the
+    arguments that rebuild the model with :func:`vidcap.models.get_model` (set by ``get_model``).
+    """
+
+    config: dict
+
+    def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int,
+                 hidden_size: int, layers: int, dropout: float, cell: str):
+        super().__init__()
+        self.vocab_size = positive_int("vocab_size", vocab_size)
+        if vocab_size <= max(PAD, BOS, EOS, UNK):
+            raise UsageError(f"vocab_size must count the special tokens PAD, BOS, EOS, UNK too, got {vocab_size}")
+        self.embed_size = positive_int("embed_size", embed_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.layers = positive_int("layers", layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise UsageError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        cell_spec(cell)  # fail early with the list of cells
+        self.cell, self.dropout_p = cell, float(dropout)
+        self.streams = Streams.parse(input_dims)
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def recurrent(self, input_size: int, prefix: str = "") -> Recurrent:
+        """A decoder/encoder RNN with this model's cell, hidden size, layers and dropout."""
+        return Recurrent(cell=self.cell, input_size=input_size, hidden_size=self.hidden_size, layers=self.layers,
+                         dropout=self.dropout_p, prefix=prefix)
+
+    def check_inputs(self, feats: Feats, masks: Masks) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        return self.streams.check(feats, masks, self.out.weight.dtype)
+
+    # ------------------------------------------------------------------ implemented by each model
+    @abstractmethod
+    def encode(self, feats: Feats, masks: Masks) -> State:
+        """Features → a dict of batch-first tensors that ``init_state`` and ``decode`` read."""
+
+    @abstractmethod
+    def init_state(self, enc: State) -> State:
+        """The decoder state before the first token (batch-first tensors)."""
+
+    @abstractmethod
+    def decode(self, tokens: Tensor, state: State, enc: State) -> tuple[Tensor, State]:
+        """Tokens (B, L) → logits (B, L, V) for the next token at each position, and the new state."""
+
+    # ------------------------------------------------------------------ shared
+    def step(self, tokens: Tensor, state: State, enc: State) -> tuple[Tensor, State]:
+        """One decoding step: tokens (B,) → log-probabilities (B, V) of the next token, new state."""
+        logits, state = self.decode(tokens.unsqueeze(1), state, enc)
+        logits = logits[:, 0]  # scores in at least float32, also under fp16/bf16 autocast
+        return F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1), state
+
+    def forward(self, feats: Feats, masks: Masks, captions: Tensor) -> Tensor:
+        """Teacher forcing: captions (B, T) from BOS to EOS, PAD-padded → logits (B, T-1, V) for positions 1..T-1."""
+        if captions.dim() != 2 or captions.size(1) < 2:
+            raise InputError(f"captions must be (B, T) with T >= 2 (BOS … EOS), got shape {tuple(captions.shape)}")
+        enc = self.encode(feats, masks)
+        logits, _ = self.decode(captions[:, :-1], self.init_state(enc), enc)
+        return logits
+
+
+def caption_loss(logits: Tensor, captions: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
+    """Mean token cross-entropy of ``forward``'s logits against ``captions[:, 1:]``, PAD positions ignored.
+
+    Example:
+        >>> round(caption_loss(torch.zeros(1, 2, 5), torch.tensor([[1, 4, 2]])).item(), 4)  # uniform over 5
+        1.6094
+    """
+    target = captions[:, 1:]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
+                           ignore_index=PAD, label_smoothing=label_smoothing)
