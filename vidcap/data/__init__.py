@@ -11,13 +11,25 @@ Example:
 """
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from vidcap.data.annotations import Annotations, VideoRecord
-from vidcap.data.dataset import (Batch, BucketBatchSampler, CaptionDataset, EvalDataset, build_vocabulary,
-                                 collate)
-from vidcap.data.normalize import FeatureNormalizer
 from vidcap.data.streams import Stream, frame_indices, resolve_streams, select
 from vidcap.data.tokenize import tokenize
 from vidcap.data.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocabulary
+
+# Names from modules that import torch, loaded on first use: `vidcap score` reads annotations through
+# this package and should not pay torch's import time for it.
+_LAZY = {"Batch": "dataset", "BucketBatchSampler": "dataset", "CaptionDataset": "dataset",
+         "EvalDataset": "dataset", "build_vocabulary": "dataset", "collate": "dataset",
+         "FeatureNormalizer": "normalize"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"vidcap.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'vidcap.data' has no attribute {name!r}")
 
 __all__ = ["Annotations", "BOS", "Batch", "BucketBatchSampler", "CaptionDataset", "EOS", "EvalDataset",
            "FeatureNormalizer", "PAD", "SPECIALS", "Stream", "UNK", "VideoRecord", "Vocabulary",
