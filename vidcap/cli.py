@@ -41,7 +41,8 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
     samp.add_argument("--fps", type=float, help="sample at this many frames per second instead")
     p.add_argument("--start", type=float, help="sample only from this time (seconds)")
     p.add_argument("--end", type=float, help="sample only up to this time (seconds)")
-    p.add_argument("--batch-size", type=int, default=64, help="frames per forward pass")
+    p.add_argument("--batch-size", type=int,
+                   help="frames per forward pass (default: 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=int, default=2, help="decoding worker processes")
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--shard", help="i/n: extract only the i-th of n interleaved parts (set by torchrun)")
@@ -99,7 +100,7 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
 
 def _run_caption(args: argparse.Namespace) -> int:
     from vidcap.engine.captioner import Captioner
-    from vidcap.outputs import save_preview, write_results, write_srt, write_vtt
+    from vidcap.outputs import Segment, save_preview, write_results, write_srt, write_vtt
 
     if (args.srt or args.vtt or args.preview) and len(args.videos) != 1:
         raise UsageError("--srt, --vtt and --preview take exactly one VIDEO")
@@ -114,7 +115,7 @@ def _run_caption(args: argparse.Namespace) -> int:
             continue
         print(f"{path}\t{described.caption}", flush=True)
         results.append({"video_id": path.stem, "caption": described.caption})
-        segments = described.segments
+        segments = [Segment(*span) for span in described.segments]
         if args.srt:
             write_srt(args.srt, segments)
         if args.vtt:
@@ -128,15 +129,24 @@ def _run_caption(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- score
 SCORE_RULES = """\
-Rules for results files (COCO results format, [{"video_id": ..., "caption": ...}]):
-  * "image_id" is accepted as a synonym of "video_id"; ids are compared as strings.
+Rules for results files (COCO results format, [{"video_id": "...", "caption": "..."}]):
+  * "image_id" is accepted as a synonym of "video_id" (not both in one entry); an integer id is read
+    as its decimal string; other keys (e.g. "score") are ignored.
   * Every video of the chosen split must have a caption: missing videos are an error that lists them
-    (use --allow-missing to score the videos present and have the report say how many were scored).
-  * Ids that are not in the split are an error that lists them.
+    (--allow-missing scores the videos present, and the report says how many of the split were scored).
+  * Ids that are not in the split are an error that lists them (and says which split they belong to).
   * A video with two or more entries is an error that lists the duplicates.
-  * An empty or blank caption is scored as an empty sentence (zero on every metric) and counted.
-  * Invalid JSON, a top level that is not a list, entries that are not objects, or captions that are
-    not strings are errors that name the file and the first bad entry.
+  * An empty or blank caption is scored as an empty sentence (0 for that video on BLEU, METEOR,
+    ROUGE-L and CIDEr; it also counts towards corpus BLEU's brevity penalty) and is counted in the
+    report.
+  * Invalid JSON, a top level that is not a list, entries that are not objects, a missing id or caption,
+    and ids or captions that are not strings are errors that name the file and the entries.
+Scores: pycocoevalcap's Bleu_1..4, METEOR, ROUGE_L, CIDEr (CIDEr-D) and SPICE on PTB-tokenised captions;
+the table prints them x100, --json writes them unscaled with per-video and per-category scores.
+Java is required (PTB tokenizer, METEOR); --no-java skips METEOR and SPICE and tokenises in Python,
+and the output marks such scores as NOT comparable to published numbers. SPICE needs the Stanford
+CoreNLP 3.6.0 jars in pycocoevalcap/spice/lib; --spice auto skips it with a one-line note when absent.
+Exit status: 0 scored, 1 bad input file (the message names the entries), 2 usage error (e.g. no Java).
 """
 
 
@@ -150,7 +160,8 @@ def _add_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-java", action="store_true",
                    help="skip METEOR and SPICE and tokenise in Python: NOT comparable to published numbers")
     p.add_argument("--spice", choices=["auto", "on", "off"], default="auto",
-                   help="auto: run SPICE when its models are available, else skip with a reason")
+                   help="auto: run SPICE when its CoreNLP models are installed, else skip it with a note; "
+                        "on: require it; off: skip it")
 
 
 def _run_score(args: argparse.Namespace) -> int:

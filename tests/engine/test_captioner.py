@@ -1,0 +1,136 @@
+"""vidcap/engine/captioner.py and `vidcap caption` / `vidcap eval`: raw files through the checkpoint's own
+backbone and sampling, the output files, and untrusted checkpoints."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidcap.cli import main
+from vidcap.data.synthetic import generate
+from vidcap.engine.captioner import Captioner
+from vidcap.engine.config import load_config
+from vidcap.engine.train import train
+from vidcap.features import extract
+from vidcap.features.sources import collect_sources
+from vidcap.video import Sampling, probe, windows
+
+from enginekit import TINY
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """Synthetic clips → ResNet-18 features (random weights, 64² input) → a small trained checkpoint."""
+    root = tmp_path_factory.mktemp("captioner")
+    ds = generate(root / "synth", n_videos=12, seed=3, captions_per_video=2)
+    report = extract(collect_sources(video_dir=ds.video_dir), root / "feats", backbone="resnet18", weights="none",
+                     sampling=Sampling(frames=4), batch_size=16, workers=0, progress=False,
+                     options={"input_size": 64})
+    assert not report.failures
+    cfg = load_config(None, [f"data.features={root / 'feats'}", f"data.annotations={ds.annotations}",
+                             f"out={root / 'run'}", *TINY, "train.epochs=3", "data.deltas=true"])
+    train(cfg)
+    return {"ckpt": root / "run" / "best.pt", "videos": ds.video_dir, "ann": ds.annotations,
+            "feats": root / "feats"}
+
+
+def _vidcap(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidcap", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_raw_files_are_captioned_exactly_as_their_extracted_features(trained):
+    captioner = Captioner.from_checkpoint(trained["ckpt"], device="cpu")
+    from_store = captioner.caption_split([trained["ann"]], split="train", features=trained["feats"], beam_size=2)
+    from_files = captioner.caption_split([trained["ann"]], split="train", video_dir=trained["videos"], beam_size=2)
+    assert [r["video_id"] for r in from_store] == [r["video_id"] for r in from_files] and len(from_store) > 3
+    assert from_store == from_files
+    vocab = set(captioner.vocab.words)
+    assert all(set(r["caption"].split()) <= vocab and r["caption"] for r in from_store)
+
+
+def test_caption_command_writes_json_subtitles_and_preview(trained, real_videos, tmp_path):
+    clip = next(p for p in real_videos if p.name == "intel_walk.mkv")
+    run = _vidcap("caption", clip, "--model", trained["ckpt"], "--beam-size", "2", "--json", tmp_path / "r.json",
+                  "--segment", "1", "--srt", tmp_path / "c.srt", "--vtt", tmp_path / "c.vtt",
+                  "--preview", tmp_path / "c.png", "--device", "cpu")
+    assert run.returncode == 0, run.stderr[-2000:]
+    path, caption = run.stdout.strip().split("\t")
+    assert path == str(clip) and caption
+    assert caption == Captioner.from_checkpoint(trained["ckpt"], device="cpu").caption([clip], beam_size=2)[0]
+    assert json.loads((tmp_path / "r.json").read_text()) == [{"video_id": "intel_walk", "caption": caption}]
+    spans = windows(probe(clip).duration, 1.0)
+    srt = (tmp_path / "c.srt").read_text()
+    assert srt.count(" --> ") == len(spans) == 3 and srt.startswith("1\n00:00:00,000 --> 00:00:01,000\n")
+    vtt = (tmp_path / "c.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == len(spans)
+    with Image.open(tmp_path / "c.png") as png:
+        assert png.format == "PNG" and png.width > 100 and png.height > 100
+        assert np.asarray(png.convert("L")).std() > 5  # frames, not a blank sheet
+
+
+def _in_process(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_several_files_and_a_bad_one(trained, tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    good = sorted(trained["videos"].iterdir())[:2]
+    code, out, err = _in_process(capsys, "caption", *good, bad, "--model", trained["ckpt"], "--json",
+                                 tmp_path / "r.json")
+    assert code == 1
+    assert [line.split("\t")[0] for line in out.splitlines()] == [str(p) for p in good]
+    assert f"{bad}: not a video" in err
+    assert [r["video_id"] for r in json.loads((tmp_path / "r.json").read_text())] == [p.stem for p in good]
+
+
+def test_untrusted_checkpoints_are_refused_with_a_clear_error(trained, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (__import__("os").system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(evil, "w") as zf:  # the layout torch.save uses, with a code-running pickle inside
+        zf.writestr("evil/data.pkl", pickle.dumps({"model": Evil()}, protocol=2))
+        zf.writestr("evil/version", "3\n")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(trained["ckpt"].read_bytes()[:5000])
+    clip = sorted(trained["videos"].iterdir())[0]
+    for ckpt, message in ((evil, "refused to load"), (truncated, "truncated or damaged"),
+                          (tmp_path / "missing.pt", "checkpoint not found")):
+        code, _, err = _in_process(capsys, "caption", clip, "--model", ckpt)
+        assert code == 1 and str(ckpt) in err and message in err, err
+    assert not marker.exists()
+
+
+def _tool(name: str):
+    path = Path(__file__).resolve().parents[2] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_caption_video_tool_prints_every_segment(trained, tmp_path, capsys):
+    video = sorted(trained["videos"].iterdir())[0]
+    missing = tmp_path / "missing.mp4"
+    code = _tool("caption_video").main([str(trained["ckpt"]), str(video), str(missing), "--segment", "1",
+                                        "--beam-size", "2", "--device", "cpu"])
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert code == 1 and f"{missing}: no such file" in err
+    assert lines[0].startswith(f"{video}\t") and len(lines) == 1 + len(windows(probe(video).duration, 1.0))
+    assert all(line.startswith("  ") and "\t" in line for line in lines[1:])

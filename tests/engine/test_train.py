@@ -1,0 +1,153 @@
+"""vidcap/engine/train.py: learning, checkpoints and metrics, resume after SIGKILL, DDP with gloo."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidcap.engine.checkpoint import load_checkpoint
+from vidcap.engine.train import lr_factor, train
+from vidcap.errors import InputError, UsageError
+from vidcap.models import get_model, greedy
+
+from enginekit import CAPTIONS, TINY
+
+
+def _states_equal(a: dict, b: dict, atol: float = 0.0) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a)
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    factors = [lr_factor(s, warmup=4, total=20) for s in range(21)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0] and factors[4] == 1.0
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:])) and factors[20] == pytest.approx(0.0)
+
+
+def test_training_learns_the_task_and_writes_the_run_folder(tiny_cfg, tmp_path):
+    summary = train(tiny_cfg("train.epochs=12"))
+    out = tmp_path / "run"
+    assert {"best.pt", "last.pt", "metrics.json", "config.yaml"} <= {p.name for p in out.iterdir()}
+    records = json.loads((out / "metrics.json").read_text())
+    assert [r["epoch"] for r in records] == list(range(1, 13))
+    assert records[-1]["train_loss"] < records[0]["train_loss"] / 3
+    assert summary["best"]["CIDEr"] == max(r["val"]["CIDEr"] for r in records)
+    best = load_checkpoint(out / "best.pt")
+    assert "training" not in best and best["epoch"] == summary["best_epoch"]
+    assert summary["best"]["CIDEr"] > 2.0 and summary["best"]["Bleu_4"] > 0.8
+
+
+def test_an_existing_run_is_never_overwritten(tiny_cfg, tmp_path):
+    train(tiny_cfg("train.epochs=1"))
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(UsageError, match="already holds a run"):
+        train(tiny_cfg("train.epochs=1"))
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+    with pytest.raises(InputError, match="nothing to resume"):
+        train(tiny_cfg("train.epochs=1", out=tmp_path / "empty"), resume=True)
+    with pytest.raises(UsageError, match="model.hidden_size: 32 -> 64"):
+        train(tiny_cfg("train.epochs=2", "model.hidden_size=64"), resume=True)
+
+
+def test_early_stopping_stops_after_patience_epochs(tiny_cfg, tmp_path):
+    # lr 1e-12: nothing improves after the first epoch, so patience 2 stops after epoch 3.
+    summary = train(tiny_cfg("train.epochs=10", "train.lr=1e-12", "train.early_stop=2"))
+    assert summary["stopped_early"] and summary["epochs"] == 3 and summary["best_epoch"] == 1
+
+
+def _train_cli(cfg_overrides: list[str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"),
+                             *cfg_overrides, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reaches_the_uninterrupted_result(task, tmp_path):
+    feats, ann = task
+    common = [f"data.features={feats}", f"data.annotations={ann}", *TINY, "train.epochs=6", "model.dropout=0.3",
+              "train.scheduled_sampling.max_prob=0.25", "train.scheduled_sampling.ramp_epochs=3"]
+    whole = _train_cli([*common, f"out={tmp_path / 'whole'}"])
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()[-2000:]
+
+    out = tmp_path / "killed"
+    proc = _train_cli([*common, f"out={out}"])
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (out / "metrics.json").exists() and len(json.loads((out / "metrics.json").read_text())) >= 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(json.loads((out / "metrics.json").read_text()))
+    assert 2 <= done < 6, f"the kill should land mid-run, after epoch {done} of 6"
+    load_checkpoint(out / "last.pt")  # intact whatever the moment of the kill
+    resumed = _train_cli([*common, f"out={out}"], "--resume")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
+
+    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(out / "last.pt")
+    assert _states_equal(a["model"]["state"], b["model"]["state"])  # bitwise
+    assert a["training"]["history"][-1]["val"] == b["training"]["history"][-1]["val"]
+    assert json.loads((tmp_path / "whole" / "metrics.json").read_text())[-1]["train_loss"] == \
+        json.loads((out / "metrics.json").read_text())[-1]["train_loss"]
+
+
+@pytest.mark.slow
+def test_ddp_on_two_processes_equals_one_process_with_the_global_batch(task, tmp_path):
+    feats, ann = task
+    common = [f"data.features={feats}", f"data.annotations={ann}", *TINY, "train.epochs=2"]
+    one = _train_cli([*common, f"out={tmp_path / 'one'}"])
+    assert one.wait(timeout=600) == 0, one.stderr.read()[-2000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"), *common,
+                          f"out={tmp_path / 'two'}"], capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = load_checkpoint(tmp_path / "one" / "last.pt"), load_checkpoint(tmp_path / "two" / "last.pt")
+    assert a["training"]["step"] == b["training"]["step"] > 0
+    assert _states_equal(a["model"]["state"], b["model"]["state"], atol=1e-5)
+    assert not _states_equal(a["model"]["state"], get_model(**a["model"]["config"]).state_dict(), atol=1e-3)
+    assert len(b["training"]["rng"]) == 2  # every rank's random state is kept for resuming
+    # Validation decoded in parallel and gathered scores the same captions.
+    assert a["training"]["history"][-1]["val"] == pytest.approx(b["training"]["history"][-1]["val"], abs=1e-6)
+
+
+def test_greedy_captions_of_the_trained_model_are_references(tiny_cfg, tmp_path):
+    from vidcap.data import Vocabulary
+    from vidcap.engine.setup import build_data
+
+    cfg = tiny_cfg("train.epochs=12")
+    train(cfg)
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    model = get_model(**best["model"]["config"])
+    model.load_state_dict(best["model"]["state"])
+    data = build_data(cfg, data_state=best["data"])
+    vocab = Vocabulary.from_state_dict(best["data"]["vocab"])
+    from vidcap.data import collate
+    batch = collate([data.val[i] for i in range(len(data.val))])
+    out = greedy(model.eval(), batch.feats, batch.masks, max_len=6)
+    refs = {c for caps in CAPTIONS.values() for c in caps}
+    captions = [vocab.decode(t) for t in out.tokens]
+    assert sum(c in refs for c in captions) >= len(captions) - 1, captions
+
+
+def test_train_tool_prints_the_epoch_table(task, tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "train.py"
+    spec = importlib.util.spec_from_file_location("tool_train", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    feats, ann = task
+    args = [str(Path(__file__).parent / "tiny.yaml"), f"data.features={feats}", f"data.annotations={ann}", *TINY,
+            "train.epochs=2", f"out={tmp_path / 'run'}"]
+    assert tool.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert header[:2] == ["epoch", "loss"] and sorted(header[2:]) == ["Bleu_4", "CIDEr"] and len(lines) == 4
+    assert tool.main(args) == 2  # the run exists: a usage error, nothing overwritten
+    assert "already holds a run" in capsys.readouterr().err

@@ -1,0 +1,56 @@
+"""MSR-VTT-shaped benchmark data: a feature store of random ResNet-152-sized features for the training
+split, with the real MSR-VTT training references when ../shared/assets has them (else made-up captions
+of a similar length spread), written once into a cache folder and reused by later runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vidcap.features.store import FeatureStore, StoreWriter
+
+ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt"
+WORDS = ("a man woman is playing singing cooking talking about the car dog guitar on stage in kitchen "
+         "with to people are running game video of news show girl boy").split()
+
+
+def annotations(folder: Path, videos: int, seed: int = 0) -> tuple[Path, str]:
+    """An annotation file whose first ``videos`` training videos have 20 references each."""
+    real = ASSETS / "train_val_videodatainfo.json"
+    rng = np.random.default_rng(seed)
+    if real.is_file():
+        data = json.loads(real.read_text())
+        keep = {v["video_id"] for v in data["videos"] if v["split"] == "train"}
+        keep = set(sorted(keep, key=lambda v: int(v[5:]))[:videos])
+        vids = [v for v in data["videos"] if v["video_id"] in keep]
+        sents = [s for s in data["sentences"] if s["video_id"] in keep]
+        source = "msrvtt-train"
+    else:
+        vids = [{"video_id": f"video{i}", "split": "train"} for i in range(videos)]
+        sents = [{"video_id": f"video{i}", "sen_id": 20 * i + k,
+                  "caption": " ".join(rng.choice(WORDS, size=int(rng.integers(5, 15))))}
+                 for i in range(videos) for k in range(20)]
+        source = "synthetic"
+    # Validation needs a split too; the benchmarks do not validate, one video suffices.
+    vids.append({"video_id": "val0", "split": "validate"})
+    sents.append({"video_id": "val0", "caption": "a man is talking", "sen_id": 10 ** 7})
+    path = folder / f"ann-{videos}.json"
+    path.write_text(json.dumps({"videos": vids, "sentences": sents}))
+    return path, source
+
+
+def feature_store(folder: Path, ids: list[str], frames: int = 28, dim: int = 2048, seed: int = 0) -> Path:
+    """A store with random float16 (frames, dim) ``frame`` features for ``ids`` (kept between runs)."""
+    path = folder / f"store-{frames}x{dim}"
+    meta = {"format": "vidcap-features/1", "backbone": "resnet152", "weights": "none",
+            "sampling": {"frames": frames, "fps": None, "start": None, "end": None},
+            "dims": {"frame": [dim]}, "dtypes": {"frame": "float16"}, "backbone_meta": {}}
+    writer = StoreWriter(path, meta)
+    have = set(FeatureStore(path).ids())
+    rng = np.random.default_rng(seed)
+    for vid in ids:
+        if vid not in have:
+            writer.write(vid, {"frame": rng.standard_normal((frames, dim), dtype=np.float32)},
+                         indices=np.arange(frames), timestamps=np.arange(frames) / 3.0, info={"fps": 30.0})
+    return path

@@ -1,0 +1,63 @@
+"""Self-critical training step time on MSR-VTT-sized inputs, split into sampling, reward and backward.
+
+Data as in the ``train`` benchmark (random 28 × 2048 features, MSR-VTT's own training references when
+../shared/assets has them). One SCST step = sample ``--samples`` captions per video for a batch of
+``--batch-size`` videos (batched), score them with in-process CIDEr-D against the training references
+(plus the baseline), backward and AdamW. ``ratio`` = share of the step spent computing rewards (lower is
+better: the reward must not dominate training).
+
+Example:
+    $ python tools/benchmark.py scst --json --steps 5
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+import torch
+
+from vidcap.data import Annotations
+from vidcap.engine.config import load_config
+from vidcap.engine.train import Trainer
+
+from benchmarks._msrvtt import annotations, feature_store
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sa_lstm_msrvtt.yaml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--videos", type=int, default=6513)
+    parser.add_argument("--batch-size", type=int, default=64, help="videos per step")
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--baseline", default="mean", choices=["mean", "greedy"])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/vidcap-bench-msrvtt"))
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    args.cache.mkdir(parents=True, exist_ok=True)
+    ann_path, source = annotations(args.cache, args.videos)
+    store = feature_store(args.cache, Annotations.load(ann_path).ids())
+    cfg = load_config(CONFIG, [f"data.annotations={ann_path}", f"data.features={store}",
+                               f"out={args.cache / f'scst-{time.time_ns()}'}", "train.scst=true",
+                               f"train.scst_samples={args.samples}", f"train.scst_baseline={args.baseline}",
+                               "data.references=sample", f"train.batch_size={args.batch_size}",
+                               f"device={args.device}", "train.workers=0", "train.log_every=1000000"])
+    trainer = Trainer(cfg)  # random initial weights: the step's cost does not depend on them
+    trainer.sampler.set_epoch(0)
+    batches = list(itertools.islice(iter(trainer.loader), args.steps + 1))
+    trainer._train_step(batches[0])  # warm-up
+    objective = trainer.objective
+    objective.timings = {"sample": 0.0, "reward": 0.0}
+    start = time.perf_counter()
+    for batch in batches[1:]:
+        trainer._train_step(batch)
+    total = (time.perf_counter() - start) / args.steps
+    sample_s, reward_s = (objective.timings[k] / args.steps for k in ("sample", "reward"))
+    return [{"case": f"scst_{args.baseline}", "device": str(trainer.device), "references": source,
+             "videos_per_step": args.batch_size, "samples": args.samples, "step_s": total, "sample_s": sample_s,
+             "reward_s": reward_s, "backward_and_update_s": total - sample_s - reward_s,
+             "threads": torch.get_num_threads(), "ratio": reward_s / total}]

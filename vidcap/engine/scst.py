@@ -1,0 +1,116 @@
+"""Self-critical sequence training: REINFORCE on CIDEr-D with a baseline (Rennie et al., CVPR 2017).
+
+For each video, ``samples`` captions are drawn from the model (batched over the whole batch); each gets
+the reward ``CIDEr-D(sample, references)`` (optionally mixed with BLEU-4), scored in-process by a
+:class:`~vidcap.metrics.CiderD` whose document frequencies come from the training references, computed
+once. The loss is ``-(reward - baseline) · log p(sample)`` summed over the sample's tokens. Baselines:
+
+* ``greedy`` — the reward of the model's own greedy caption (the original SCST);
+* ``mean`` — the mean reward of the *other* samples of the same video ("new self-critical", Luo 2020),
+  which needs no extra decoding and is unbiased.
+
+Example:
+    >>> objective = SelfCritical(model, vocab, train_refs, samples=5, baseline="mean")   # doctest: +SKIP
+    >>> loss_sum, n = objective(batch)                                                 # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Callable
+
+import numpy as np
+import torch
+from pycocoevalcap.bleu.bleu import Bleu
+from torch import Tensor, nn
+
+from vidcap.data import Batch, Vocabulary, tokenize
+from vidcap.errors import UsageError
+from vidcap.metrics import CiderD
+from vidcap.models import CaptionModel, Decoded, greedy, sample
+
+__all__ = ["BASELINES", "SelfCritical"]
+
+
+def _mean_of_others(rewards: np.ndarray, n: int, _greedy: Callable[[], np.ndarray]) -> np.ndarray:
+    grouped = rewards.reshape(-1, n)
+    return ((grouped.sum(1, keepdims=True) - grouped) / (n - 1)).reshape(-1)
+
+
+def _greedy_reward(rewards: np.ndarray, n: int, greedy_rewards: Callable[[], np.ndarray]) -> np.ndarray:
+    return np.repeat(greedy_rewards(), n)
+
+
+# baseline name → (rewards of all samples (B*n,), samples per video, greedy-caption rewards (B,) on demand) → (B*n,)
+BASELINES: dict[str, Callable[[np.ndarray, int, Callable[[], np.ndarray]], np.ndarray]] = {
+    "mean": _mean_of_others, "greedy": _greedy_reward}
+
+
+class SelfCritical(nn.Module):
+    """The SCST objective; ``forward(batch)`` returns ``(loss summed over samples, number of samples)``.
+
+    ``references``: video id → raw reference captions of the training videos (tokenized here, as
+    evaluation does). ``timings`` accumulates seconds spent sampling, scoring rewards (and baseline),
+    for the benchmark.
+    """
+
+    def __init__(self, model: CaptionModel, vocab: Vocabulary, references: Mapping[str, Sequence[str]], *,
+                 samples: int = 5, baseline: str = "mean", temperature: float = 1.0, max_len: int = 20,
+                 bleu_weight: float = 0.0):
+        super().__init__()
+        if baseline not in BASELINES:
+            raise UsageError(f"train.scst_baseline={baseline!r}: choose one of {', '.join(BASELINES)}")
+        if baseline == "mean" and samples < 2:
+            raise UsageError("train.scst_baseline=mean needs train.scst_samples >= 2 (the mean of the other samples)")
+        if not 0.0 <= bleu_weight <= 1.0:
+            raise UsageError(f"train.scst_bleu_weight={bleu_weight!r}: must lie in [0, 1]")
+        self.model, self.vocab = model, vocab
+        self.samples, self.baseline, self.temperature, self.max_len = samples, baseline, temperature, max_len
+        self.bleu_weight = float(bleu_weight)
+        self.refs = {vid: [" ".join(tokenize(c)) for c in caps] for vid, caps in references.items()}
+        self.cider = CiderD(self.refs)
+        self.timings = {"sample": 0.0, "reward": 0.0}
+
+    def rewards(self, ids: Sequence[str], captions: Sequence[str]) -> np.ndarray:
+        """Reward of each (video id, caption) pair: CIDEr-D, mixed with BLEU-4 by ``bleu_weight``.
+
+        Example:
+            >>> objective.rewards(["video0"], ["a man is singing"])   # doctest: +SKIP
+            array([1.73])
+        """
+        texts = [" ".join(tokenize(c)) for c in captions]
+        reward = self.cider.score_pairs(list(zip(ids, texts)))
+        if self.bleu_weight:
+            keys = [f"{i}" for i in range(len(texts))]
+            _, per = Bleu(4).compute_score({k: self.refs[v] for k, v in zip(keys, ids)},
+                                           {k: [t if t else "<empty>"] for k, t in zip(keys, texts)}, verbose=0)
+            reward = (1 - self.bleu_weight) * reward + self.bleu_weight * np.asarray(per[3])
+        return reward
+
+    def _greedy_rewards(self, batch: Batch) -> np.ndarray:
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            out = greedy(self.model, batch.feats, batch.masks, max_len=self.max_len)
+        self.model.train(was_training)
+        return self.rewards(batch.ids, [self.vocab.decode(t) for t in out.tokens])
+
+    def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        start = time.perf_counter()
+        out = sample(self.model, batch.feats, batch.masks, n=self.samples, temperature=self.temperature,
+                     max_len=self.max_len)
+        self.timings["sample"] += time.perf_counter() - start
+        return self.loss(batch, out)
+
+    def loss(self, batch: Batch, out: Decoded) -> tuple[Tensor, Tensor]:
+        """The loss of given samples (``samples`` rows per video, as :func:`~vidcap.models.sample` returns
+        them, with log-probabilities that carry gradients) and their number."""
+        sampled = time.perf_counter()
+        ids = [vid for vid in batch.ids for _ in range(self.samples)]
+        reward = self.rewards(ids, [self.vocab.decode(t) for t in out.tokens])
+        base = BASELINES[self.baseline](reward, self.samples, lambda: self._greedy_rewards(batch))
+        self.timings["reward"] += time.perf_counter() - sampled
+        advantage = torch.as_tensor(reward - base, dtype=out.logprobs.dtype, device=out.logprobs.device)
+        self.last_reward = float(reward.mean())
+        loss = -(advantage.unsqueeze(1) * out.logprobs * out.mask).sum()
+        return loss, torch.tensor(len(ids), device=out.logprobs.device)

@@ -1,0 +1,103 @@
+"""Building a run's data and model from a config (or from a checkpoint, for resuming and captioning).
+
+The vocabulary and the feature normaliser are fitted on the training split once, then live in every
+checkpoint: a resumed run, a self-critical run started from a cross-entropy checkpoint (``train.init``)
+and the captioner all reuse the stored ones, so token ids and input statistics never drift.
+
+Example:
+    >>> cfg = load_config("configs/demo.yaml", ["data.features=feats/", "data.annotations=ann.json"])  # doctest: +SKIP
+    >>> data = build_data(cfg)                                                                       # doctest: +SKIP
+    >>> model = build_model(cfg, vocab_size=len(data.vocab), input_dims=data.input_dims)              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from omegaconf import DictConfig
+
+from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
+                         build_vocabulary)
+from vidcap.errors import InputError
+from vidcap.features import FeatureStore
+from vidcap.models import CaptionModel, get_model, model_options
+
+__all__ = ["RunData", "build_data", "build_model", "model_kwargs"]
+
+# Config key → model option, where the names differ.
+_MODEL_KEY_ALIASES = {"attention_size": "att_size"}
+
+
+@dataclass
+class RunData:
+    """Everything a run reads: annotations, vocabulary, normaliser, the two datasets, store metadata."""
+
+    annotations: Annotations
+    vocab: Vocabulary
+    normalizer: FeatureNormalizer | None
+    train: CaptionDataset
+    val: EvalDataset
+    store_metas: list[dict[str, Any]]
+
+    @property
+    def input_dims(self) -> dict[str, int | tuple[int, ...]]:
+        return self.train.input_dims
+
+    def state(self) -> dict[str, Any]:
+        """What checkpoints keep of the data side (plain data): vocabulary, normaliser, streams, stores."""
+        return {"vocab": self.vocab.state_dict(),
+                "normalizer": None if self.normalizer is None else self.normalizer.state_dict(),
+                "stores": self.store_metas, "streams": [s.name for s in self.train.streams]}
+
+
+def _identity_normalizer(dims: Mapping[str, int | tuple[int, ...]], deltas: bool) -> FeatureNormalizer:
+    """Mean 0 / std 1: no standardisation, but temporal differences when asked for."""
+    size = {k: (v if isinstance(v, int) else v[-1]) for k, v in dims.items()}
+    return FeatureNormalizer({k: np.zeros(d) for k, d in size.items()}, {k: np.ones(d) for k, d in size.items()},
+                             deltas=deltas)
+
+
+def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) -> RunData:
+    """Load annotations and stores named in ``cfg.data``; fit (or, from ``data_state``, restore) the
+    vocabulary and normaliser."""
+    d = cfg.data
+    if not d.annotations:
+        raise InputError("data.annotations is empty: name the MSR-VTT-schema annotation file(s)")
+    if not d.features:
+        raise InputError("data.features is empty: name the feature store(s) made by `vidcap extract`")
+    ann = Annotations.load(*d.annotations)
+    if data_state is not None:
+        vocab = Vocabulary.from_state_dict(data_state["vocab"])
+        norm_state = data_state.get("normalizer")
+        normalizer = None if norm_state is None else FeatureNormalizer.from_state_dict(norm_state)
+    else:
+        vocab = build_vocabulary(ann, split=d.train_split, min_count=d.min_count, max_size=d.max_vocab)
+        normalizer = None
+    common = dict(streams=list(d.streams), frames=d.frames, allow_missing=d.allow_missing)
+    train = CaptionDataset(list(d.features), ann, vocab, split=d.train_split, max_len=d.max_len, **common)
+    if data_state is None and (d.normalize or d.deltas):
+        normalizer = (FeatureNormalizer.fit(train.features(), deltas=d.deltas) if d.normalize
+                      else _identity_normalizer(train.input_dims, d.deltas))
+    train.normalizer = normalizer
+    val = EvalDataset(list(d.features), ann, split=d.val_split, normalizer=normalizer, **common)
+    metas = [dict(FeatureStore(path).meta) for path in d.features]
+    return RunData(ann, vocab, normalizer, train, val, metas)
+
+
+def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``model.*`` config values that model ``name`` takes (others, e.g. attention sizes for a
+    model without attention, do not apply to it)."""
+    options = model_options(name)
+    out = {}
+    for key, value in model_cfg.items():
+        option = _MODEL_KEY_ALIASES.get(key, key)
+        if key != "name" and option in options:
+            out[option] = value
+    return out
+
+
+def build_model(cfg: DictConfig, *, vocab_size: int, input_dims: Mapping[str, Any]) -> CaptionModel:
+    """The caption model ``cfg.model`` describes, for this vocabulary and these inputs."""
+    return get_model(cfg.model.name, vocab_size=vocab_size, input_dims=dict(input_dims),
+                     **model_kwargs(cfg.model.name, cfg.model))

@@ -1,0 +1,333 @@
+"""The training loop behind ``vidcap train``: one process or many (torchrun), CPU or GPU.
+
+Per epoch: batches from the length-bucketing sampler (``train.batch_size`` is the global batch, split
+across processes), AdamW with linear warm-up and cosine decay, gradient clipping, mixed precision on
+GPU; then validation (beam search on the validation split, decoded in parallel across processes,
+CIDEr-D and BLEU-4), ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
+per epoch in ``metrics.json``, early stopping after ``train.early_stop`` epochs without improvement.
+
+Resuming (``--resume``) restores the model, optimiser, step, best score, history and every process's
+random state from ``last.pt``; the batch order is a function of (seed, epoch), so a resumed run on CPU
+ends exactly where an uninterrupted one does. Checkpoints and metrics are written atomically by rank 0.
+
+Example:
+    >>> cfg = load_config("configs/demo.yaml", ["data.features=feats/", "out=runs/demo"])   # doctest: +SKIP
+    >>> summary = train(cfg)                                                              # doctest: +SKIP
+    >>> summary["best"]["CIDEr"] > 0                                                      # doctest: +SKIP
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from vidcap.data import collate
+from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
+                                       close_distributed, init_distributed)
+from vidcap.engine.generate import generate_captions, reference_scorer, validation_scores
+from vidcap.engine.objectives import CrossEntropy
+from vidcap.engine.scst import SelfCritical
+from vidcap.engine.setup import RunData, build_data, build_model
+from vidcap.errors import InputError, UsageError
+from vidcap.features.backbone import resolve_device
+from vidcap.features.store import write_json
+
+__all__ = ["train", "lr_factor"]
+
+log = logging.getLogger(__name__)
+
+AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+# Keys that may differ between a run and its resumption (how long, how verbose, where), not what is trained.
+RESUMABLE_CHANGES = frozenset({"train.epochs", "train.early_stop", "train.workers", "train.log_every",
+                               "eval.batch_size", "device"})
+
+
+def lr_factor(step: int, *, warmup: int, total: int) -> float:
+    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``.
+
+    Example:
+        >>> [round(lr_factor(s, warmup=2, total=6), 3) for s in range(6)]
+        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    if setting == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    if setting == "fp16" and device.type != "cuda":
+        raise UsageError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 or off on this device")
+    return AMP_DTYPES[setting]
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_resume_config(saved: dict[str, Any], now: dict[str, Any], path: Path) -> None:
+    a, b = _flat(saved), _flat(now)
+    diff = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k not in RESUMABLE_CHANGES and k != "out" and a.get(k) != b.get(k)]
+    if diff:
+        raise UsageError(f"--resume: the config differs from the one {path} was trained with ("
+                         + "; ".join(diff) + "). Resume with the same config, or start a new run (out=...)")
+
+
+class Trainer:
+    """One training run; :func:`train` is the entry point."""
+
+    def __init__(self, cfg: DictConfig, *, resume: bool = False):
+        self.cfg, self.out = cfg, Path(cfg.out)
+        self.device = resolve_device(None if cfg.device == "auto" else cfg.device)
+        self.ctx: DistContext = init_distributed(self.device.type)
+        self.amp = _amp_dtype(cfg.train.amp, self.device)
+        plain_cfg = OmegaConf.to_container(cfg, resolve=True)
+        self.plain_cfg: dict[str, Any] = plain_cfg  # type: ignore[assignment]
+
+        resume_from = self._resume_checkpoint(resume)
+        init = None if resume_from or not cfg.train.init else load_checkpoint(cfg.train.init)
+        source = resume_from or init
+        self.data: RunData = build_data(cfg, data_state=source["data"] if source else None)
+
+        torch.manual_seed(cfg.train.seed)  # the same initial weights in every process and every resumption
+        self.model = build_model(cfg, vocab_size=len(self.data.vocab), input_dims=self.data.input_dims)
+        if source:
+            self._load_model_state(source, cfg.train.init if init else str(self.out / "last.pt"))
+        self.model.to(self.device)
+        self.objective = self._objective()
+        self.step_fn: torch.nn.Module = self.objective
+        if self.ctx.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_fn = torch.nn.parallel.DistributedDataParallel(self.objective, device_ids=ids)
+        if cfg.train.compile:
+            self.step_fn = torch.compile(self.step_fn)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
+                                           weight_decay=cfg.train.weight_decay)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+
+        self.sampler = self.data.train.batch_sampler(cfg.train.batch_size, references=cfg.data.references,
+                                                     seed=cfg.train.seed, num_replicas=self.ctx.world_size,
+                                                     rank=self.ctx.rank)
+        self.loader = torch.utils.data.DataLoader(
+            self.data.train, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.train.workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=False)
+        self.total_steps = cfg.train.epochs * len(self.sampler)
+        self.cider = reference_scorer(self.data.val.references or {})
+        self.epoch, self.step, self.best, self.best_epoch, self.history = 0, 0, -math.inf, -1, []
+        if resume_from:
+            self._restore_training_state(resume_from)
+        else:  # each process its own dropout/sampling stream from here on
+            torch.manual_seed(cfg.train.seed + 1 + self.ctx.rank)
+
+    def _objective(self) -> CrossEntropy | SelfCritical:
+        t = self.cfg.train
+        if not t.scst:
+            return CrossEntropy(self.model, label_smoothing=t.label_smoothing)
+        if not t.init and not (self.out / "last.pt").exists():
+            log.warning("train.scst=true without train.init: self-critical training from random weights "
+                        "rarely learns; start from a cross-entropy checkpoint")
+        refs = self.data.annotations.references(self.data.train.video_ids)
+        return SelfCritical(self.model, self.data.vocab, refs, samples=t.scst_samples, baseline=t.scst_baseline,
+                            temperature=t.scst_temperature, max_len=t.scst_max_len, bleu_weight=t.scst_bleu_weight)
+
+    # ------------------------------------------------------------------------------ checkpoints
+    def _resume_checkpoint(self, resume: bool) -> dict[str, Any] | None:
+        last = self.out / "last.pt"
+        if not resume:
+            if last.exists():
+                raise UsageError(f"out={self.out} already holds a run ({last}); pass --resume to continue it, "
+                                 "or choose another out= folder (nothing there is overwritten)")
+            return None
+        if not last.exists():
+            raise InputError(f"--resume: {last} does not exist (nothing to resume in out={self.out})")
+        ckpt = load_checkpoint(last)
+        _check_resume_config(ckpt["config"], self.plain_cfg, last)
+        return ckpt
+
+    def _load_model_state(self, ckpt: dict[str, Any], path: str) -> None:
+        try:
+            self.model.load_state_dict(ckpt["model"]["state"])
+        except (KeyError, RuntimeError) as err:
+            raise InputError(f"{path}: its model does not fit the configured one ({str(err).splitlines()[0]}); "
+                             f"it was {ckpt.get('model', {}).get('config', {}).get('name')!r}") from None
+
+    def _restore_training_state(self, ckpt: dict[str, Any]) -> None:
+        state = ckpt["training"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best, self.best_epoch, self.history = state["best"], state["best_epoch"], list(state["history"])
+        rng = state["rng"]
+        if len(rng) == self.ctx.world_size:
+            torch.set_rng_state(rng[self.ctx.rank]["cpu"])
+            if self.device.type == "cuda" and rng[self.ctx.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(rng[self.ctx.rank]["cuda"], self.device)
+        else:
+            log.warning("resuming with %d processes instead of %d: random streams restart from the seed",
+                        self.ctx.world_size, len(rng))
+            torch.manual_seed(self.cfg.train.seed + 1 + self.ctx.rank + 1000 * self.epoch)
+        log.info("resumed %s at epoch %d (step %d, best %s %.4f)", self.out, self.epoch, self.step,
+                 self.cfg.train.monitor, self.best)
+
+    def _payload(self, *, training: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "config": self.plain_cfg, "data": self.data.state(),
+            "model": {"config": dict(self.model.config), "state": self.model.state_dict()},
+            "epoch": self.epoch, "metrics": self.history[-1] if self.history else {}}
+        if training:
+            rng = {"cpu": torch.get_rng_state(),
+                   "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+            payload["training"] = {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                                   "epoch": self.epoch, "step": self.step, "best": self.best,
+                                   "best_epoch": self.best_epoch, "history": self.history,
+                                   "rng": all_gather_objects(rng, self.ctx)}
+        return payload
+
+    # --------------------------------------------------------------------------------- training
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self.amp is None:
+            yield
+        else:
+            with torch.autocast(self.device.type, dtype=self.amp):
+                yield
+
+    def _train_step(self, batch: Any) -> float:
+        batch = batch.to(self.device, non_blocking=True)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.train.lr * lr_factor(self.step, warmup=self.cfg.train.warmup_steps,
+                                                        total=self.total_steps)
+        with self._autocast():
+            loss_sum, count = self.step_fn(batch)
+        # DDP averages gradients over processes; scaling by their number makes this the mean over the
+        # global batch's tokens (cross-entropy) or samples (SCST).
+        total = all_reduce_sum(count.to(loss_sum.device), self.ctx).clamp(min=1)
+        loss = loss_sum * self.ctx.world_size / total
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return float(all_reduce_sum(loss_sum.detach(), self.ctx) / total)
+
+    def _train_epoch(self) -> float:
+        cfg = self.cfg.train
+        ss = cfg.scheduled_sampling
+        ramp = min(1.0, self.epoch / ss.ramp_epochs) if ss.ramp_epochs else 1.0
+        self.objective.sampling_prob = ss.max_prob * ramp
+        self.sampler.set_epoch(self.epoch)
+        self.objective.train()
+        total, count = 0.0, 0
+        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                   disable=True if not self.ctx.is_main else None, dynamic_ncols=True)
+        for batch in bar:
+            loss = self._train_step(batch)
+            total, count = total + loss, count + 1
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            if self.ctx.is_main and cfg.log_every and self.step % cfg.log_every == 0:
+                log.info("epoch %d step %d loss %.4f lr %.3g", self.epoch + 1, self.step, loss,
+                         self.optimizer.param_groups[0]["lr"])
+                self._tb("train/loss", loss)
+        return total / max(1, count)
+
+    def _validate(self) -> dict[str, float]:
+        ev = self.cfg.eval
+        captions = generate_captions(self.model, self.data.val, self.data.vocab, beam_size=ev.beam_size,
+                                     max_len=ev.max_len, length_penalty=ev.length_penalty,
+                                     block_trigrams=ev.block_trigrams, batch_size=ev.batch_size,
+                                     device=self.device, ctx=self.ctx)
+        return validation_scores(captions, self.data.val.references or {}, self.cider)
+
+    def _tb(self, tag: str, value: float) -> None:
+        if self.ctx.is_main:
+            if not hasattr(self, "_writer"):
+                from torch.utils.tensorboard import SummaryWriter  # slow import, only when logging
+
+                self._writer = SummaryWriter(str(self.out / "tb"))
+            self._writer.add_scalar(tag, value, self.step)
+
+    def run(self) -> dict[str, Any] | None:
+        cfg = self.cfg.train
+        if self.ctx.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg))
+            log.info("training %s on %d videos (%d captions), validating on %d videos; %d processes, device %s",
+                     self.cfg.model.name, len(self.data.train.video_ids), len(self.data.train),
+                     len(self.data.val), self.ctx.world_size, self.device)
+        stale = self.epoch - self.best_epoch - 1 if self.best_epoch >= 0 else 0
+        while self.epoch < cfg.epochs and not (cfg.early_stop and stale >= cfg.early_stop):
+            start = time.perf_counter()
+            train_loss = self._train_epoch()
+            scores = self._validate()
+            if cfg.monitor not in scores:
+                raise UsageError(f"train.monitor={cfg.monitor!r}: validation gives {', '.join(scores)}")
+            improved = scores[cfg.monitor] > self.best
+            if improved:
+                self.best, self.best_epoch = scores[cfg.monitor], self.epoch
+            stale = self.epoch - self.best_epoch
+            record = {"epoch": self.epoch + 1, "step": self.step, "train_loss": train_loss,
+                      "lr": self.optimizer.param_groups[0]["lr"], "val": scores, "best": improved,
+                      "seconds": time.perf_counter() - start}
+            self.history.append(record)
+            self.epoch += 1
+            payload = self._payload(training=True)  # every process takes part (random states are gathered)
+            if self.ctx.is_main:
+                if improved:
+                    save_checkpoint(self.out / "best.pt", {k: v for k, v in payload.items() if k != "training"})
+                save_checkpoint(self.out / "last.pt", payload)
+                write_json(self.out / "metrics.json", self.history)
+                for name, value in scores.items():
+                    self._tb(f"val/{name}", value)
+                log.info("epoch %d: loss %.4f, %s%s (%.1f s)", self.epoch, train_loss,
+                         ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
+                         record["seconds"])
+            barrier(self.ctx)
+        if hasattr(self, "_writer"):
+            self._writer.close()
+        if not self.ctx.is_main:
+            return None
+        best = self.history[self.best_epoch] if self.best_epoch >= 0 else {}
+        return {"out": str(self.out), "epochs": self.epoch, "best_epoch": self.best_epoch + 1,
+                "best": best.get("val", {}), "stopped_early": self.epoch < cfg.epochs,
+                "checkpoint": str(self.out / "best.pt")}
+
+
+def train(cfg: DictConfig, *, resume: bool = False) -> dict[str, Any] | None:
+    """Train as ``cfg`` says; returns a summary on rank 0 (None on other ranks).
+
+    Example:
+        >>> train(load_config("configs/sa_lstm_msrvtt.yaml", ["data.features=feats/"]))  # doctest: +SKIP
+        {'out': 'runs/vidcap', 'epochs': 30, 'best_epoch': 17, 'best': {'CIDEr': 0.43, ...}, ...}
+    """
+    try:
+        return Trainer(cfg, resume=resume).run()
+    finally:
+        close_distributed()
+
+
+def read_metrics(out: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a run folder's ``metrics.json``."""
+    path = Path(out) / "metrics.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: cannot read metrics ({err})") from None
