@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", default="imagenet")
     p.add_argument("--frames", type=int)
     p.add_argument("--fps", type=float)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, help="frames per forward pass (default: 16 on CPU, 64 on GPU)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device")
     p.add_argument("--shard", help="i/n (default: from torchrun's RANK/WORLD_SIZE)")
