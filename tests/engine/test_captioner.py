@@ -134,3 +134,21 @@ def test_caption_video_tool_prints_every_segment(trained, tmp_path, capsys):
     assert code == 1 and f"{missing}: no such file" in err
     assert lines[0].startswith(f"{video}\t") and len(lines) == 1 + len(windows(probe(video).duration, 1.0))
     assert all(line.startswith("  ") and "\t" in line for line in lines[1:])
+
+
+def test_eval_command_captions_a_split_and_scores_it(trained, tmp_path, capsys):
+    from vidcap.metrics.scoring import score_results
+
+    args = ["eval", "--model", trained["ckpt"], "--annotations", trained["ann"], "--features", trained["feats"],
+            "--split", "test", "--beam-size", "2", "--no-java", "--results", tmp_path / "res.json", "--json", tmp_path / "scores.json"]
+    code, out, _ = _in_process(capsys, *args)
+    assert code == 0 and "CIDEr" in out and "NOT comparable" in out
+    results = json.loads((tmp_path / "res.json").read_text())
+    captioner = Captioner.from_checkpoint(trained["ckpt"], device="cpu")
+    assert results == captioner.caption_split([trained["ann"]], split="test", features=trained["feats"], beam_size=2)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    expected = score_results(results, [trained["ann"]], split="test", java=False).overall
+    assert scores["overall"] == pytest.approx(expected) and set(scores["per_video"]) == {r["video_id"] for r in results}
+    with pytest.raises(SystemExit) as usage:  # argparse: one source only
+        main([str(a) for a in args] + ["--video-dir", str(trained["videos"])])
+    assert usage.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

@@ -151,3 +151,37 @@ def test_train_tool_prints_the_epoch_table(task, tmp_path, capsys):
     assert header[:2] == ["epoch", "loss"] and sorted(header[2:]) == ["Bleu_4", "CIDEr"] and len(lines) == 4
     assert tool.main(args) == 2  # the run exists: a usage error, nothing overwritten
     assert "already holds a run" in capsys.readouterr().err
+
+
+def _torchrun(args: list[str], *extra: str) -> subprocess.Popen:
+    """``torchrun --nproc_per_node=2 -m vidcap train`` in its own process group (so it can be killed whole)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"), *args, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+
+@pytest.mark.slow
+def test_distributed_run_killed_and_resumed_equals_the_uninterrupted_one(task, tmp_path):
+    feats, ann = task
+    common = [f"data.features={feats}", f"data.annotations={ann}", *TINY, "train.epochs=5", "model.dropout=0.3"]
+    whole = _torchrun([*common, f"out={tmp_path / 'whole'}"])
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()[-3000:]
+
+    out = tmp_path / "killed"
+    proc = _torchrun([*common, f"out={out}"])
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (out / "metrics.json").exists() and len(json.loads((out / "metrics.json").read_text())) >= 2:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks, at once
+    proc.wait()
+    done = len(json.loads((out / "metrics.json").read_text()))
+    assert 2 <= done < 5, f"the kill should land mid-run, after epoch {done} of 5"
+    resumed = _torchrun([*common, f"out={out}"], "--resume")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-3000:]
+    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(out / "last.pt")
+    assert a["training"]["step"] == b["training"]["step"]
+    assert _states_equal(a["model"]["state"], b["model"]["state"])
