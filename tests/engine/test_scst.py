@@ -111,6 +111,10 @@ def test_scst_training_from_a_cross_entropy_checkpoint_single_and_ddp(tiny_cfg, 
     ckpt = load_checkpoint(tmp_path / "scst" / "last.pt")
     assert ckpt["data"]["vocab"] == start["vocab"]  # the XE run's vocabulary and normaliser are kept
     assert summary["epochs"] == 2
+    # Mixed precision (bf16 autocast; on CPU here, the same code path as on GPU).
+    amp = train(tiny_cfg("train.epochs=1", "train.scst=true", f"train.init={xe}", "train.amp=bf16",
+                         "data.references=sample", "train.scst_samples=2", out=tmp_path / "amp"))
+    assert amp["epochs"] == 1 and all(np.isfinite(list(amp["best"].values())))
     feats, ann = task
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     from enginekit import TINY
