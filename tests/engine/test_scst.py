@@ -126,3 +126,19 @@ def test_scst_training_from_a_cross_entropy_checkpoint_single_and_ddp(tiny_cfg, 
                          capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(load_checkpoint(tmp_path / "ddp" / "last.pt")["training"]["rng"]) == 2
+
+
+def test_bleu_mix_in_the_reward(setup):
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    model, data, refs, _ = setup
+    cider_only = SelfCritical(model, data.vocab, refs, samples=2)
+    mixed = SelfCritical(model, data.vocab, refs, samples=2, bleu_weight=0.25)
+    ids = sorted(refs)[:6]
+    caps = ["a red ball rolls", "the blue cube spins", "a green star", "a red ball rolls", "the cube", "a star jumps"]
+    _, per_id = Bleu(4).compute_score({i: mixed.refs[v] for i, v in enumerate(ids)},
+                                      {i: [c] for i, c in enumerate(caps)}, verbose=0)
+    expected = 0.75 * cider_only.rewards(ids, caps) + 0.25 * np.asarray(per_id[3])
+    np.testing.assert_allclose(mixed.rewards(ids, caps), expected, rtol=1e-12)
+    with pytest.raises(UsageError, match="scst_bleu_weight"):
+        SelfCritical(model, data.vocab, refs, bleu_weight=1.5)
