@@ -25,13 +25,13 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from vidcap.errors import InputError, UsageError
+from vidcap.jsonfile import read_json
 
 SPLITS = ("train", "validate", "test")
 
@@ -187,15 +187,7 @@ def _duplicates(values: Iterable[Any]) -> list[Any]:
 
 def _parse_file(path: Path) -> tuple[dict[str, VideoRecord], list[tuple[int, str, str]]]:
     """Validate one file; returns its videos and its (sen_id, video_id, stripped caption) triples."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: annotation file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read annotation file: {err}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: invalid JSON: {err}") from None
+    data = read_json(path, "annotation file")
     if not isinstance(data, dict):
         raise InputError(f"{path}: top level must be an object with 'videos' and 'sentences', "
                          f"got a {type(data).__name__}")

@@ -6,6 +6,7 @@ row-major. Preprocessing follows the weights' ImageNet transform: shorter side t
 size, centre crop, ImageNet mean/std.
 
 Example:
+    >>> from vidcap.features import get_backbone
     >>> bb = get_backbone("resnet50", weights="none", input_size=64)
     >>> bb.streams
     {'frame': (2048,)}

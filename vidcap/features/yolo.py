@@ -15,6 +15,7 @@ descending score order. Random weights give meaningless, tiny scores: use ``conf
 Input: letterbox to ``imgsz``² (default 640), pixels /255.
 
 Example:
+    >>> from vidcap.features import get_backbone
     >>> bb = get_backbone("yolov8n", weights="none", imgsz=160, conf=0.0, top_k=5)
     >>> bb.streams["objects"], bb.streams["object_boxes"]
     ((5, 448), (5, 4))

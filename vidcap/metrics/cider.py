@@ -116,8 +116,8 @@ class CiderD:
 
     Example:
         >>> scorer = CiderD({"v1": ["a man is singing", "a man sings"], "v2": ["a dog runs"]})
-        >>> scorer.score_pairs([("v1", "a man sings"), ("v1", "a woman dances"), ("v2", "a dog runs")]).round(3)
-        array([4.757, 0.   , 7.5  ])
+        >>> scorer.score_pairs([("v1", "a man sings"), ("v1", "a woman dances"), ("v2", "a dog runs")]).round(3).tolist()
+        [4.757, 0.0, 7.5]
     """
 
     def __init__(self, refs: Mapping[Hashable, Sequence[str]], *, n: int = 4, sigma: float = 6.0) -> None:
@@ -197,8 +197,8 @@ class CiderD:
         """CIDEr-D of each (id, tokenized candidate) pair; ids may repeat (several samples per video).
 
         Example:
-            >>> CiderD({"v1": ["a man sings"], "v2": ["a dog"]}).score_pairs([("v1", "a man")]).round(3)
-            array([3.487])
+            >>> CiderD({"v1": ["a man sings"], "v2": ["a dog"]}).score_pairs([("v1", "a man")]).round(3).tolist()
+            [3.487]
         """
         pairs = list(pairs)
         unknown = [vid for vid, _ in pairs if vid not in self._row]

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from vidcap.data.annotations import Annotations, natural_key
 from vidcap.errors import InputError, UsageError
+from vidcap.jsonfile import read_json
 from vidcap.metrics.coco import METRICS, Evaluation, evaluate, preflight
 
 _SHOWN = 5
@@ -139,15 +140,7 @@ def _nan_to_none(value: Any) -> Any:
 def load_results(path: str | os.PathLike[str]) -> list[Any]:
     """Read a results file's JSON list (entries are checked by :func:`check_results`)."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: results file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read results file: {err}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: invalid JSON: {err}") from None
+    data = read_json(path, "results file")
     if not isinstance(data, list):
         raise InputError(f"{path}: a results file is a JSON list of {{\"video_id\", \"caption\"}} objects, "
                          f"got a {type(data).__name__}")
