@@ -252,8 +252,12 @@ COMMANDS: list[Command] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidcap", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="vidcap", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Caption videos with ResNet/YOLO frame features and LSTM/GRU decoders, and score captions "
+                    "with the COCO caption metrics.",
+        epilog="examples:\n" + "\n".join("  " + line.strip()[2:] for line in __doc__.splitlines() if line.strip().startswith("$ "))
+        + "\n\n`vidcap COMMAND --help` describes each command.")
     parser.add_argument("--version", action="version", version=f"vidcap {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
