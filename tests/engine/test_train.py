@@ -53,6 +53,10 @@ def test_an_existing_run_is_never_overwritten(tiny_cfg, tmp_path):
         train(tiny_cfg("train.epochs=1", out=tmp_path / "empty"), resume=True)
     with pytest.raises(UsageError, match="model.hidden_size: 32 -> 64"):
         train(tiny_cfg("train.epochs=2", "model.hidden_size=64"), resume=True)
+    (tmp_path / "run" / "last.pt").unlink()  # best.pt and metrics.json alone still mark a run
+    with pytest.raises(UsageError, match="already holds a run"):
+        train(tiny_cfg("train.epochs=1"))
+    assert (tmp_path / "run" / "best.pt").exists()
 
 
 def test_early_stopping_stops_after_patience_epochs(tiny_cfg, tmp_path):

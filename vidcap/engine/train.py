@@ -150,9 +150,10 @@ class Trainer:
     def _resume_checkpoint(self, resume: bool) -> dict[str, Any] | None:
         last = self.out / "last.pt"
         if not resume:
-            if last.exists():
-                raise UsageError(f"out={self.out} already holds a run ({last}); pass --resume to continue it, "
-                                 "or choose another out= folder (nothing there is overwritten)")
+            existing = [p for p in (last, self.out / "best.pt", self.out / "metrics.json") if p.exists()]
+            if existing:
+                raise UsageError(f"out={self.out} already holds a run ({existing[0]}); pass --resume to continue "
+                                 "it, or choose another out= folder (nothing there is overwritten)")
             return None
         if not last.exists():
             raise InputError(f"--resume: {last} does not exist (nothing to resume in out={self.out})")
