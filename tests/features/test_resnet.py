@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from vidcap.errors import InputError
+from vidcap.errors import InputError, UsageError
 from vidcap.features import get_backbone
 
 FRAMES = np.random.default_rng(0).integers(0, 256, (3, 120, 160, 3), dtype=np.uint8)
@@ -90,3 +90,21 @@ def test_bad_weights_files_are_input_errors(tmp_path):
     torch.save(torchvision.models.resnet34().state_dict(), tmp_path / "r34.pth")
     with pytest.raises(InputError, match="r34.pth: not a resnet18 state dict"):
         get_backbone("resnet18", weights=str(tmp_path / "r34.pth"))
+
+
+def test_earlier_stage_and_spatial_pyramid():
+    bb = get_backbone("resnet18", weights="none", input_size=64, stage="layer1", pyramid=2, grid=2)
+    assert bb.streams == {"frame": (5 * 64,), "grid": (4, 64)}
+    out = bb.features(FRAMES)
+    frame, grid = out["frame"].reshape(3, 5, 64), out["grid"]
+    # level 1 is the global pool; level 2 is the 2x2 grid (a 16x16 map: equal cells, whose mean is level 1)
+    np.testing.assert_allclose(frame[:, 1:], grid, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(frame[:, 1:].mean(axis=1), frame[:, 0], rtol=1e-5, atol=1e-6)
+    full = get_backbone("resnet18", weights="none", input_size=64)
+    assert not np.allclose(full.features(FRAMES)["frame"][:, :64], frame[:, 0])  # a different stage
+    assert bb.meta()["stage"] == "layer1" and bb.meta()["pyramid"] == 2
+    assert get_backbone("resnet50", weights="none", input_size=64, stage="layer2").streams["frame"] == (512,)
+    with pytest.raises(UsageError, match="stage='layer5': choose one of layer1, layer2, layer3, layer4"):
+        get_backbone("resnet18", weights="none", stage="layer5")
+    with pytest.raises(UsageError, match="pyramid=0"):
+        get_backbone("resnet18", weights="none", pyramid=0)

@@ -5,6 +5,11 @@ Streams: ``frame`` (D,) — the global average pool before the classifier (D = 5
 row-major. Preprocessing follows the weights' ImageNet transform: shorter side to 256/224 of the input
 size, centre crop, ImageNet mean/std.
 
+Two options change what is pooled. ``stage`` takes the map of an earlier residual stage (``layer1`` …
+``layer4``, the default) — earlier stages keep more of colour and position, and cost less to compute.
+``pyramid=p`` makes ``frame`` a spatial pyramid: average pools on 1×1, 2×2 … p×p grids, concatenated
+(D·(1 + 4 + … + p²) values), so a frame-level feature keeps where things are.
+
 Example:
     >>> from vidcap.features import get_backbone
     >>> bb = get_backbone("resnet50", weights="none", input_size=64)
@@ -27,6 +32,7 @@ from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_di
 from vidcap.features.transforms import ResizeCenterCrop
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+STAGES = ("layer1", "layer2", "layer3", "layer4")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -73,21 +79,29 @@ class ResNetBackbone(Backbone):
     """A torchvision ResNet without its classifier; see the module docstring for the streams."""
 
     def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
-                 input_size: int = 224, dtype: str | None = None, seed: int = DEFAULT_SEED):
+                 input_size: int = 224, stage: str = "layer4", pyramid: int = 1, dtype: str | None = None,
+                 seed: int = DEFAULT_SEED):
         super().__init__(device=device, dtype=dtype, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         if grid is not None and not 1 <= int(grid) <= 7:
             raise UsageError(f"grid={grid!r}: choose a grid size from 1 to 7")
+        if stage not in STAGES:
+            raise UsageError(f"stage={stage!r}: choose one of {', '.join(STAGES)}")
+        if isinstance(pyramid, bool) or not 1 <= int(pyramid) <= 4:
+            raise UsageError(f"pyramid={pyramid!r}: choose 1 (global pool) to 4 pyramid levels")
         if not 32 <= int(input_size) <= 1024:
             raise UsageError(f"input_size={input_size!r}: choose 32 to 1024 pixels")
         model, self._weights_meta = _LOADERS.get(weights, _from_file)(name, weights, seed)
         self.name = name
         self.weights = weights if weights in _LOADERS else str(weights_file(weights))
         self.grid = int(grid) if grid else None
-        # Everything up to (not including) the global pool; the pool is done here so the grid can share it.
-        self.body = nn.Sequential(*(getattr(model, n) for n in
-                                    ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")))
-        dim = model.fc.in_features
-        self.streams = {"frame": (dim,)}
+        self.stage, self.pyramid = stage, int(pyramid)
+        # Everything up to the chosen stage (not the global pool: pooling is done here, shared by the streams).
+        layers = ("conv1", "bn1", "relu", "maxpool", *STAGES[:STAGES.index(stage) + 1])
+        self.body = nn.Sequential(*(getattr(model, n) for n in layers))
+        last_block = getattr(model, stage)[-1]
+        dim = (last_block.conv3 if hasattr(last_block, "conv3") else last_block.conv2).out_channels
+        cells = sum(level * level for level in range(1, self.pyramid + 1))
+        self.streams = {"frame": (cells * dim,)}
         if self.grid:
             self.streams["grid"] = (self.grid * self.grid, dim)
         # 256/224: torchvision's evaluation resize for its 224 crop, kept for other input sizes.
@@ -95,16 +109,19 @@ class ResNetBackbone(Backbone):
         self._place()
 
     def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised (B, 3, S, S) → ``frame`` (B, D) and optionally ``grid`` (B, g*g, D)."""
+        """Normalised (B, 3, S, S) → ``frame`` (B, cells·D) and optionally ``grid`` (B, g*g, D)."""
         fmap = self.body(batch)
-        out = {"frame": fmap.mean(dim=(2, 3))}
+        levels = [fmap.mean(dim=(2, 3))] + [  # cells row-major, each cell's D values together
+            nn.functional.adaptive_avg_pool2d(fmap, level).flatten(2).transpose(1, 2).flatten(1)
+            for level in range(2, self.pyramid + 1)]
+        out = {"frame": torch.cat(levels, dim=1) if len(levels) > 1 else levels[0]}
         if self.grid:
             out["grid"] = nn.functional.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
         return out
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), **self._weights_meta, "input_size": self.transform.size,
-                "resize": self.transform.resize, "grid": self.grid,
+                "resize": self.transform.resize, "grid": self.grid, "stage": self.stage, "pyramid": self.pyramid,
                 "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
 
 
