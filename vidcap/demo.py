@@ -45,16 +45,21 @@ DEMO_CONFIG = "demo.yaml"  # packaged with vidcap.engine; configs/demo.yaml is t
 
 @dataclass(frozen=True)
 class DemoProfile:
-    """How big a demo run is: clips, frames sampled per clip, backbone input size, training epochs."""
+    """How big a demo run is: clips, frames sampled per clip, ResNet-18 options, training epochs."""
 
     videos: int
     frames: int
-    input_size: int
+    backbone_options: dict
     epochs: int
 
 
-PROFILES = {"full": DemoProfile(videos=240, frames=8, input_size=112, epochs=30),
-            "quick": DemoProfile(videos=72, frames=6, input_size=64, epochs=12)}
+# ResNet-18's first stage pooled as a 1x1 + 2x2 spatial pyramid: with random weights it keeps colour and
+# position (so motion) far better than the last stage's global pool, at a tenth of the cost (docs/demo.md).
+EARLY_PYRAMID = {"stage": "layer1", "pyramid": 2}
+PROFILES = {"full": DemoProfile(videos=960, frames=8, backbone_options={"input_size": 112, **EARLY_PYRAMID},
+                                epochs=30),
+            "quick": DemoProfile(videos=72, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
+                                 epochs=12)}
 
 
 def _weights(backbone: str) -> str:
@@ -85,7 +90,7 @@ def run_demo(out: str | Path = "vidcap-demo", *, quick: bool = False, java: bool
     weights = _weights("resnet18")
     report = extract(collect_sources(video_dir=data.video_dir), out / "features", backbone="resnet18",
                      weights=weights, sampling=Sampling(frames=profile.frames), batch_size=64, workers=2,
-                     progress=True, options={"input_size": profile.input_size})
+                     progress=True, options=profile.backbone_options)
     if report.failures:
         raise InputError(f"demo extraction failed for {len(report.failures)} clips (see {out / 'features'})")
     lap("extract")
@@ -117,7 +122,8 @@ def run_demo(out: str | Path = "vidcap-demo", *, quick: bool = False, java: bool
     seconds["total"] = round(time.perf_counter() - start, 2)
 
     summary = {
-        "profile": "quick" if quick else "full", "backbone": "resnet18", "weights": weights,
+        "profile": "quick" if quick else "full", "backbone": "resnet18", "backbone_options": profile.backbone_options,
+        "weights": weights,
         "clips": {"train": len(data.ids("train")), "validate": len(data.ids("validate")),
                   "test": len(data.ids("test"))},
         "scores": scores.overall, "comparable_to_published": scores.evaluation.comparable,
