@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from vidcap.data import Annotations, EvalDataset, FeatureNormalizer, Vocabulary,
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.generate import generate_captions
 from vidcap.errors import InputError
-from vidcap.features.backbone import BACKBONES, Backbone, get_backbone, resolve_device
+from vidcap.features.backbone import Backbone, backbone_options, get_backbone, resolve_device
 from vidcap.features.extract import MAX_DECODE_SIDE
 from vidcap.features.sources import collect_sources
 from vidcap.models import CaptionModel, beam_search, get_model
@@ -50,9 +49,7 @@ class Described:
 
 def _backbone_options(name: str, meta: dict[str, Any]) -> dict[str, Any]:
     """The builder options recorded in a store's ``backbone_meta`` (input size, grid, top_k, dtype, seed …)."""
-    params = inspect.signature(BACKBONES.get(name)).parameters.values()
-    accepted = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"weights", "device"}
-    return {k: meta[k] for k in accepted if k in meta}
+    return {k: meta[k] for k in backbone_options(name) if k in meta}
 
 
 class Captioner:

@@ -57,8 +57,19 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
     return merged
 
 
-def _tokenized(text: str) -> str:
+def tokenized(text: str) -> str:
+    """A caption as evaluation sees it: PTB-style tokens joined by spaces (CIDEr-D's input form).
+
+    Example:
+        >>> tokenized("A man's singing.")
+        "a man 's singing"
+    """
     return " ".join(tokenize(text))
+
+
+def tokenized_references(references: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """``references`` with every caption :func:`tokenized`."""
+    return {vid: [tokenized(r) for r in refs] for vid, refs in references.items()}
 
 
 def validation_scores(captions: Mapping[str, str], references: Mapping[str, Sequence[str]],
@@ -73,8 +84,8 @@ def validation_scores(captions: Mapping[str, str], references: Mapping[str, Sequ
         1.0
     """
     ids = [vid for vid in references if vid in captions]
-    gts = {vid: [_tokenized(r) for r in references[vid]] for vid in ids}
-    res = {vid: [_tokenized(captions[vid])] for vid in ids}
+    gts = tokenized_references({vid: references[vid] for vid in ids})
+    res = {vid: [tokenized(captions[vid])] for vid in ids}
     cider = cider if cider is not None else CiderD(gts)
     cider_score, _ = cider.score(res)
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
@@ -83,4 +94,4 @@ def validation_scores(captions: Mapping[str, str], references: Mapping[str, Sequ
 
 def reference_scorer(references: Mapping[str, Sequence[str]]) -> CiderD:
     """A :class:`CiderD` over tokenized ``references``, prepared once for every validation."""
-    return CiderD({vid: [_tokenized(r) for r in refs] for vid, refs in references.items()})
+    return CiderD(tokenized_references(references))

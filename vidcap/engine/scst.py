@@ -24,7 +24,8 @@ import torch
 from pycocoevalcap.bleu.bleu import Bleu
 from torch import Tensor, nn
 
-from vidcap.data import Batch, Vocabulary, tokenize
+from vidcap.data import Batch, Vocabulary
+from vidcap.engine.generate import tokenized, tokenized_references
 from vidcap.errors import UsageError
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, Decoded, greedy, sample
@@ -67,7 +68,7 @@ class SelfCritical(nn.Module):
         self.model, self.vocab = model, vocab
         self.samples, self.baseline, self.temperature, self.max_len = samples, baseline, temperature, max_len
         self.bleu_weight = float(bleu_weight)
-        self.refs = {vid: [" ".join(tokenize(c)) for c in caps] for vid, caps in references.items()}
+        self.refs = tokenized_references(references)
         self.cider = CiderD(self.refs)
         self.timings = {"sample": 0.0, "reward": 0.0}
 
@@ -78,7 +79,7 @@ class SelfCritical(nn.Module):
             >>> objective.rewards(["video0"], ["a man is singing"])   # doctest: +SKIP
             array([1.73])
         """
-        texts = [" ".join(tokenize(c)) for c in captions]
+        texts = [tokenized(c) for c in captions]
         reward = self.cider.score_pairs(list(zip(ids, texts)))
         if self.bleu_weight:
             keys = [f"{i}" for i in range(len(texts))]

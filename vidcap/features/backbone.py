@@ -140,13 +140,23 @@ def get_backbone(name: str, *, weights: str = "imagenet", device: str | torch.de
         >>> get_backbone("resnet18", weights="none", grid=2).streams
         {'frame': (512,), 'grid': (4, 512)}
     """
-    builder = BACKBONES.get(name)
-    known = [k for k, prm in inspect.signature(builder).parameters.items() if prm.kind is prm.KEYWORD_ONLY]
+    known = backbone_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        choices = ", ".join(k for k in known if k not in ("weights", "device"))
-        raise UsageError(f"backbone {name} has no option {', '.join(map(repr, unknown))}; its options: {choices}")
-    return builder(name, weights=str(weights), device=resolve_device(device), **options)
+        raise UsageError(f"backbone {name} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(known)}")
+    return BACKBONES.get(name)(name, weights=str(weights), device=resolve_device(device), **options)
+
+
+def backbone_options(name: str) -> list[str]:
+    """The options ``get_backbone(name, ...)`` accepts besides ``weights`` and ``device``, in order.
+
+    Example:
+        >>> backbone_options("resnet18")
+        ['grid', 'input_size', 'stage', 'pyramid', 'dtype', 'seed']
+    """
+    params = inspect.signature(BACKBONES.get(name)).parameters.values()
+    return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "device")]
 
 
 def list_backbones() -> list[str]:
