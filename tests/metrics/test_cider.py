@@ -57,6 +57,14 @@ def test_single_id_and_empty_reference_follow_pycocoevalcap():
     assert_equal_to_pycocoevalcap({"a": ["x y", ""], "b": ["", "w"]}, {"a": [""], "b": ["w"]})
 
 
+@pytest.mark.parametrize("odd", ["a  man sings", " a man sings", "a man sings ", "a\tman\nsings", "a\u00a0man sings",
+                                 "a\u2003man sings"])
+def test_irregular_whitespace_splits_as_pycocoevalcap_does(odd):
+    # Single-spaced text takes a fast word count; anything else must still split exactly like str.split.
+    gts = {"v1": [odd, "a man is singing"], "v2": ["a dog runs", "dogs  run\tfast"], "v3": ["cars drive"]}
+    assert_equal_to_pycocoevalcap(gts, {"v1": [odd], "v2": ["a man sings"], "v3": ["a dog runs "]})
+
+
 def test_random_small_vocabulary_cases_equal_pycocoevalcap():
     rng = random.Random(7)
     words = "a the man dog cat runs sits is on in red".split()

@@ -24,6 +24,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections import defaultdict
+from itertools import count, repeat
 from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -39,15 +41,25 @@ def _word_ids(sentences: Sequence[str], vocab: dict[str, int], grow: bool) -> tu
     """Flat word ids, words per sentence, and the id radix. With ``grow=False`` words missing from
     ``vocab`` get fresh ids above it: distinct from each other, never equal to a reference word."""
     # pycocoevalcap's precook splits each sentence on whitespace; one join + split does all at once.
-    words = " ".join(sentences).split()
-    lengths = np.fromiter(map(len, map(str.split, sentences)), dtype=np.int64, count=len(sentences))
+    joined = " ".join(sentences)
+    words = joined.split()
+    lengths = None
+    # Tokenized text is single-spaced: then a sentence's words are its spaces + 1, counted at C speed
+    # without building its word list again. isprintable() rules out every whitespace but " ".
+    if joined[:1] not in ("", " ") and joined[-1] != " " and "  " not in joined and joined.isprintable():
+        lengths = np.fromiter(map(str.count, sentences, repeat(" ")), dtype=np.int64, count=len(sentences)) + 1
+        if int(lengths.sum()) != len(words):
+            lengths = None
+    if lengths is None:
+        lengths = np.fromiter(map(len, map(str.split, sentences)), dtype=np.int64, count=len(sentences))
     if grow:
-        for word in dict.fromkeys(words):  # distinct words in first-seen order, at C speed
-            vocab.setdefault(word, len(vocab))
-        lookup = vocab
-    else:
-        unseen = [w for w in dict.fromkeys(words) if w not in vocab]
-        lookup = {**vocab, **{w: len(vocab) + i for i, w in enumerate(unseen)}} if unseen else vocab
+        # One hashing pass: a word missing from the table gets the next id from the counter (both in C).
+        table = defaultdict(count(len(vocab)).__next__, vocab)
+        ids = np.fromiter(map(table.__getitem__, words), dtype=np.int64, count=len(words))
+        vocab.update(table)
+        return ids, lengths, max(len(vocab), 1)
+    unseen = [w for w in dict.fromkeys(words) if w not in vocab]
+    lookup = {**vocab, **{w: len(vocab) + i for i, w in enumerate(unseen)}} if unseen else vocab
     ids = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
     return ids, lengths, max(len(lookup), 1)
 
