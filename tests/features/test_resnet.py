@@ -10,6 +10,7 @@ import torchvision
 
 from vidcap.errors import InputError, UsageError
 from vidcap.features import get_backbone
+from vidcap.features.backbone import DEFAULT_SEED, seeded
 
 FRAMES = np.random.default_rng(0).integers(0, 256, (3, 120, 160, 3), dtype=np.uint8)
 
@@ -57,9 +58,9 @@ def test_imagenet_weights_load_offline_from_the_torch_hub_cache(tmp_path, monkey
     torch.save(state, tmp_path / "hub" / "checkpoints" / name)
     bb = get_backbone("resnet18", weights="imagenet")
     assert bb.weights == "imagenet" and bb.meta()["weights_file"] == name
-    loaded = bb.body.state_dict()
-    for key in ("0.weight", "1.running_mean", "7.1.conv2.weight"):  # conv1, bn1, layer4[1].conv2
-        src = {"0": "conv1", "1": "bn1", "7": "layer4"}[key.split(".")[0]] + key[1:]
+    loaded = bb.stages.state_dict()
+    for key, src in [("stem.0.weight", "conv1.weight"), ("stem.1.running_mean", "bn1.running_mean"),
+                     ("layer4.0.1.conv2.weight", "layer4.1.conv2.weight")]:
         assert torch.equal(loaded[key], state[src])
 
 
@@ -77,7 +78,7 @@ def test_weights_from_a_state_dict_file(tmp_path):
     torch.save(state, tmp_path / "mine.pth")
     bb = get_backbone("resnet18", weights=str(tmp_path / "mine.pth"))
     assert bb.weights == str((tmp_path / "mine.pth").resolve())
-    assert torch.equal(bb.body.state_dict()["0.weight"], state["conv1.weight"])
+    assert torch.equal(bb.stages.state_dict()["stem.0.weight"], state["conv1.weight"])
     assert len(bb.meta()["weights_sha256"]) == 16
 
 
@@ -104,7 +105,34 @@ def test_earlier_stage_and_spatial_pyramid():
     assert not np.allclose(full.features(FRAMES)["frame"][:, :64], frame[:, 0])  # a different stage
     assert bb.meta()["stage"] == "layer1" and bb.meta()["pyramid"] == 2
     assert get_backbone("resnet50", weights="none", input_size=64, stage="layer2").streams["frame"] == (512,)
-    with pytest.raises(UsageError, match="stage='layer5': choose one of layer1, layer2, layer3, layer4"):
+    with pytest.raises(UsageError, match="stage='layer5': choose one of stem, layer1, layer2, layer3, layer4"):
         get_backbone("resnet18", weights="none", stage="layer5")
     with pytest.raises(UsageError, match="pyramid=0"):
         get_backbone("resnet18", weights="none", pyramid=0)
+
+
+def test_second_order_pool_appends_the_normalised_bilinear_pool_of_a_stage():
+    bb = get_backbone("resnet18", weights="none", input_size=64, stage="layer1", pyramid=2, second_order="stem")
+    assert bb.streams == {"frame": (5 * 64 + 64 * 65 // 2,)}
+    assert bb.meta()["second_order"] == "stem"
+    got = bb.features(FRAMES)["frame"]
+    plain = get_backbone("resnet18", weights="none", input_size=64, stage="layer1", pyramid=2)
+    np.testing.assert_allclose(got[:, :320], plain.features(FRAMES)["frame"], rtol=1e-5, atol=1e-6)
+    # Independently: the stem map from torchvision's own modules, its Gram matrix, signed sqrt, L2 norm.
+    with seeded(DEFAULT_SEED):
+        resnet = torchvision.models.resnet18()
+    resnet.eval()
+    with torch.inference_mode():
+        x = plain.normalize(torch.from_numpy(plain.transform(FRAMES)))
+        stem = resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x)))).flatten(2)
+        gram = stem @ stem.transpose(1, 2) / stem.size(2)
+    rows, cols = np.triu_indices(64)
+    want = gram.numpy()[:, rows, cols]
+    want = np.sign(want) * np.sqrt(np.abs(want))
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(got[:, 320:], want, rtol=1e-4, atol=1e-6)
+    # A deeper second-order stage than the pooled one runs the network further.
+    deeper = get_backbone("resnet18", weights="none", input_size=64, stage="stem", second_order="layer1")
+    assert deeper.streams == {"frame": (64 + 64 * 65 // 2,)}
+    with pytest.raises(UsageError, match="second_order='conv9': choose one of stem, layer1"):
+        get_backbone("resnet18", weights="none", second_order="conv9")

@@ -5,10 +5,15 @@ Streams: ``frame`` (D,) — the global average pool before the classifier (D = 5
 row-major. Preprocessing follows the weights' ImageNet transform: shorter side to 256/224 of the input
 size, centre crop, ImageNet mean/std.
 
-Two options change what is pooled. ``stage`` takes the map of an earlier residual stage (``layer1`` …
-``layer4``, the default) — earlier stages keep more of colour and position, and cost less to compute.
-``pyramid=p`` makes ``frame`` a spatial pyramid: average pools on 1×1, 2×2 … p×p grids, concatenated
-(D·(1 + 4 + … + p²) values), so a frame-level feature keeps where things are.
+Three options change what is pooled. ``stage`` takes the map of an earlier stage (``stem`` — conv1 and
+its max pool —, ``layer1`` … ``layer4``, the default) — earlier stages keep more of colour and position,
+and cost less to compute. ``pyramid=p`` makes ``frame`` a spatial pyramid: average pools on 1×1, 2×2 …
+p×p grids, concatenated (D·(1 + 4 + … + p²) values), so a frame-level feature keeps where things are.
+``second_order=STAGE`` appends that stage's second-order (bilinear) pool to ``frame``: the upper
+triangle of the channels' mean outer product over positions, signed square root, L2-normalised
+(C·(C+1)/2 values; Lin et al., "Bilinear CNN models", ICCV 2015). It records which local patterns
+occur *together*, e.g. two edge orientations meeting at a corner, which average pooling loses; with
+random weights it is what carries an object's shape (docs/demo.md).
 
 Example:
     >>> from vidcap.features import get_backbone
@@ -32,7 +37,9 @@ from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_di
 from vidcap.features.transforms import ResizeCenterCrop
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-STAGES = ("layer1", "layer2", "layer3", "layer4")
+STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+# The modules of each stage, in order; "stem" is conv1, its batch norm, ReLU and max pool.
+_STAGE_MODULES = {"stem": ("conv1", "bn1", "relu", "maxpool"), **{f"layer{i}": (f"layer{i}",) for i in range(1, 5)}}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -79,13 +86,15 @@ class ResNetBackbone(Backbone):
     """A torchvision ResNet without its classifier; see the module docstring for the streams."""
 
     def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
-                 input_size: int = 224, stage: str = "layer4", pyramid: int = 1, dtype: str | None = None,
-                 seed: int = DEFAULT_SEED):
+                 input_size: int = 224, stage: str = "layer4", pyramid: int = 1, second_order: str | None = None,
+                 dtype: str | None = None, seed: int = DEFAULT_SEED):
         super().__init__(device=device, dtype=dtype, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         if grid is not None and not 1 <= int(grid) <= 7:
             raise UsageError(f"grid={grid!r}: choose a grid size from 1 to 7")
         if stage not in STAGES:
             raise UsageError(f"stage={stage!r}: choose one of {', '.join(STAGES)}")
+        if second_order is not None and second_order not in STAGES:
+            raise UsageError(f"second_order={second_order!r}: choose one of {', '.join(STAGES)} (or leave it unset)")
         if isinstance(pyramid, bool) or not 1 <= int(pyramid) <= 4:
             raise UsageError(f"pyramid={pyramid!r}: choose 1 (global pool) to 4 pyramid levels")
         if not 32 <= int(input_size) <= 1024:
@@ -94,14 +103,19 @@ class ResNetBackbone(Backbone):
         self.name = name
         self.weights = weights if weights in _LOADERS else str(weights_file(weights))
         self.grid = int(grid) if grid else None
-        self.stage, self.pyramid = stage, int(pyramid)
-        # Everything up to the chosen stage (not the global pool: pooling is done here, shared by the streams).
-        layers = ("conv1", "bn1", "relu", "maxpool", *STAGES[:STAGES.index(stage) + 1])
-        self.body = nn.Sequential(*(getattr(model, n) for n in layers))
-        last_block = getattr(model, stage)[-1]
-        dim = (last_block.conv3 if hasattr(last_block, "conv3") else last_block.conv2).out_channels
+        self.stage, self.pyramid, self.second_order = stage, int(pyramid), second_order
+        # The stages up to the deeper of the two that are pooled (not the global pool: pooling is done here).
+        last = max(STAGES.index(stage), STAGES.index(second_order) if second_order else 0)
+        self.stages = nn.ModuleDict({name: nn.Sequential(*(getattr(model, m) for m in _STAGE_MODULES[name]))
+                                     for name in STAGES[:last + 1]})
+        dim = _channels(self.stages[stage])
         cells = sum(level * level for level in range(1, self.pyramid + 1))
-        self.streams = {"frame": (cells * dim,)}
+        pairs = 0
+        if second_order:
+            channels = _channels(self.stages[second_order])
+            self.register_buffer("_pairs", torch.triu_indices(channels, channels), persistent=False)
+            pairs = self._pairs.size(1)
+        self.streams = {"frame": (cells * dim + pairs,)}
         if self.grid:
             self.streams["grid"] = (self.grid * self.grid, dim)
         # 256/224: torchvision's evaluation resize for its 224 crop, kept for other input sizes.
@@ -109,20 +123,44 @@ class ResNetBackbone(Backbone):
         self._place()
 
     def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised (B, 3, S, S) → ``frame`` (B, cells·D) and optionally ``grid`` (B, g*g, D)."""
-        fmap = self.body(batch)
+        """Normalised (B, 3, S, S) → ``frame`` (B, cells·D [+ C·(C+1)/2]) and optionally ``grid`` (B, g*g, D)."""
+        maps = {}
+        x = batch
+        for name, stage in self.stages.items():
+            x = maps[name] = stage(x)
+        fmap = maps[self.stage]
         levels = [fmap.mean(dim=(2, 3))] + [  # cells row-major, each cell's D values together
             nn.functional.adaptive_avg_pool2d(fmap, level).flatten(2).transpose(1, 2).flatten(1)
             for level in range(2, self.pyramid + 1)]
+        if self.second_order:
+            levels.append(self._bilinear(maps[self.second_order]))
         out = {"frame": torch.cat(levels, dim=1) if len(levels) > 1 else levels[0]}
         if self.grid:
             out["grid"] = nn.functional.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
         return out
 
+    def _bilinear(self, fmap: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, C·(C+1)/2): mean outer product over positions, signed sqrt, L2 norm."""
+        flat = fmap.flatten(2).float()  # float32 even under autocast: squares of activations overflow fp16
+        gram = torch.bmm(flat, flat.transpose(1, 2)) / flat.size(2)
+        values = gram[:, self._pairs[0], self._pairs[1]]
+        values = values.sign() * values.abs().sqrt()
+        return nn.functional.normalize(values, dim=1).to(fmap.dtype)
+
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), **self._weights_meta, "input_size": self.transform.size,
                 "resize": self.transform.resize, "grid": self.grid, "stage": self.stage, "pyramid": self.pyramid,
+                "second_order": self.second_order,
                 "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
+
+
+def _channels(stage: nn.Sequential) -> int:
+    """Output channels of a stage: its last conv (stem) or its last block's last conv."""
+    last = stage[-1]
+    if isinstance(last, nn.MaxPool2d):
+        return stage[0].out_channels
+    block = last[-1]
+    return (block.conv3 if hasattr(block, "conv3") else block.conv2).out_channels
 
 
 BACKBONES.register(*RESNETS)(ResNetBackbone)
