@@ -70,6 +70,18 @@ def _train_cli(cfg_overrides: list[str], *extra: str) -> subprocess.Popen:
                              *cfg_overrides, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _kill_after_two_epochs(proc: subprocess.Popen, out: Path, kill) -> int:
+    """Wait until the run in ``out`` has logged two epochs (or ended), ``kill()`` it; epochs it logged."""
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (out / "metrics.json").exists() and len(json.loads((out / "metrics.json").read_text())) >= 2:
+            break
+        time.sleep(0.01)
+    kill()
+    proc.wait()
+    return len(json.loads((out / "metrics.json").read_text()))
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_reaches_the_uninterrupted_result(task, tmp_path):
     feats, ann = task
@@ -80,14 +92,7 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_result(task, tmp_path):
 
     out = tmp_path / "killed"
     proc = _train_cli([*common, f"out={out}"])
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        if (out / "metrics.json").exists() and len(json.loads((out / "metrics.json").read_text())) >= 2:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = len(json.loads((out / "metrics.json").read_text()))
+    done = _kill_after_two_epochs(proc, out, lambda: proc.send_signal(signal.SIGKILL))
     assert 2 <= done < 6, f"the kill should land mid-run, after epoch {done} of 6"
     load_checkpoint(out / "last.pt")  # intact whatever the moment of the kill
     resumed = _train_cli([*common, f"out={out}"], "--resume")
@@ -175,14 +180,8 @@ def test_distributed_run_killed_and_resumed_equals_the_uninterrupted_one(task, t
 
     out = tmp_path / "killed"
     proc = _torchrun([*common, f"out={out}"])
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        if (out / "metrics.json").exists() and len(json.loads((out / "metrics.json").read_text())) >= 2:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks, at once
-    proc.wait()
-    done = len(json.loads((out / "metrics.json").read_text()))
+    # The launcher and both ranks, at once.
+    done = _kill_after_two_epochs(proc, out, lambda: os.killpg(proc.pid, signal.SIGKILL))
     assert 2 <= done < 5, f"the kill should land mid-run, after epoch {done} of 5"
     resumed = _torchrun([*common, f"out={out}"], "--resume")
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-3000:]

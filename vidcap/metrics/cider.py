@@ -23,8 +23,8 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections import defaultdict
+from dataclasses import dataclass
 from itertools import count, repeat
 from typing import Hashable, Iterable, Mapping, Sequence
 
@@ -43,15 +43,7 @@ def _word_ids(sentences: Sequence[str], vocab: dict[str, int], grow: bool) -> tu
     # pycocoevalcap's precook splits each sentence on whitespace; one join + split does all at once.
     joined = " ".join(sentences)
     words = joined.split()
-    lengths = None
-    # Tokenized text is single-spaced: then a sentence's words are its spaces + 1, counted at C speed
-    # without building its word list again. isprintable() rules out every whitespace but " ".
-    if joined[:1] not in ("", " ") and joined[-1] != " " and "  " not in joined and joined.isprintable():
-        lengths = np.fromiter(map(str.count, sentences, repeat(" ")), dtype=np.int64, count=len(sentences)) + 1
-        if int(lengths.sum()) != len(words):
-            lengths = None
-    if lengths is None:
-        lengths = np.fromiter(map(len, map(str.split, sentences)), dtype=np.int64, count=len(sentences))
+    lengths = _sentence_lengths(sentences, joined, len(words))
     if grow:
         # One hashing pass: a word missing from the table gets the next id from the counter (both in C).
         table = defaultdict(count(len(vocab)).__next__, vocab)
@@ -62,6 +54,17 @@ def _word_ids(sentences: Sequence[str], vocab: dict[str, int], grow: bool) -> tu
     lookup = {**vocab, **{w: len(vocab) + i for i, w in enumerate(unseen)}} if unseen else vocab
     ids = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
     return ids, lengths, max(len(lookup), 1)
+
+
+def _sentence_lengths(sentences: Sequence[str], joined: str, n_words: int) -> np.ndarray:
+    """Words per sentence as ``str.split`` counts them; ``joined`` is the sentences joined by spaces."""
+    # Tokenized text is single-spaced: then a sentence's words are its spaces + 1, counted at C speed
+    # without building its word list again. isprintable() rules out every whitespace but " ".
+    if joined[:1] not in ("", " ") and joined[-1] != " " and "  " not in joined and joined.isprintable():
+        lengths = np.fromiter(map(str.count, sentences, repeat(" ")), dtype=np.int64, count=len(sentences)) + 1
+        if int(lengths.sum()) == n_words:
+            return lengths
+    return np.fromiter(map(len, map(str.split, sentences)), dtype=np.int64, count=len(sentences))
 
 
 @dataclass

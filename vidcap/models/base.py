@@ -69,10 +69,15 @@ class Streams:
     def as_config(self) -> dict[str, int | list[int]]:
         return {**self.frames, **{n: list(kd) for n, kd in self.objects.items()}}
 
+    @property
+    def feature_dims(self) -> dict[str, int]:
+        """Each stream's feature size D (per frame, or per object), frames first."""
+        return {**self.frames, **{n: kd[1] for n, kd in self.objects.items()}}
+
     def check(self, feats: Feats, masks: Masks, dtype: torch.dtype) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The model's streams from ``feats``/``masks``, checked, as ``dtype`` and bool; extra streams are ignored."""
         out_f, out_m, batch = {}, {}, None
-        for name, dim in [*self.frames.items(), *((n, kd[1]) for n, kd in self.objects.items())]:
+        for name, dim in self.feature_dims.items():
             ndim = 3 if name in self.frames else 4
             want = "(B, T, D)" if ndim == 3 else "(B, T, K, D)"
             if name not in feats or name not in masks:

@@ -31,7 +31,7 @@ class MPLSTM(CaptionModel):
                  hidden_size: int = 512, layers: int = 1, dropout: float = 0.5, cell: str = "lstm"):
         super().__init__(vocab_size=vocab_size, input_dims=input_dims, embed_size=embed_size,
                          hidden_size=hidden_size, layers=layers, dropout=dropout, cell=cell)
-        feat_size = sum(self.streams.frames.values()) + sum(d for _, d in self.streams.objects.values())
+        feat_size = sum(self.streams.feature_dims.values())
         self.video_proj = nn.Linear(feat_size, embed_size)
         self.rnn = self.recurrent(2 * embed_size)
 
