@@ -111,13 +111,14 @@ def test_earlier_stage_and_spatial_pyramid():
         get_backbone("resnet18", weights="none", pyramid=0)
 
 
-def test_second_order_pool_appends_the_normalised_bilinear_pool_of_a_stage():
+def test_second_order_adds_the_normalised_bilinear_pool_of_a_stage_as_its_own_stream():
     bb = get_backbone("resnet18", weights="none", input_size=64, stage="layer1", pyramid=2, second_order="stem")
-    assert bb.streams == {"frame": (5 * 64 + 64 * 65 // 2,)}
+    assert bb.streams == {"frame": (5 * 64,), "bilinear": (64 * 65 // 2,)}
     assert bb.meta()["second_order"] == "stem"
-    got = bb.features(FRAMES)["frame"]
+    feats = bb.features(FRAMES)
     plain = get_backbone("resnet18", weights="none", input_size=64, stage="layer1", pyramid=2)
-    np.testing.assert_allclose(got[:, :320], plain.features(FRAMES)["frame"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(feats["frame"], plain.features(FRAMES)["frame"], rtol=1e-5, atol=1e-6)
+    got = feats["bilinear"]
     # Independently: the stem map from torchvision's own modules, its Gram matrix, signed sqrt, L2 norm.
     with seeded(DEFAULT_SEED):
         resnet = torchvision.models.resnet18()
@@ -130,9 +131,9 @@ def test_second_order_pool_appends_the_normalised_bilinear_pool_of_a_stage():
     want = gram.numpy()[:, rows, cols]
     want = np.sign(want) * np.sqrt(np.abs(want))
     want /= np.linalg.norm(want, axis=1, keepdims=True)
-    np.testing.assert_allclose(got[:, 320:], want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     # A deeper second-order stage than the pooled one runs the network further.
     deeper = get_backbone("resnet18", weights="none", input_size=64, stage="stem", second_order="layer1")
-    assert deeper.streams == {"frame": (64 + 64 * 65 // 2,)}
+    assert deeper.streams == {"frame": (64,), "bilinear": (64 * 65 // 2,)}
     with pytest.raises(UsageError, match="second_order='conv9': choose one of stem, layer1"):
         get_backbone("resnet18", weights="none", second_order="conv9")

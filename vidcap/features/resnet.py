@@ -1,19 +1,21 @@
-"""ResNet-18/34/50/101/152 backbones (torchvision) with a global ``frame`` stream and an optional grid.
+"""ResNet-18/34/50/101/152 backbones (torchvision): a global ``frame`` stream, optional grid and bilinear pool.
 
 Streams: ``frame`` (D,) — the global average pool before the classifier (D = 512 for resnet18/34,
 2048 otherwise); with ``grid=g``, also ``grid`` (g*g, D) — the last feature map average-pooled to g×g,
-row-major. Preprocessing follows the weights' ImageNet transform: shorter side to 256/224 of the input
+row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preprocessing follows the weights' ImageNet transform: shorter side to 256/224 of the input
 size, centre crop, ImageNet mean/std.
 
 Three options change what is pooled. ``stage`` takes the map of an earlier stage (``stem`` — conv1 and
 its max pool —, ``layer1`` … ``layer4``, the default) — earlier stages keep more of colour and position,
 and cost less to compute. ``pyramid=p`` makes ``frame`` a spatial pyramid: average pools on 1×1, 2×2 …
 p×p grids, concatenated (D·(1 + 4 + … + p²) values), so a frame-level feature keeps where things are.
-``second_order=STAGE`` appends that stage's second-order (bilinear) pool to ``frame``: the upper
+``second_order=STAGE`` adds the ``bilinear`` stream: that stage's second-order pool, the upper
 triangle of the channels' mean outer product over positions, signed square root, L2-normalised
 (C·(C+1)/2 values; Lin et al., "Bilinear CNN models", ICCV 2015). It records which local patterns
 occur *together*, e.g. two edge orientations meeting at a corner, which average pooling loses; with
-random weights it is what carries an object's shape (docs/demo.md).
+random weights it is what carries an object's shape (docs/demo.md). It is a stream of its own, not
+part of ``frame``, because it is large and redundant: training can PCA-whiten it (``data.whiten``)
+without touching the positional ``frame`` values.
 
 Example:
     >>> from vidcap.features import get_backbone
@@ -111,11 +113,13 @@ class ResNetBackbone(Backbone):
         dim = _channels(self.stages[stage])
         cells = sum(level * level for level in range(1, self.pyramid + 1))
         pairs = 0
-        if second_order:
+        if second_order:  # (C·(C+1)/2 values: the Gram matrix's upper triangle)
             channels = _channels(self.stages[second_order])
             self.register_buffer("_pairs", torch.triu_indices(channels, channels), persistent=False)
             pairs = self._pairs.size(1)
-        self.streams = {"frame": (cells * dim + pairs,)}
+        self.streams = {"frame": (cells * dim,)}
+        if pairs:
+            self.streams["bilinear"] = (pairs,)
         if self.grid:
             self.streams["grid"] = (self.grid * self.grid, dim)
         # 256/224: torchvision's evaluation resize for its 224 crop, kept for other input sizes.
@@ -123,7 +127,8 @@ class ResNetBackbone(Backbone):
         self._place()
 
     def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised (B, 3, S, S) → ``frame`` (B, cells·D [+ C·(C+1)/2]) and optionally ``grid`` (B, g*g, D)."""
+        """Normalised (B, 3, S, S) → ``frame`` (B, cells·D), optionally ``bilinear`` (B, C·(C+1)/2) and
+        ``grid`` (B, g*g, D)."""
         maps = {}
         x = batch
         for name, stage in self.stages.items():
@@ -132,9 +137,9 @@ class ResNetBackbone(Backbone):
         levels = [fmap.mean(dim=(2, 3))] + [  # cells row-major, each cell's D values together
             nn.functional.adaptive_avg_pool2d(fmap, level).flatten(2).transpose(1, 2).flatten(1)
             for level in range(2, self.pyramid + 1)]
-        if self.second_order:
-            levels.append(self._bilinear(maps[self.second_order]))
         out = {"frame": torch.cat(levels, dim=1) if len(levels) > 1 else levels[0]}
+        if self.second_order:
+            out["bilinear"] = self._bilinear(maps[self.second_order])
         if self.grid:
             out["grid"] = nn.functional.adaptive_avg_pool2d(fmap, self.grid).flatten(2).transpose(1, 2)
         return out
