@@ -106,3 +106,90 @@ def test_errors_name_the_stream():
         FeatureNormalizer.fit([])
     with pytest.raises(InputError, match="no valid"):
         FeatureNormalizer.fit([({"objects": np.ones((2, 1, 3))}, {"objects": np.zeros((2, 1), bool)})])
+
+
+def _correlated(seed=0, n=40, d=8, rank=None):
+    """Frames whose dimensions are mixed (correlated) and on very different scales."""
+    rng = np.random.default_rng(seed)
+    rank = d if rank is None else rank
+    mix = rng.standard_normal((rank, d)) * np.logspace(0, 3, d)
+    return [{"frame": (rng.standard_normal((int(rng.integers(3, 9)), rank)) @ mix + 7).astype(np.float32)}
+            for _ in range(n)]
+
+
+def test_whitening_decorrelates_training_frames_onto_their_principal_components():
+    videos = _correlated()
+    norm = FeatureNormalizer.fit(((v, {}) for v in videos), whiten=3)
+    out = np.concatenate([norm(v, {})["frame"] for v in videos])
+    assert out.shape[1] == 3
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(out, rowvar=False, bias=True), np.eye(3), atol=1e-3)
+    # The same subspace as an SVD of the standardised frames (components agree up to sign).
+    raw = np.concatenate([v["frame"] for v in videos]).astype(np.float64)
+    z = (raw - raw.mean(0)) / raw.std(0)
+    _, s, vt = np.linalg.svd(z, full_matrices=False)
+    expected = z @ vt[:3].T / (s[:3] / np.sqrt(len(z)))
+    np.testing.assert_allclose(np.abs(out), np.abs(expected), atol=2e-3)
+    np.testing.assert_allclose(np.sign(out[0]) * np.sign(expected[0]) * out, expected, atol=2e-3)
+
+
+def test_whitening_leaves_small_streams_and_applies_before_deltas():
+    videos = _correlated(d=8)
+    for v in videos:
+        v["small"] = v["frame"][:, :2].copy()
+        v["objects"] = np.stack([v["frame"], v["frame"][::-1]], axis=1)  # (T, 2, 8)
+    norm = FeatureNormalizer.fit(((v, {}) for v in videos), whiten=4, deltas=True)
+    plain = FeatureNormalizer.fit(((v, {}) for v in videos), deltas=True)
+    assert sorted(norm.projection) == ["frame", "objects"]
+    assert norm.output_dims({"frame": 8, "small": 2, "objects": (2, 8)}) == {"frame": 8, "small": 4,
+                                                                              "objects": (2, 4)}
+    out = norm(videos[0], {})
+    np.testing.assert_array_equal(out["small"], plain(videos[0], {})["small"])
+    assert out["objects"].shape == (len(videos[0]["frame"]), 2, 4)
+    np.testing.assert_allclose(out["frame"][1:, 4:], out["frame"][1:, :4] - out["frame"][:-1, :4], atol=1e-6)
+    assert not out["frame"][0, 4:].any()
+
+
+def test_whitening_zeroes_masked_regions():
+    videos = _correlated()
+    masks = [{"frame": np.arange(len(v["frame"])) % 2 == 0} for v in videos]
+    norm = FeatureNormalizer.fit(zip(videos, masks), whiten=2)
+    out = norm(videos[0], masks[0])["frame"]
+    assert not out[1::2].any() and out[::2].any()
+
+
+def test_whitening_more_directions_than_the_data_has_is_an_input_error():
+    videos = _correlated(rank=3)
+    with pytest.raises(InputError, match=r"'frame' has only 3 informative directions.*whiten <= 3"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), whiten=5)
+    with pytest.raises(UsageError, match="whiten"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), whiten=-1)
+
+
+def test_whitened_state_round_trips_and_version_1_states_still_load(tmp_path):
+    videos = _correlated()
+    norm = FeatureNormalizer.fit(((v, {}) for v in videos), whiten=3, deltas=True)
+    torch.save(norm.state_dict(), tmp_path / "n.pt")
+    again = FeatureNormalizer.from_state_dict(torch.load(tmp_path / "n.pt", weights_only=True))
+    np.testing.assert_array_equal(again(videos[1], {})["frame"], norm(videos[1], {})["frame"])
+    old = {"format": "vidcap-normalizer/1", "deltas": False, "mean": {"frame": torch.zeros(2)},
+           "std": {"frame": torch.ones(2)}}
+    assert FeatureNormalizer.from_state_dict(old).projection == {}
+    bad = {**norm.state_dict(), "projection": {"frame": torch.zeros(5, 3)}}
+    with pytest.raises(InputError, match="projection must be"):
+        FeatureNormalizer.from_state_dict(bad)
+
+
+def test_whiten_streams_picks_the_streams_to_whiten():
+    videos = _correlated(d=8)
+    for v in videos:
+        v["wide"] = np.concatenate([v["frame"], v["frame"] ** 2], axis=1)  # 16 values
+    norm = FeatureNormalizer.fit(((v, {}) for v in videos), whiten=4, whiten_streams=["wide"])
+    assert sorted(norm.projection) == ["wide"]  # "frame" (8 > 4) is left as it is because it is not named
+    assert norm.output_dims({"frame": 8, "wide": 16}) == {"frame": 8, "wide": 4}
+    with pytest.raises(UsageError, match="'frame' has only 8 values"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), whiten=8, whiten_streams=["frame"])
+    with pytest.raises(UsageError, match="whiten_streams names grid, not among the streams: frame, wide"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), whiten=4, whiten_streams=["grid"])
+    with pytest.raises(UsageError, match="whiten is 0"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), whiten_streams=["wide"])

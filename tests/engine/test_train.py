@@ -188,3 +188,18 @@ def test_distributed_run_killed_and_resumed_equals_the_uninterrupted_one(task, t
     a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(out / "last.pt")
     assert a["training"]["step"] == b["training"]["step"]
     assert _states_equal(a["model"]["state"], b["model"]["state"])
+
+
+def test_training_with_whitened_features_learns_and_stores_the_projection(tiny_cfg, tmp_path):
+    from vidcap.data import FeatureNormalizer
+
+    summary = train(tiny_cfg("train.epochs=12", "data.whiten=6", "data.deltas=true"))
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    norm = FeatureNormalizer.from_state_dict(best["data"]["normalizer"])
+    assert {k: p.shape for k, p in norm.projection.items()} == {"frame": (16, 6)}
+    assert best["model"]["config"]["input_dims"] == {"frame": 12}  # 6 whitened values + their differences
+    assert summary["best"]["CIDEr"] > 2.0
+    with pytest.raises(UsageError, match="data.whiten=6 needs data.normalize: true"):
+        train(tiny_cfg("data.whiten=6", "data.normalize=false", out=tmp_path / "raw"))
+    with pytest.raises(UsageError, match="whiten_streams names objects"):
+        train(tiny_cfg("data.whiten=6", "data.whiten_streams=[objects]", out=tmp_path / "named"))

@@ -55,7 +55,7 @@ _NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 _PROBABILITY = (lambda v: 0 <= v <= 1, "in [0, 1]")
 LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.frames": _AT_LEAST_1, "data.min_count": _AT_LEAST_1, "data.max_vocab": _AT_LEAST_1,
-    "data.max_len": _AT_LEAST_1,
+    "data.max_len": _AT_LEAST_1, "data.whiten": _NON_NEGATIVE,
     "model.hidden_size": _AT_LEAST_1, "model.embed_size": _AT_LEAST_1, "model.layers": _AT_LEAST_1,
     "model.attention_size": _AT_LEAST_1, "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "train.epochs": _AT_LEAST_1, "train.batch_size": _AT_LEAST_1, "train.lr": _POSITIVE,

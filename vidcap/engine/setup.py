@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
                          build_vocabulary)
-from vidcap.errors import InputError
+from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
 from vidcap.models import CaptionModel, get_model, model_options
 
@@ -76,8 +76,11 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) 
         normalizer = None
     common = dict(streams=list(d.streams), frames=d.frames, allow_missing=d.allow_missing)
     train = CaptionDataset(list(d.features), ann, vocab, split=d.train_split, max_len=d.max_len, **common)
+    if d.whiten and not d.normalize:
+        raise UsageError(f"data.whiten={d.whiten} needs data.normalize: true (whitening standardises first)")
     if data_state is None and (d.normalize or d.deltas):
-        normalizer = (FeatureNormalizer.fit(train.features(), deltas=d.deltas) if d.normalize
+        normalizer = (FeatureNormalizer.fit(train.features(), deltas=d.deltas, whiten=d.whiten,
+                                              whiten_streams=list(d.whiten_streams)) if d.normalize
                       else _identity_normalizer(train.input_dims, d.deltas))
     train.normalizer = normalizer
     val = EvalDataset(list(d.features), ann, split=d.val_split, normalizer=normalizer, **common)
