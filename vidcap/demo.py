@@ -54,8 +54,9 @@ class DemoProfile:
 
 
 # ResNet-18's first stage pooled as a 1x1 + 2x2 spatial pyramid: with random weights it keeps colour and
-# position (so motion) far better than the last stage's global pool, at a tenth of the cost (docs/demo.md).
-EARLY_PYRAMID = {"stage": "layer1", "pyramid": 2}
+# position (so motion) far better than the last stage's global pool, at a tenth of the cost; and the
+# stem's bilinear pool, which carries the shape (whitened in training, configs/demo.yaml). docs/demo.md.
+EARLY_PYRAMID = {"stage": "layer1", "pyramid": 2, "second_order": "stem"}
 PROFILES = {"full": DemoProfile(videos=960, frames=8, backbone_options={"input_size": 112, **EARLY_PYRAMID},
                                 epochs=30),
             "quick": DemoProfile(videos=72, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
