@@ -9,7 +9,7 @@ import torch
 from modelkit import MULTI_DIMS, make_batch, tiny
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model
-from vidcap.models.base import Streams, caption_loss, frame_sequence, left_align, masked_mean
+from vidcap.models.base import Streams, VocabLinear, caption_loss, frame_sequence, left_align, masked_mean
 
 
 def test_streams_parse_frame_and_object_streams():
@@ -72,3 +72,17 @@ def test_model_specific_input_rules():
     masks["resnet18/frame"][1] = False
     with pytest.raises(InputError, match="no valid frame"):
         model.encode(feats, masks)
+
+
+def test_vocab_linear_decodes_in_blocks_with_the_plain_layers_values():
+    torch.manual_seed(0)
+    layer = VocabLinear(64, 5000)  # 5 blocks of 1,024 rows, the last one short
+    plain = torch.nn.Linear(64, 5000)
+    plain.load_state_dict(layer.state_dict())  # same parameters, same state-dict keys
+    x = torch.randn(7, 3, 64)
+    with torch.no_grad():
+        blocked = layer(x)
+        assert torch.allclose(blocked, plain(x), rtol=0, atol=1e-5) and blocked.shape == (7, 3, 5000)
+    # With autograd on (training) it is the plain product, and gradients reach the weight.
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.shape == (5000, 64)
