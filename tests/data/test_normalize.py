@@ -193,3 +193,19 @@ def test_whiten_streams_picks_the_streams_to_whiten():
         FeatureNormalizer.fit(((v, {}) for v in videos), whiten=4, whiten_streams=["grid"])
     with pytest.raises(UsageError, match="whiten is 0"):
         FeatureNormalizer.fit(((v, {}) for v in videos), whiten_streams=["wide"])
+
+
+def test_delta_streams_limits_the_differences_to_the_streams_named():
+    videos = _correlated(d=8)
+    for v in videos:
+        v["still"] = v["frame"][:, :3].copy()
+    norm = FeatureNormalizer.fit(((v, {}) for v in videos), deltas=True, delta_streams=["frame"])
+    assert norm.output_dims({"frame": 8, "still": 3}) == {"frame": 16, "still": 3}
+    out = norm(videos[0], {})
+    assert out["frame"].shape[1] == 16 and out["still"].shape[1] == 3
+    again = FeatureNormalizer.from_state_dict(norm.state_dict())
+    assert again.delta_streams == ("frame",) and again(videos[0], {})["still"].shape[1] == 3
+    with pytest.raises(UsageError, match="delta_streams names grid, not among the streams"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), deltas=True, delta_streams=["grid"])
+    with pytest.raises(UsageError, match="deltas is off"):
+        FeatureNormalizer.fit(((v, {}) for v in videos), delta_streams=["frame"])

@@ -8,7 +8,9 @@ makes a large difference to how fast and how well the decoders learn.
 * Statistics are per stream and per feature dimension, over every valid frame (frame-like streams,
   ``(T, D)``) or every valid region (object/grid streams, ``(T, K, D)``) of the videos given to
   :meth:`FeatureNormalizer.fit`. Dimensions that never vary keep a scale of 1.
-* ``deltas=True`` appends differences to frame-like streams only: ``(T, D)`` becomes ``(T, 2D)``, the
+* ``deltas=True`` appends differences to frame-like streams only (to those in ``delta_streams`` when it
+  names some; a whitened bilinear pool hardly changes between frames, so its differences are mostly
+  amplified noise): ``(T, D)`` becomes ``(T, 2D)``, the
   first frame's difference is zero. Object slots are not aligned over time (slot k holds different
   objects in different frames), so object streams get no differences.
 * ``whiten=K`` (PCA whitening) then projects each stream with more than ``K`` dimensions (or only the
@@ -94,7 +96,7 @@ class FeatureNormalizer:
     """Per-stream standardisation (+ temporal differences); see the module docstring."""
 
     def __init__(self, mean: Mapping[str, Any], std: Mapping[str, Any], *, deltas: bool = False,
-                 projection: Mapping[str, Any] | None = None):
+                 delta_streams: Sequence[str] = (), projection: Mapping[str, Any] | None = None):
         if set(mean) != set(std):
             raise UsageError(f"normalizer: mean and std cover different streams ({sorted(mean)} vs {sorted(std)})")
         self.mean = {k: np.asarray(v, np.float32) for k, v in mean.items()}
@@ -105,6 +107,12 @@ class FeatureNormalizer:
             if not (np.isfinite(self.std[k]).all() and (self.std[k] > 0).all()):
                 raise UsageError(f"normalizer stream {k!r}: std must be finite and positive")
         self.deltas = bool(deltas)
+        self.delta_streams = tuple(delta_streams)
+        if self.delta_streams and not self.deltas:
+            raise UsageError(f"delta_streams {list(self.delta_streams)} given but deltas is off")
+        if set(self.delta_streams) - set(self.mean):
+            raise UsageError(f"delta_streams names {', '.join(sorted(set(self.delta_streams) - set(self.mean)))}, "
+                             f"not among the streams: {', '.join(sorted(self.mean))}")
         # Own, C-ordered copies: BLAS takes a slow path on a view of a loaded tensor or a reversed eigh output.
         self.projection = {k: np.array(v, np.float32, order="C") for k, v in (projection or {}).items()}
         for k, p in self.projection.items():
@@ -117,8 +125,8 @@ class FeatureNormalizer:
         self._projection = {k: torch.from_numpy(p) for k, p in self.projection.items()}
 
     @classmethod
-    def fit(cls, samples: Iterable[Sample], *, deltas: bool = False, whiten: int = 0,
-            whiten_streams: Sequence[str] = (), eps: float = 1e-6) -> "FeatureNormalizer":
+    def fit(cls, samples: Iterable[Sample], *, deltas: bool = False, delta_streams: Sequence[str] = (),
+            whiten: int = 0, whiten_streams: Sequence[str] = (), eps: float = 1e-6) -> "FeatureNormalizer":
         """Statistics of ``samples``: ``(feats, masks)`` pairs, one per video, as :class:`CaptionDataset`
         gives them (``feats[name]`` is ``(T, D)`` or ``(T, K, D)``; ``masks[name]``, when present, a bool
         array of ``feats[name].shape[:-1]``, True = valid). ``whiten > 0`` also fits the PCA-whitening
@@ -169,7 +177,7 @@ class FeatureNormalizer:
             s = np.sqrt(m.m2 / m.n)
             std[k] = np.where(s > eps, s, 1.0)  # constant dimensions: centre only
         projection = {k: _whitening(m, std[k], whiten, k) for k, m in moments.items() if m.scatter is not None}
-        return cls(mean, std, deltas=deltas, projection=projection)
+        return cls(mean, std, deltas=deltas, delta_streams=delta_streams, projection=projection)
 
     def __call__(self, feats: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Standardised float32 copies of one video's streams (differences appended when enabled).
@@ -188,7 +196,7 @@ class FeatureNormalizer:
             if d != self.mean[name].shape[0]:
                 raise InputError(f"stream {name!r}: feature size {d}, the normalizer "
                                  f"expects {self.mean[name].shape[0]}")
-            deltas = self.deltas and value.ndim == 2
+            deltas = self._differenced(name, value.ndim == 2)
             projection = self.projection.get(name)
             k = d if projection is None else projection.shape[1]
             # One output array, filled in place: this runs per item in the DataLoader workers.
@@ -217,14 +225,17 @@ class FeatureNormalizer:
             p = self.projection.get(name)
             if isinstance(dims, int):
                 size = dims if p is None else p.shape[1]
-                out[name] = 2 * size if self.deltas else size
+                out[name] = 2 * size if self._differenced(name, True) else size
             else:
                 out[name] = dims if p is None else (*tuple(dims)[:-1], p.shape[1])
         return out
 
+    def _differenced(self, name: str, frame_like: bool) -> bool:
+        return self.deltas and frame_like and (not self.delta_streams or name in self.delta_streams)
+
     def state_dict(self) -> dict[str, Any]:
         """Plain tensors and values (safe for ``torch.load(weights_only=True)``)."""
-        return {"format": FORMAT, "deltas": self.deltas,
+        return {"format": FORMAT, "deltas": self.deltas, "delta_streams": list(self.delta_streams),
                 **{part: {k: torch.from_numpy(v.copy()) for k, v in getattr(self, part).items()}
                    for part in ("mean", "std", "projection")}}
 
@@ -239,7 +250,8 @@ class FeatureNormalizer:
                       for part in ("mean", "std", "projection")}
             if "mean" not in state or "std" not in state:
                 raise KeyError("mean" if "mean" not in state else "std")
-            return cls(arrays["mean"], arrays["std"], deltas=bool(state["deltas"]), projection=arrays["projection"])
+            return cls(arrays["mean"], arrays["std"], deltas=bool(state["deltas"]),
+                       delta_streams=[str(n) for n in state.get("delta_streams", [])], projection=arrays["projection"])
         except (KeyError, AttributeError, TypeError, UsageError) as err:
             raise InputError(f"normalizer state: damaged ({err})") from None
 

@@ -51,11 +51,12 @@ class RunData:
                 "stores": self.store_metas, "streams": [s.name for s in self.train.streams]}
 
 
-def _identity_normalizer(dims: Mapping[str, int | tuple[int, ...]], deltas: bool) -> FeatureNormalizer:
+def _identity_normalizer(dims: Mapping[str, int | tuple[int, ...]], deltas: bool,
+                         delta_streams: list[str]) -> FeatureNormalizer:
     """Mean 0 / std 1: no standardisation, but temporal differences when asked for."""
     size = {k: (v if isinstance(v, int) else v[-1]) for k, v in dims.items()}
     return FeatureNormalizer({k: np.zeros(d) for k, d in size.items()}, {k: np.ones(d) for k, d in size.items()},
-                             deltas=deltas)
+                             deltas=deltas, delta_streams=delta_streams)
 
 
 def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) -> RunData:
@@ -79,9 +80,11 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) 
     if d.whiten and not d.normalize:
         raise UsageError(f"data.whiten={d.whiten} needs data.normalize: true (whitening standardises first)")
     if data_state is None and (d.normalize or d.deltas):
-        normalizer = (FeatureNormalizer.fit(train.features(), deltas=d.deltas, whiten=d.whiten,
-                                              whiten_streams=list(d.whiten_streams)) if d.normalize
-                      else _identity_normalizer(train.input_dims, d.deltas))
+        if d.normalize:
+            normalizer = FeatureNormalizer.fit(train.features(), deltas=d.deltas, delta_streams=list(d.delta_streams),
+                                               whiten=d.whiten, whiten_streams=list(d.whiten_streams))
+        else:
+            normalizer = _identity_normalizer(train.input_dims, d.deltas, list(d.delta_streams))
     train.normalizer = normalizer
     val = EvalDataset(list(d.features), ann, split=d.val_split, normalizer=normalizer, **common)
     metas = [dict(FeatureStore(path).meta) for path in d.features]
