@@ -77,6 +77,13 @@ class _Moments:
         self.n = n
 
 
+def _check_named(option: str, named: Iterable[str], streams: Iterable[str]) -> None:
+    """UsageError when ``option`` names streams that are not there."""
+    unknown = sorted(set(named) - set(streams))
+    if unknown:
+        raise UsageError(f"{option} names {', '.join(unknown)}, not among the streams: {', '.join(sorted(streams))}")
+
+
 def _whitening(moments: _Moments, std: np.ndarray, k: int, name: str) -> np.ndarray:
     """(D, k) matrix taking standardised features to their top-``k`` principal components, whitened."""
     corr = moments.scatter / moments.n / np.outer(std, std)
@@ -87,7 +94,7 @@ def _whitening(moments: _Moments, std: np.ndarray, k: int, name: str) -> np.ndar
     floor = max(values[0], 0.0) * 1e-6
     if values[-1] <= floor:
         informative = int((values > floor).sum())
-        raise InputError(f"data.whiten={k}: stream {name!r} has only {informative} informative directions in "
+        raise InputError(f"whiten={k}: stream {name!r} has only {informative} informative directions in "
                          f"its {moments.n} training frames/regions; choose whiten <= {informative}")
     return (vectors / np.sqrt(values)).astype(np.float32)
 
@@ -110,9 +117,7 @@ class FeatureNormalizer:
         self.delta_streams = tuple(delta_streams)
         if self.delta_streams and not self.deltas:
             raise UsageError(f"delta_streams {list(self.delta_streams)} given but deltas is off")
-        if set(self.delta_streams) - set(self.mean):
-            raise UsageError(f"delta_streams names {', '.join(sorted(set(self.delta_streams) - set(self.mean)))}, "
-                             f"not among the streams: {', '.join(sorted(self.mean))}")
+        _check_named("delta_streams", self.delta_streams, self.mean)
         # Own, C-ordered copies: BLAS takes a slow path on a view of a loaded tensor or a reversed eigh output.
         self.projection = {k: np.array(v, np.float32, order="C") for k, v in (projection or {}).items()}
         for k, p in self.projection.items():
@@ -165,9 +170,7 @@ class FeatureNormalizer:
                 acc.add(rows)
         if not moments:
             raise UsageError("FeatureNormalizer.fit: no videos given")
-        if named - set(moments):
-            raise UsageError(f"whiten_streams names {', '.join(sorted(named - set(moments)))}, not among the "
-                             f"streams: {', '.join(sorted(moments))}")
+        _check_named("whiten_streams", named, moments)
         empty = [k for k, m in moments.items() if m.n == 0]
         if empty:
             raise InputError(f"FeatureNormalizer.fit: no valid frames/regions in stream(s) {', '.join(empty)}")
@@ -246,10 +249,9 @@ class FeatureNormalizer:
             found = state.get("format") if isinstance(state, dict) else type(state).__name__
             raise InputError(f"normalizer state: expected format {FORMAT!r}, found {found!r}")
         try:
-            arrays = {part: {k: torch.as_tensor(v).numpy() for k, v in state.get(part, {}).items()}
-                      for part in ("mean", "std", "projection")}
-            if "mean" not in state or "std" not in state:
-                raise KeyError("mean" if "mean" not in state else "std")
+            parts = {"mean": state["mean"], "std": state["std"], "projection": state.get("projection", {})}
+            arrays = {part: {k: torch.as_tensor(v).numpy() for k, v in values.items()}
+                      for part, values in parts.items()}
             return cls(arrays["mean"], arrays["std"], deltas=bool(state["deltas"]),
                        delta_streams=[str(n) for n in state.get("delta_streams", [])], projection=arrays["projection"])
         except (KeyError, AttributeError, TypeError, UsageError) as err:

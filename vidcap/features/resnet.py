@@ -2,8 +2,8 @@
 
 Streams: ``frame`` (D,) — the global average pool before the classifier (D = 512 for resnet18/34,
 2048 otherwise); with ``grid=g``, also ``grid`` (g*g, D) — the last feature map average-pooled to g×g,
-row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preprocessing follows the weights' ImageNet transform: shorter side to 256/224 of the input
-size, centre crop, ImageNet mean/std.
+row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preprocessing follows the
+weights' ImageNet transform: shorter side to 256/224 of the input size, centre crop, ImageNet mean/std.
 
 Three options change what is pooled. ``stage`` takes the map of an earlier stage (``stem`` — conv1 and
 its max pool —, ``layer1`` … ``layer4``, the default) — earlier stages keep more of colour and position,
