@@ -59,7 +59,7 @@ def test_imagenet_weights_load_offline_from_the_torch_hub_cache(tmp_path, monkey
     bb = get_backbone("resnet18", weights="imagenet")
     assert bb.weights == "imagenet" and bb.meta()["weights_file"] == name
     loaded = bb.stages.state_dict()
-    for key, src in [("stem.0.weight", "conv1.weight"), ("stem.1.running_mean", "bn1.running_mean"),
+    for key, src in [("conv1.0.weight", "conv1.weight"), ("conv1.1.running_mean", "bn1.running_mean"),
                      ("layer4.0.1.conv2.weight", "layer4.1.conv2.weight")]:
         assert torch.equal(loaded[key], state[src])
 
@@ -78,7 +78,7 @@ def test_weights_from_a_state_dict_file(tmp_path):
     torch.save(state, tmp_path / "mine.pth")
     bb = get_backbone("resnet18", weights=str(tmp_path / "mine.pth"))
     assert bb.weights == str((tmp_path / "mine.pth").resolve())
-    assert torch.equal(bb.stages.state_dict()["stem.0.weight"], state["conv1.weight"])
+    assert torch.equal(bb.stages.state_dict()["conv1.0.weight"], state["conv1.weight"])
     assert len(bb.meta()["weights_sha256"]) == 16
 
 
@@ -105,7 +105,7 @@ def test_earlier_stage_and_spatial_pyramid():
     assert not np.allclose(full.features(FRAMES)["frame"][:, :64], frame[:, 0])  # a different stage
     assert bb.meta()["stage"] == "layer1" and bb.meta()["pyramid"] == 2
     assert get_backbone("resnet50", weights="none", input_size=64, stage="layer2").streams["frame"] == (512,)
-    with pytest.raises(UsageError, match="stage='layer5': choose one of stem, layer1, layer2, layer3, layer4"):
+    with pytest.raises(UsageError, match="stage='layer5': choose one of conv1, stem, layer1, layer2, layer3, layer4"):
         get_backbone("resnet18", weights="none", stage="layer5")
     with pytest.raises(UsageError, match="pyramid=0"):
         get_backbone("resnet18", weights="none", pyramid=0)
@@ -135,5 +135,28 @@ def test_second_order_adds_the_normalised_bilinear_pool_of_a_stage_as_its_own_st
     # A deeper second-order stage than the pooled one runs the network further.
     deeper = get_backbone("resnet18", weights="none", input_size=64, stage="stem", second_order="layer1")
     assert deeper.streams == {"frame": (64,), "bilinear": (64 * 65 // 2,)}
-    with pytest.raises(UsageError, match="second_order='conv9': choose one of stem, layer1"):
+    with pytest.raises(UsageError, match="second_order='conv9': choose one of conv1, stem, layer1"):
         get_backbone("resnet18", weights="none", second_order="conv9")
+
+
+def test_conv1_stage_is_the_first_convolution_before_the_max_pool():
+    bb = get_backbone("resnet50", weights="none", input_size=64, stage="conv1", pyramid=2, second_order="conv1")
+    assert bb.streams == {"frame": (5 * 64,), "bilinear": (64 * 65 // 2,)}
+    feats = bb.features(FRAMES)
+    with seeded(DEFAULT_SEED):
+        resnet = torchvision.models.resnet50()
+    resnet.eval()
+    with torch.inference_mode():
+        x = bb.normalize(torch.from_numpy(bb.transform(FRAMES)))
+        conv1 = resnet.relu(resnet.bn1(resnet.conv1(x)))  # (3, 64, 32, 32): half the 64-pixel input
+        cells = torch.nn.functional.adaptive_avg_pool2d(conv1, 2).flatten(2).transpose(1, 2).flatten(1)
+        flat = conv1.flatten(2)
+        gram = flat @ flat.transpose(1, 2) / flat.size(2)
+    assert conv1.shape[-2:] == (32, 32)
+    np.testing.assert_allclose(feats["frame"], torch.cat([conv1.mean(dim=(2, 3)), cells], 1).numpy(),
+                               rtol=1e-4, atol=1e-6)
+    rows, cols = np.triu_indices(64)
+    want = gram.numpy()[:, rows, cols]
+    want = np.sign(want) * np.sqrt(np.abs(want))
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(feats["bilinear"], want, rtol=1e-4, atol=1e-6)

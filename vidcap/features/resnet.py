@@ -5,9 +5,10 @@ Streams: ``frame`` (D,) — the global average pool before the classifier (D = 5
 row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preprocessing follows the
 weights' ImageNet transform: shorter side to 256/224 of the input size, centre crop, ImageNet mean/std.
 
-Three options change what is pooled. ``stage`` takes the map of an earlier stage (``stem`` — conv1 and
-its max pool —, ``layer1`` … ``layer4``, the default) — earlier stages keep more of colour and position,
-and cost less to compute. ``pyramid=p`` makes ``frame`` a spatial pyramid: average pools on 1×1, 2×2 …
+Three options change what is pooled. ``stage`` takes the map of an earlier stage (``conv1`` — the first
+convolution with its batch norm and ReLU, at half the input resolution —, ``stem`` — conv1 and its max
+pool —, ``layer1`` … ``layer4``, the default) — earlier stages keep more of colour and position, and cost
+less to compute. ``pyramid=p`` makes ``frame`` a spatial pyramid: average pools on 1×1, 2×2 …
 p×p grids, concatenated (D·(1 + 4 + … + p²) values), so a frame-level feature keeps where things are.
 ``second_order=STAGE`` adds the ``bilinear`` stream: that stage's second-order pool, the upper
 triangle of the channels' mean outer product over positions, signed square root, L2-normalised
@@ -39,9 +40,11 @@ from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_di
 from vidcap.features.transforms import ResizeCenterCrop
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
-# The modules of each stage, in order; "stem" is conv1, its batch norm, ReLU and max pool.
-_STAGE_MODULES = {"stem": ("conv1", "bn1", "relu", "maxpool"), **{f"layer{i}": (f"layer{i}",) for i in range(1, 5)}}
+STAGES = ("conv1", "stem", "layer1", "layer2", "layer3", "layer4")
+# The modules each stage adds to the one before it: "conv1" is the first convolution, its batch norm and
+# ReLU; "stem" adds the max pool (so "stem" is what torchvision's ResNet feeds to layer1).
+_STAGE_MODULES = {"conv1": ("conv1", "bn1", "relu"), "stem": ("maxpool",),
+                  **{f"layer{i}": (f"layer{i}",) for i in range(1, 5)}}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -110,11 +113,11 @@ class ResNetBackbone(Backbone):
         last = max(STAGES.index(stage), STAGES.index(second_order) if second_order else 0)
         self.stages = nn.ModuleDict({name: nn.Sequential(*(getattr(model, m) for m in _STAGE_MODULES[name]))
                                      for name in STAGES[:last + 1]})
-        dim = _channels(self.stages[stage])
+        dim = _channels(model, stage)
         cells = sum(level * level for level in range(1, self.pyramid + 1))
         pairs = 0
         if second_order:  # (C·(C+1)/2 values: the Gram matrix's upper triangle)
-            channels = _channels(self.stages[second_order])
+            channels = _channels(model, second_order)
             self.register_buffer("_pairs", torch.triu_indices(channels, channels), persistent=False)
             pairs = self._pairs.size(1)
         self.streams = {"frame": (cells * dim,)}
@@ -159,12 +162,11 @@ class ResNetBackbone(Backbone):
                 "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
 
 
-def _channels(stage: nn.Sequential) -> int:
-    """Output channels of a stage: its last conv (stem) or its last block's last conv."""
-    last = stage[-1]
-    if isinstance(last, nn.MaxPool2d):
-        return stage[0].out_channels
-    block = last[-1]
+def _channels(model: nn.Module, stage: str) -> int:
+    """Output channels of a stage: conv1's (conv1, stem) or its last block's last conv."""
+    if stage in ("conv1", "stem"):
+        return model.conv1.out_channels
+    block = getattr(model, stage)[-1]
     return (block.conv3 if hasattr(block, "conv3") else block.conv2).out_channels
 
 
