@@ -83,10 +83,11 @@ def _kill_after_two_epochs(proc: subprocess.Popen, out: Path, kill) -> int:
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_reaches_the_uninterrupted_result(task, tmp_path):
+@pytest.mark.parametrize("averaging", ["train.ema=0", "train.ema=0.9"])
+def test_resume_after_sigkill_reaches_the_uninterrupted_result(task, tmp_path, averaging):
     feats, ann = task
     common = [f"data.features={feats}", f"data.annotations={ann}", *TINY, "train.epochs=6", "model.dropout=0.3",
-              "train.scheduled_sampling.max_prob=0.25", "train.scheduled_sampling.ramp_epochs=3"]
+              "train.scheduled_sampling.max_prob=0.25", "train.scheduled_sampling.ramp_epochs=3", averaging]
     whole = _train_cli([*common, f"out={tmp_path / 'whole'}"])
     assert whole.wait(timeout=600) == 0, whole.stderr.read()[-2000:]
 
@@ -99,7 +100,10 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_result(task, tmp_path):
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
 
     a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(out / "last.pt")
-    assert _states_equal(a["model"]["state"], b["model"]["state"])  # bitwise
+    assert _states_equal(a["model"]["state"], b["model"]["state"])  # bitwise (the average, with train.ema)
+    if "weights" in a["training"]:  # the optimised weights too
+        assert _states_equal(a["training"]["weights"], b["training"]["weights"])
+        assert a["training"]["ema_updates"] == b["training"]["ema_updates"]
     assert a["training"]["history"][-1]["val"] == b["training"]["history"][-1]["val"]
     assert json.loads((tmp_path / "whole" / "metrics.json").read_text())[-1]["train_loss"] == \
         json.loads((out / "metrics.json").read_text())[-1]["train_loss"]
@@ -203,3 +207,38 @@ def test_training_with_whitened_features_learns_and_stores_the_projection(tiny_c
         train(tiny_cfg("data.whiten=6", "data.normalize=false", out=tmp_path / "raw"))
     with pytest.raises(UsageError, match="whiten_streams names objects"):
         train(tiny_cfg("data.whiten=6", "data.whiten_streams=[objects]", out=tmp_path / "named"))
+
+
+def test_ema_keeps_the_exponential_average_of_every_step_without_changing_training(tiny_cfg, tmp_path):
+    from vidcap.engine.train import Trainer
+
+    trainer = Trainer(tiny_cfg("train.ema=0.75", out=tmp_path / "steps"))
+    seen = []
+    for batch, _ in zip(trainer.loader, range(4)):
+        trainer._train_step(batch)
+        seen.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+    expected = seen[0]  # the first update copies the weights, later ones move 25% of the way to them
+    for weights in seen[1:]:
+        expected = {k: 0.75 * expected[k] + 0.25 * weights[k] for k in weights}
+    assert int(trainer.ema.n_averaged) == 4
+    assert _states_equal(trainer.ema.module.state_dict(), expected, atol=1e-6)
+    assert not _states_equal(trainer.ema.module.state_dict(), seen[-1], atol=1e-4)
+
+    # Over a whole run: the optimised weights are those of a run without averaging (bitwise), and the
+    # checkpoints' model is the average, which captioning and train.init then use.
+    train(tiny_cfg("train.epochs=2", out=tmp_path / "plain"))
+    train(tiny_cfg("train.epochs=2", "train.ema=0.9", out=tmp_path / "ema"))
+    plain, ema = load_checkpoint(tmp_path / "plain" / "last.pt"), load_checkpoint(tmp_path / "ema" / "last.pt")
+    assert _states_equal(ema["training"]["weights"], plain["model"]["state"])
+    assert ema["training"]["ema_updates"] == ema["training"]["step"] > 0
+    assert not _states_equal(ema["model"]["state"], ema["training"]["weights"], atol=1e-4)
+    from vidcap.engine.checkpoint import save_checkpoint
+
+    del ema["training"]["weights"]  # a damaged resume point is refused, and not overwritten
+    save_checkpoint(tmp_path / "ema" / "last.pt", ema)
+    before = (tmp_path / "ema" / "last.pt").read_bytes()
+    with pytest.raises(InputError, match="lacks the optimised weights"):
+        train(tiny_cfg("train.epochs=3", "train.ema=0.9", out=tmp_path / "ema"), resume=True)
+    assert (tmp_path / "ema" / "last.pt").read_bytes() == before
+    with pytest.raises(UsageError, match=r"train.ema=1.0: must be in \[0, 1\)"):
+        train(tiny_cfg("train.ema=1", out=tmp_path / "bad"))

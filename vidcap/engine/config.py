@@ -60,6 +60,7 @@ LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.attention_size": _AT_LEAST_1, "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "train.epochs": _AT_LEAST_1, "train.batch_size": _AT_LEAST_1, "train.lr": _POSITIVE,
     "train.weight_decay": _NON_NEGATIVE, "train.warmup_steps": _NON_NEGATIVE, "train.grad_clip": _NON_NEGATIVE,
+    "train.ema": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "train.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "train.scheduled_sampling.max_prob": _PROBABILITY, "train.scheduled_sampling.ramp_epochs": _NON_NEGATIVE,
     "train.early_stop": _NON_NEGATIVE, "train.workers": _NON_NEGATIVE, "train.log_every": _AT_LEAST_1,

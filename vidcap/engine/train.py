@@ -5,6 +5,8 @@ across processes), AdamW with linear warm-up and cosine decay, gradient clipping
 GPU; then validation (beam search on the validation split, decoded in parallel across processes,
 CIDEr-D and BLEU-4), ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
 per epoch in ``metrics.json``, early stopping after ``train.early_stop`` epochs without improvement.
+With ``train.ema`` the run also keeps an exponential moving average of the weights (updated after every
+optimiser step); validation, model selection and the checkpoints' model use the averaged weights.
 
 Resuming (``--resume``) restores the model, optimiser, step, best score, history and every process's
 random state from ``last.pt``; the batch order is a function of (seed, epoch), so a resumed run on CPU
@@ -28,6 +30,7 @@ from typing import Any, Iterator
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from vidcap.data import collate
@@ -120,6 +123,11 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
                                            weight_decay=cfg.train.weight_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        # Averaged weights (Polyak/EMA): late-epoch weights swing from batch to batch, the average less so.
+        self.ema: AveragedModel | None = None
+        if cfg.train.ema:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema),
+                                     use_buffers=True)
 
         self.sampler = self.data.train.batch_sampler(cfg.train.batch_size, references=cfg.data.references,
                                                      seed=cfg.train.seed, num_replicas=self.ctx.world_size,
@@ -170,6 +178,13 @@ class Trainer:
 
     def _restore_training_state(self, ckpt: dict[str, Any]) -> None:
         state = ckpt["training"]
+        if self.ema is not None:  # "model" holds the averaged weights, "weights" the ones being optimised
+            if not isinstance(state.get("weights"), dict) or not isinstance(state.get("ema_updates"), int):
+                raise InputError(f"{self.out / 'last.pt'}: train.ema is on but the checkpoint lacks the "
+                                 "optimised weights or the average's update count")
+            self._load_model_state({"model": {"state": state["weights"]}}, str(self.out / "last.pt"))
+            self.ema.module.load_state_dict(ckpt["model"]["state"])
+            self.ema.n_averaged.fill_(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = state["epoch"], state["step"]
@@ -189,7 +204,7 @@ class Trainer:
     def _payload(self, *, training: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "config": self.plain_cfg, "data": self.data.state(),
-            "model": {"config": dict(self.model.config), "state": self.model.state_dict()},
+            "model": {"config": dict(self.model.config), "state": self._eval_model.state_dict()},
             "epoch": self.epoch, "metrics": self.history[-1] if self.history else {}}
         if training:
             rng = {"cpu": torch.get_rng_state(),
@@ -198,6 +213,8 @@ class Trainer:
                                    "epoch": self.epoch, "step": self.step, "best": self.best,
                                    "best_epoch": self.best_epoch, "history": self.history,
                                    "rng": all_gather_objects(rng, self.ctx)}
+            if self.ema is not None:
+                payload["training"].update(weights=self.model.state_dict(), ema_updates=int(self.ema.n_averaged))
         return payload
 
     # --------------------------------------------------------------------------------- training
@@ -227,6 +244,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.step += 1
         return float(all_reduce_sum(loss_sum.detach(), self.ctx) / total)
 
@@ -250,9 +269,14 @@ class Trainer:
                 self._tb("train/loss", loss)
         return total / max(1, count)
 
+    @property
+    def _eval_model(self) -> torch.nn.Module:
+        """The weights that are validated, selected and saved as the checkpoint's model."""
+        return self.model if self.ema is None else self.ema.module
+
     def _validate(self) -> dict[str, float]:
         ev = self.cfg.eval
-        captions = generate_captions(self.model, self.data.val, self.data.vocab, beam_size=ev.beam_size,
+        captions = generate_captions(self._eval_model, self.data.val, self.data.vocab, beam_size=ev.beam_size,
                                      max_len=ev.max_len, length_penalty=ev.length_penalty,
                                      block_trigrams=ev.block_trigrams, batch_size=ev.batch_size,
                                      device=self.device, ctx=self.ctx)
