@@ -16,7 +16,9 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import yaml
 
 from vidcap import __version__
 from vidcap.errors import UsageError, VidcapError
@@ -46,7 +48,35 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="decoding worker processes")
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--shard", help="i/n: extract only the i-th of n interleaved parts (set by torchrun)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backbone option, repeatable, e.g. --option input_size=64 --option stage=layer1 "
+                        "(an unknown KEY is an error that lists the backbone's options)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
+    """``["input_size=64", "second_order=conv1"]`` → ``{"input_size": 64, "second_order": "conv1"}``.
+
+    Values are read as YAML scalars (numbers, true/false, null, else strings); the backbone checks names
+    and ranges.
+
+    Example:
+        >>> backbone_option_values(["input_size=64", "stage=layer1", "grid=null"])
+        {'input_size': 64, 'stage': 'layer1', 'grid': None}
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option {pair!r}: write KEY=VALUE, e.g. --option input_size=64")
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, (list, dict)):
+            raise UsageError(f"--option {pair!r}: a backbone option takes one value, not a list or mapping")
+        options[key.strip()] = value
+    return options
 
 
 def _run_extract(args: argparse.Namespace) -> int:
@@ -59,7 +89,7 @@ def _run_extract(args: argparse.Namespace) -> int:
     report = extract(sources, args.out, backbone=args.backbone, weights=args.weights,
                      sampling=sampling, batch_size=args.batch_size, workers=args.workers,
                      device=args.device, shard=parse_shard(args.shard),
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, options=backbone_option_values(args.option))
     print(report.summary())
     return 0 if not report.failures else 1
 

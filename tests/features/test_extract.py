@@ -180,6 +180,19 @@ def test_cli_exit_codes(clip_dir, tmp_path):
     frames = _vidcap(*base[:5], "--frames", "0", "--video-dir", str(clip_dir), "--out", str(tmp_path / "f"))
     assert frames.returncode == 2 and "frames" in frames.stderr
     assert not (tmp_path / "u").exists() and not (tmp_path / "f").exists()
+    # Backbone options: typed values, checked by the backbone, recorded in the store.
+    opts = _vidcap(*base, "--video-dir", str(clip_dir), "--out", str(tmp_path / "opts"), "--option", "input_size=64",
+                   "--option", "stage=layer1", "--option", "pyramid=2", "--option", "second_order=conv1")
+    assert opts.returncode == 0, opts.stderr
+    store = FeatureStore(tmp_path / "opts")
+    assert store.meta["dims"] == {"frame": [320], "bilinear": [2080]}
+    assert {k: store.meta["backbone_meta"][k] for k in ("input_size", "stage", "pyramid", "second_order")} == {
+        "input_size": 64, "stage": "layer1", "pyramid": 2, "second_order": "conv1"}
+    for option, message in [("bogus=1", "resnet18 has no option 'bogus'"), ("stage", "write KEY=VALUE"),
+                            ("pyramid=9", "pyramid=9")]:
+        bad_opt = _vidcap(*base, "--video-dir", str(clip_dir), "--out", str(tmp_path / "o2"), "--option", option)
+        assert bad_opt.returncode == 2 and message in bad_opt.stderr, bad_opt.stderr
+    assert not (tmp_path / "o2").exists()
 
 
 @pytest.mark.slow
