@@ -160,3 +160,19 @@ def test_conv1_stage_is_the_first_convolution_before_the_max_pool():
     want = np.sign(want) * np.sqrt(np.abs(want))
     want /= np.linalg.norm(want, axis=1, keepdims=True)
     np.testing.assert_allclose(feats["bilinear"], want, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_chooses_how_a_frame_becomes_the_square_input():
+    frames = np.zeros((1, 96, 128, 3), np.uint8)
+    frames[0, :, :16] = 255  # content near the left edge
+    crop, stretch, letterbox = (get_backbone("resnet18", weights="none", input_size=64, fit=fit)
+                                for fit in ("crop", "stretch", "letterbox"))
+    assert (crop.transform(frames) == 0).all()  # the centre crop drops the band
+    assert (stretch.transform(frames)[0, :, :, :7] == 255).all()
+    boxed = letterbox.normalize(torch.from_numpy(letterbox.transform(frames)))
+    assert boxed[0, :, :7].abs().max() < 0.01  # padding is the ImageNet mean: zero once normalised
+    assert [bb.meta()["fit"] for bb in (crop, stretch, letterbox)] == ["crop", "stretch", "letterbox"]
+    assert crop.meta()["resize"] == 73 and stretch.meta()["resize"] is None
+    assert not np.allclose(crop.features(FRAMES)["frame"], stretch.features(FRAMES)["frame"])
+    with pytest.raises(UsageError, match="fit='squeeze': choose one of crop, stretch, letterbox"):
+        get_backbone("resnet18", weights="none", fit="squeeze")

@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 
-from vidcap.features.transforms import Letterbox, ResizeCenterCrop
+from vidcap.features.transforms import Letterbox, ResizeCenterCrop, Stretch
 
 
 def test_resize_center_crop_keeps_the_centre():
@@ -40,6 +40,20 @@ def test_letterbox_pads_with_grey_and_unletterbox_inverts():
     assert box.unletterbox(np.array([[-10, 0, 400, 20]], np.float32), 240, 320).tolist() == [[0, 0, 1, 0]]
 
 
+def test_stretch_keeps_the_whole_frame():
+    frame = np.zeros((1, 96, 128, 3), np.uint8)
+    frame[0, :, :16] = 255  # a white band along the left edge: a centre crop would drop it
+    out = Stretch(size=64)(frame)
+    assert out.shape == (1, 3, 64, 64) and out.flags.c_contiguous
+    assert (out[0, :, :, :7] > 250).all() and (out[0, :, :, 9:] < 5).all()  # 16/128 of the width = 8 columns
+    assert (ResizeCenterCrop(size=64, resize=73)(frame)[0] < 5).all()
+
+
+def test_letterbox_pads_with_one_colour_per_channel():
+    out = Letterbox(imgsz=64, pad_value=(124, 116, 104))(np.full((1, 96, 128, 3), 7, np.uint8))
+    assert out[0, :, 0, 0].tolist() == [124, 116, 104] and (out[0, :, 8:56] == 7).all()
+
+
 def test_transforms_pickle_for_worker_processes():
-    for t in (ResizeCenterCrop(224, 256), Letterbox(640)):
+    for t in (ResizeCenterCrop(224, 256), Letterbox(640), Stretch(64), Letterbox(64, (124, 116, 104))):
         assert pickle.loads(pickle.dumps(t)) == t

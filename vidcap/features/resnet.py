@@ -3,7 +3,10 @@
 Streams: ``frame`` (D,) — the global average pool before the classifier (D = 512 for resnet18/34,
 2048 otherwise); with ``grid=g``, also ``grid`` (g*g, D) — the last feature map average-pooled to g×g,
 row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preprocessing follows the
-weights' ImageNet transform: shorter side to 256/224 of the input size, centre crop, ImageNet mean/std.
+weights' ImageNet transform by default (``fit="crop"``): shorter side to 256/224 of the input size, centre
+crop, ImageNet mean/std. The crop drops the sides of wide frames — a third of a 4:3 frame's width at 64
+pixels, more of 16:9 — and with them whatever is there; ``fit="stretch"`` resizes the whole frame to the
+square input instead, ``fit="letterbox"`` keeps its aspect ratio and pads with the ImageNet mean colour.
 
 Three options change what is pooled. ``stage`` takes the map of an earlier stage (``conv1`` — the first
 convolution with its batch norm and ReLU, at half the input resolution —, ``stem`` — conv1 and its max
@@ -37,7 +40,7 @@ from torch import nn
 from vidcap.errors import InputError, UsageError
 from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_digest, seeded,
                                       weights_file)
-from vidcap.features.transforms import ResizeCenterCrop
+from vidcap.features.transforms import Letterbox, ResizeCenterCrop, Stretch
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 STAGES = ("conv1", "stem", "layer1", "layer2", "layer3", "layer4")
@@ -47,6 +50,12 @@ _STAGE_MODULES = {"conv1": ("conv1", "bn1", "relu"), "stem": ("maxpool",),
                   **{f"layer{i}": (f"layer{i}",) for i in range(1, 5)}}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# How a frame is fitted to the square input (a transform per input size); see the module docstring.
+FITS: dict[str, Callable[[int], Any]] = {
+    "crop": lambda size: ResizeCenterCrop(size=size, resize=round(size * 256 / 224)),
+    "stretch": lambda size: Stretch(size=size),
+    "letterbox": lambda size: Letterbox(imgsz=size, pad_value=tuple(round(255 * m) for m in IMAGENET_MEAN)),
+}
 
 
 def _pretrained(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
@@ -91,8 +100,8 @@ class ResNetBackbone(Backbone):
     """A torchvision ResNet without its classifier; see the module docstring for the streams."""
 
     def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
-                 input_size: int = 224, stage: str = "layer4", pyramid: int = 1, second_order: str | None = None,
-                 dtype: str | None = None, seed: int = DEFAULT_SEED):
+                 input_size: int = 224, fit: str = "crop", stage: str = "layer4", pyramid: int = 1,
+                 second_order: str | None = None, dtype: str | None = None, seed: int = DEFAULT_SEED):
         super().__init__(device=device, dtype=dtype, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         if grid is not None and not 1 <= int(grid) <= 7:
             raise UsageError(f"grid={grid!r}: choose a grid size from 1 to 7")
@@ -104,6 +113,8 @@ class ResNetBackbone(Backbone):
             raise UsageError(f"pyramid={pyramid!r}: choose 1 (global pool) to 4 pyramid levels")
         if not 32 <= int(input_size) <= 1024:
             raise UsageError(f"input_size={input_size!r}: choose 32 to 1024 pixels")
+        if fit not in FITS:
+            raise UsageError(f"fit={fit!r}: choose one of {', '.join(FITS)}")
         model, self._weights_meta = _LOADERS.get(weights, _from_file)(name, weights, seed)
         self.name = name
         self.weights = weights if weights in _LOADERS else str(weights_file(weights))
@@ -125,8 +136,9 @@ class ResNetBackbone(Backbone):
             self.streams["bilinear"] = (pairs,)
         if self.grid:
             self.streams["grid"] = (self.grid * self.grid, dim)
-        # 256/224: torchvision's evaluation resize for its 224 crop, kept for other input sizes.
-        self.transform = ResizeCenterCrop(size=int(input_size), resize=round(int(input_size) * 256 / 224))
+        # crop: 256/224 is torchvision's evaluation resize for its 224 crop, kept for other input sizes.
+        self.input_size, self.fit = int(input_size), fit
+        self.transform = FITS[fit](self.input_size)
         self._place()
 
     def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -156,8 +168,8 @@ class ResNetBackbone(Backbone):
         return nn.functional.normalize(values, dim=1).to(fmap.dtype)
 
     def meta(self) -> dict[str, Any]:
-        return {**super().meta(), **self._weights_meta, "input_size": self.transform.size,
-                "resize": self.transform.resize, "grid": self.grid, "stage": self.stage, "pyramid": self.pyramid,
+        return {**super().meta(), **self._weights_meta, "input_size": self.input_size, "fit": self.fit,
+                "resize": getattr(self.transform, "resize", None), "grid": self.grid, "stage": self.stage, "pyramid": self.pyramid,
                 "second_order": self.second_order,
                 "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
 

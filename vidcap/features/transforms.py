@@ -10,6 +10,8 @@ Example:
     (2, 3, 224, 224)
     >>> Letterbox(imgsz=640)(frames).shape
     (2, 3, 640, 640)
+    >>> Stretch(size=64)(frames).shape
+    (2, 3, 64, 64)
 """
 from __future__ import annotations
 
@@ -47,12 +49,22 @@ class ResizeCenterCrop:
 
 
 @dataclass(frozen=True)
+class Stretch:
+    """Resize the whole frame to ``size``×``size``: nothing is cropped, the aspect ratio is not kept."""
+
+    size: int
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return _to_nchw([_resize(f, self.size, self.size) for f in frames])
+
+
+@dataclass(frozen=True)
 class Letterbox:
-    """Scale the longer side to ``imgsz`` keeping the aspect ratio, pad to a square with grey (114),
-    as ultralytics does for inference."""
+    """Scale the longer side to ``imgsz`` keeping the aspect ratio, pad to a square with grey (114, as
+    ultralytics does for inference) or another colour (one value, or one per RGB channel)."""
 
     imgsz: int
-    pad_value: int = 114
+    pad_value: int | tuple[int, int, int] = 114
 
     def params(self, height: int, width: int) -> tuple[float, int, int, int, int]:
         """(scale, new width, new height, left pad, top pad) for a frame of this size."""
