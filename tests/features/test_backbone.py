@@ -56,5 +56,5 @@ def test_preprocess_equals_transform_then_normalize():
 
 
 def test_unknown_option_names_the_valid_ones():
-    with pytest.raises(UsageError, match=r"resnet18 has no option 'imgsz'; its options: grid, input_size, stage, pyramid, second_order, dtype, seed"):
+    with pytest.raises(UsageError, match=r"resnet18 has no option 'imgsz'; its options: grid, input_size, fit, stage, pyramid, second_order, dtype, seed"):
         get_backbone("resnet18", weights="none", imgsz=320)

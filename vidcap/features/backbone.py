@@ -153,7 +153,7 @@ def backbone_options(name: str) -> list[str]:
 
     Example:
         >>> backbone_options("resnet18")
-        ['grid', 'input_size', 'stage', 'pyramid', 'second_order', 'dtype', 'seed']
+        ['grid', 'input_size', 'fit', 'stage', 'pyramid', 'second_order', 'dtype', 'seed']
     """
     params = inspect.signature(BACKBONES.get(name)).parameters.values()
     return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "device")]
