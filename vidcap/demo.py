@@ -55,9 +55,11 @@ class DemoProfile:
 
 # ResNet-18's first stage pooled as a 1x1 + 2x2 spatial pyramid: with random weights it keeps colour and
 # position (so motion) far better than the last stage's global pool, at a tenth of the cost; and the
-# stem's bilinear pool, which carries the shape (whitened in training, configs/demo.yaml). docs/demo.md.
-EARLY_PYRAMID = {"stage": "layer1", "pyramid": 2, "second_order": "stem"}
-PROFILES = {"full": DemoProfile(videos=960, frames=8, backbone_options={"input_size": 112, **EARLY_PYRAMID},
+# first convolution's bilinear pool, which carries the shape (whitened in training, configs/demo.yaml).
+# 64-pixel frames, letterboxed: the shapes' edges then fill conv1's 7x7 windows, and nothing near the
+# frame's sides is cropped away; docs/demo.md has the measurements.
+EARLY_PYRAMID = {"fit": "letterbox", "stage": "layer1", "pyramid": 2, "second_order": "conv1"}
+PROFILES = {"full": DemoProfile(videos=960, frames=8, backbone_options={"input_size": 64, **EARLY_PYRAMID},
                                 epochs=30),
             "quick": DemoProfile(videos=72, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
                                  epochs=12)}
