@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from vidcap import __version__
 from vidcap.errors import UsageError, VidcapError
 
@@ -57,25 +55,25 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
 def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
     """``["input_size=64", "second_order=conv1"]`` → ``{"input_size": 64, "second_order": "conv1"}``.
 
-    Values are read as YAML scalars (numbers, true/false, null, else strings); the backbone checks names
-    and ranges.
+    Values are read as YAML scalars, as config overrides are (numbers, true/false, null, else strings);
+    the backbone checks names and ranges.
 
     Example:
         >>> backbone_option_values(["input_size=64", "stage=layer1", "grid=null"])
         {'input_size': 64, 'stage': 'layer1', 'grid': None}
     """
+    from vidcap.engine.config import parse_override
+
     options: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--option {pair!r}: write KEY=VALUE, e.g. --option input_size=64")
         try:
-            value = yaml.safe_load(text) if text.strip() else text
-        except yaml.YAMLError:
-            value = text
+            parsed = parse_override(pair)
+        except UsageError:
+            raise UsageError(f"--option {pair!r}: write KEY=VALUE, e.g. --option input_size=64") from None
+        (key, value), = parsed.items()
         if isinstance(value, (list, dict)):
-            raise UsageError(f"--option {pair!r}: a backbone option takes one value, not a list or mapping")
-        options[key.strip()] = value
+            raise UsageError(f"--option {pair!r}: a backbone option is one name (no dots) with one value")
+        options[key] = value
     return options
 
 

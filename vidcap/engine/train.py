@@ -178,12 +178,13 @@ class Trainer:
 
     def _restore_training_state(self, ckpt: dict[str, Any]) -> None:
         state = ckpt["training"]
-        if self.ema is not None:  # "model" holds the averaged weights, "weights" the ones being optimised
+        if self.ema is not None:
+            # "model" holds the averaged weights: loaded into self.model in __init__, they were copied into
+            # self.ema when it was built. "weights" are the ones being optimised.
             if not isinstance(state.get("weights"), dict) or not isinstance(state.get("ema_updates"), int):
                 raise InputError(f"{self.out / 'last.pt'}: train.ema is on but the checkpoint lacks the "
                                  "optimised weights or the average's update count")
             self._load_model_state({"model": {"state": state["weights"]}}, str(self.out / "last.pt"))
-            self.ema.module.load_state_dict(ckpt["model"]["state"])
             self.ema.n_averaged.fill_(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
