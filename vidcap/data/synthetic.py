@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -73,6 +74,21 @@ class SyntheticDataset:
     annotations: Path
     attributes_file: Path
     attributes: dict[str, dict[str, Any]]
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> "SyntheticDataset":
+        """What an earlier :func:`generate` wrote under ``root`` (InputError if it is not all there).
+
+        Example:
+            >>> SyntheticDataset.open("synth/").ids("test")[:1]            # doctest: +SKIP
+            ['synth0003']
+        """
+        root = Path(root)
+        annotations = root / "annotations.json"
+        if not annotations.is_file():
+            raise InputError(f"{annotations}: missing; {root} is not a folder written by generate()")
+        attributes = load_attributes(root / "attributes.json")
+        return cls(root, root / "videos", annotations, root / "attributes.json", attributes)
 
     def ids(self, split: str | None = None) -> list[str]:
         """Video ids, optionally of one split, in generation order."""
@@ -143,7 +159,7 @@ def render(rng: np.random.Generator, colour: str, shape: str, motion: str, width
     frames = np.empty((n_frames, height, width, 3), np.uint8)
     for i in range(n_frames):
         pos = start + (end - start) * i / max(1, n_frames - 1)
-        noisy = bg + rng.normal(0, 6, size=bg.shape).astype(np.float32)  # sensor noise, fresh per frame
+        noisy = bg + 6 * rng.standard_normal(bg.shape, dtype=np.float32)  # sensor noise, fresh per frame
         frame = np.clip(noisy, 0, 255).astype(np.uint8)
         cx, cy = (pos, other) if horizontal else (other, pos)
         _draw(frame, shape, cx, cy, r, rgb)
@@ -178,14 +194,31 @@ def captions_for(rng: np.random.Generator, colour: str, shape: str, motion: str,
     return [options[i] for i in rng.choice(len(options), size=n, replace=False)]
 
 
+def _write_clip(task: tuple[int, int, str, str, str, Path, int, tuple[float, float]]) -> dict[str, Any]:
+    """Render and write clip ``index``; its random stream is a function of (seed, index) alone."""
+    seed, index, colour, shape, motion, video_dir, captions_per_video, duration = task
+    rng = np.random.default_rng((seed, index))
+    ext, fourcc = CONTAINERS[index % len(CONTAINERS)]
+    width, height = SIZES[rng.integers(len(SIZES))]
+    fps = FPS[rng.integers(len(FPS))]
+    n_frames = max(2, round(fps * rng.uniform(*duration)))
+    path = video_dir / f"synth{index:04d}{ext}"
+    write_video(path, render(rng, colour, shape, motion, width, height, n_frames), fps, fourcc)
+    return {"captions": captions_for(rng, colour, shape, motion, captions_per_video),
+            "attributes": {"colour": colour, "shape": shape, "motion": motion, "file": path.name,
+                           "width": width, "height": height, "fps": fps, "frames": n_frames, "fourcc": fourcc}}
+
+
 def generate(out_dir: str | os.PathLike[str], *, n_videos: int = 240, seed: int = 0,
              fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), captions_per_video: int = 5,
-             duration: tuple[float, float] = (1.6, 2.4)) -> SyntheticDataset:
+             duration: tuple[float, float] = (1.6, 2.4), workers: int = 0) -> SyntheticDataset:
     """Write ``n_videos`` clips + ``annotations.json`` + ``attributes.json`` under ``out_dir``.
 
     Colour × shape × motion combinations are used in turn (every combination appears before any
     repeats) and shuffled, then the clips are split train/validate/test by ``fractions``. The same
-    ``seed`` gives the same clips, captions and splits.
+    ``seed`` gives the same clips, captions and splits, whatever ``workers`` is: each clip draws from
+    its own random stream, seeded by (``seed``, clip index). ``workers`` > 0 writes clips in that many
+    processes (rendering is CPU-bound numpy, so threads would not help).
 
     Example:
         >>> ds = generate("synth/", n_videos=12, seed=1)                 # doctest: +SKIP
@@ -196,6 +229,12 @@ def generate(out_dir: str | os.PathLike[str], *, n_videos: int = 240, seed: int 
         raise UsageError(f"n_videos={n_videos}: need at least 3 (one per split)")
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
         raise UsageError(f"fractions={fractions}: three non-negative train/validate/test shares summing to 1")
+    most = len(TEMPLATES) * min(map(len, SHAPE_WORDS.values())) * min(map(len, MOTION_PHRASES.values()))
+    if not 1 <= captions_per_video <= most:
+        raise UsageError(f"captions_per_video={captions_per_video}: between 1 and {most} (the distinct "
+                         "paraphrases of the combination that has fewest)")
+    if workers < 0:
+        raise UsageError(f"workers={workers}: 0 (write in this process) or a positive number of processes")
     root = Path(out_dir)
     video_dir = root / "videos"
     video_dir.mkdir(parents=True, exist_ok=True)
@@ -208,21 +247,20 @@ def generate(out_dir: str | os.PathLike[str], *, n_videos: int = 240, seed: int 
     splits = [s for s, k in zip(SPLITS, counts) for _ in range(k)]
     splits = [splits[i] for i in rng.permutation(n_videos)]
 
+    tasks = [(seed, i, *order[i], video_dir, captions_per_video, duration) for i in range(n_videos)]
+    if workers:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            clips = list(pool.map(_write_clip, tasks, chunksize=max(1, n_videos // (8 * workers))))
+    else:
+        clips = [_write_clip(task) for task in tasks]
+
     videos, sentences, attributes = [], [], {}
-    for i, ((colour, shape, motion), split) in enumerate(zip(order, splits)):
+    for i, (clip, split) in enumerate(zip(clips, splits)):
         video_id = f"synth{i:04d}"
-        ext, fourcc = CONTAINERS[i % len(CONTAINERS)]
-        width, height = SIZES[rng.integers(len(SIZES))]
-        fps = FPS[rng.integers(len(FPS))]
-        n_frames = max(2, round(fps * rng.uniform(*duration)))
-        path = video_dir / f"{video_id}{ext}"
-        write_video(path, render(rng, colour, shape, motion, width, height, n_frames), fps, fourcc)
         videos.append({"video_id": video_id, "split": split, "category": CATEGORY, "id": i})
-        for caption in captions_for(rng, colour, shape, motion, captions_per_video):
+        for caption in clip["captions"]:
             sentences.append({"video_id": video_id, "caption": caption, "sen_id": len(sentences)})
-        attributes[video_id] = {"colour": colour, "shape": shape, "motion": motion, "split": split,
-                                "file": path.name, "width": width, "height": height, "fps": fps,
-                                "frames": n_frames, "fourcc": fourcc}
+        attributes[video_id] = {**clip["attributes"], "split": split}
     annotations = root / "annotations.json"
     info = {"description": f"vidcap synthetic clips (seed {seed})", "version": "1"}
     annotations.write_text(json.dumps({"info": info, "videos": videos, "sentences": sentences}, indent=1))
