@@ -133,6 +133,22 @@ def test_whitening_decorrelates_training_frames_onto_their_principal_components(
     np.testing.assert_allclose(np.sign(out[0]) * np.sign(expected[0]) * out, expected, atol=2e-3)
 
 
+@pytest.mark.parametrize("block_rows", [1, 7, 10**6])
+def test_statistics_do_not_depend_on_how_rows_are_grouped_into_blocks(monkeypatch, block_rows):
+    from vidcap.data import normalize
+
+    videos = [{"frame": v["frame"] + 1e4} for v in _correlated()]  # an offset, as raw features have
+    whole = np.concatenate([v["frame"] for v in videos]).astype(np.float64)
+    monkeypatch.setattr(normalize._Moments, "BLOCK_ROWS", block_rows)
+    norm = FeatureNormalizer.fit(((v, {}) for v in videos), whiten=3)
+    np.testing.assert_allclose(norm.mean["frame"], whole.mean(0), rtol=1e-7)  # stored as float32
+    np.testing.assert_allclose(norm.std["frame"], whole.std(0), rtol=1e-6)
+    z = (whole - whole.mean(0)) / whole.std(0)
+    _, s, vt = np.linalg.svd(z, full_matrices=False)
+    expected = vt[:3].T / (s[:3] / np.sqrt(len(z)))
+    np.testing.assert_allclose(np.abs(norm.projection["frame"]), np.abs(expected), rtol=1e-4, atol=1e-5)
+
+
 def test_whitening_leaves_small_streams_and_applies_before_deltas():
     videos = _correlated(d=8)
     for v in videos:
