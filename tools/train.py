@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train: error: {err}", file=sys.stderr)
         return err.exit_code
     names = list(records[0]["val"]) if records else []
-    print(f"{'epoch':>5} {'loss':>8} " + " ".join(f"{n:>8}" for n in names))
+    print(f"{'epoch':>5} {'train_loss':>10} " + " ".join(f"{'val_' + n:>10}" for n in names))
     for r in records:
         mark = " *" if r["epoch"] == summary["best_epoch"] else ""
-        print(f"{r['epoch']:>5} {r['train_loss']:>8.4f} " + " ".join(f"{r['val'][n]:>8.4f}" for n in names) + mark)
+        print(f"{r['epoch']:>5} {r['train_loss']:>10.4f} " + " ".join(f"{r['val'][n]:>10.4f}" for n in names)
+              + mark)
     print(f"best checkpoint: {summary['checkpoint']}")
     return 0
 

@@ -212,6 +212,33 @@ def test_eval_dataset_serves_each_video_once_with_references(world):
     assert "references" not in bare[0] and bare.input_dims == {"objects": (3, 4)}
 
 
+def test_cache_serves_the_same_features_read_only_within_its_byte_budget(world):
+    plain = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"])
+    norm = FeatureNormalizer.fit(plain.features(), deltas=True)
+    plain.normalizer = norm
+    per_video = sum(a.nbytes for a in (*plain[0]["feats"].values(), *plain[0]["masks"].values()))
+    cached = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"],
+                    cache_bytes=2 * per_video)
+    cached.normalizer = norm
+    for i in [*range(len(cached)), *range(len(cached))]:  # every item twice: hits and evictions
+        a, b = plain[i], cached[i]
+        for name in a["feats"]:
+            np.testing.assert_array_equal(a["feats"][name], b["feats"][name])
+            np.testing.assert_array_equal(a["masks"][name], b["masks"][name])
+    assert 0 < cached._feats._cached <= 2 * per_video and len(cached._feats._cache) <= 2
+    item = cached[0]
+    name = next(iter(item["feats"]))
+    with pytest.raises(ValueError, match="read-only"):
+        item["feats"][name][0, 0] = 1.0  # what the next item gets cannot be altered
+    cached.normalizer = None  # features normalised by the old normaliser are dropped
+    assert cached._feats._cached == 0
+    raw = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"])
+    np.testing.assert_array_equal(cached[0]["feats"][name], raw[0]["feats"][name])
+    assert pickle.loads(pickle.dumps(cached))._feats._cache == {}  # workers start empty
+    with pytest.raises(UsageError, match="cache size -1"):
+        _train(world, cache_bytes=-1)
+
+
 def test_workers_read_the_same_batches_and_get_no_open_stores(world):
     ds = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"])
     ds[0]  # opens the stores in this process

@@ -65,6 +65,34 @@ def test_early_stopping_stops_after_patience_epochs(tiny_cfg, tmp_path):
     assert summary["stopped_early"] and summary["epochs"] == 3 and summary["best_epoch"] == 1
 
 
+def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(tiny_cfg, tmp_path):
+    import torch.nn.functional as F
+
+    from vidcap.data import PAD, CaptionDataset, collate
+    from vidcap.engine.setup import build_data
+
+    cfg = tiny_cfg("train.epochs=5", "train.monitor=loss", "model.dropout=0.3")
+    summary = train(cfg)
+    records = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    losses = [r["val"]["loss"] for r in records]
+    assert summary["best_epoch"] == 1 + losses.index(min(losses)) and summary["best"]["loss"] == min(losses)
+    assert [r["best"] for r in records] == [x < min(losses[:i], default=float("inf")) for i, x in enumerate(losses)]
+    assert losses[-1] < losses[0]
+    # The recorded value is the mean token cross-entropy of every validation reference under best.pt's
+    # model, with dropout off: recomputed here from the checkpoint alone.
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    model = get_model(**best["model"]["config"])
+    model.load_state_dict(best["model"]["state"])
+    data = build_data(cfg, data_state=best["data"])
+    pairs = CaptionDataset(list(cfg.data.features), data.annotations, data.vocab, split="validate",
+                           max_len=cfg.data.max_len, normalizer=data.normalizer)
+    batch = collate([pairs[i] for i in range(len(pairs))])
+    with torch.no_grad():
+        logits = model.eval()(batch.feats, batch.masks, batch.captions)
+    expected = F.cross_entropy(logits.flatten(0, 1), batch.captions[:, 1:].flatten(), ignore_index=PAD)
+    assert len(pairs) == 12 and summary["best"]["loss"] == pytest.approx(float(expected), rel=1e-5)
+
+
 def _train_cli(cfg_overrides: list[str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"),
                              *cfg_overrides, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -161,7 +189,8 @@ def test_train_tool_prints_the_epoch_table(task, tmp_path, capsys):
     assert tool.main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines[0].split()
-    assert header[:2] == ["epoch", "loss"] and sorted(header[2:]) == ["Bleu_4", "CIDEr"] and len(lines) == 4
+    assert header[:2] == ["epoch", "train_loss"] and sorted(header[2:]) == ["val_Bleu_4", "val_CIDEr", "val_loss"]
+    assert len(lines) == 4
     assert tool.main(args) == 2  # the run exists: a usage error, nothing overwritten
     assert "already holds a run" in capsys.readouterr().err
 

@@ -47,7 +47,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.cell": ("lstm", "gru"),
     "train.amp": ("auto", "bf16", "fp16", "off"),
     "train.scst_baseline": ("mean", "greedy"),
-    "train.monitor": ("CIDEr", "Bleu_4"),  # the validation scores (vidcap.engine.generate)
+    "train.monitor": ("CIDEr", "Bleu_4", "loss"),  # the validation scores (vidcap.engine.train)
 }
 _POSITIVE = (lambda v: v > 0, "> 0")
 _AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
@@ -55,7 +55,7 @@ _NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 _PROBABILITY = (lambda v: 0 <= v <= 1, "in [0, 1]")
 LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.frames": _AT_LEAST_1, "data.min_count": _AT_LEAST_1, "data.max_vocab": _AT_LEAST_1,
-    "data.max_len": _AT_LEAST_1, "data.whiten": _NON_NEGATIVE,
+    "data.max_len": _AT_LEAST_1, "data.whiten": _NON_NEGATIVE, "data.cache_mb": _NON_NEGATIVE,
     "model.hidden_size": _AT_LEAST_1, "model.embed_size": _AT_LEAST_1, "model.layers": _AT_LEAST_1,
     "model.attention_size": _AT_LEAST_1, "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "train.epochs": _AT_LEAST_1, "train.batch_size": _AT_LEAST_1, "train.lr": _POSITIVE,

@@ -75,7 +75,8 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) 
     else:
         vocab = build_vocabulary(ann, split=d.train_split, min_count=d.min_count, max_size=d.max_vocab)
         normalizer = None
-    common = dict(streams=list(d.streams), frames=d.frames, allow_missing=d.allow_missing)
+    common = dict(streams=list(d.streams), frames=d.frames, allow_missing=d.allow_missing,
+                  cache_bytes=d.cache_mb * 2**20)
     train = CaptionDataset(list(d.features), ann, vocab, split=d.train_split, max_len=d.max_len, **common)
     if d.whiten and not d.normalize:
         raise UsageError(f"data.whiten={d.whiten} needs data.normalize: true (whitening standardises first)")

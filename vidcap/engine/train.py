@@ -3,7 +3,8 @@
 Per epoch: batches from the length-bucketing sampler (``train.batch_size`` is the global batch, split
 across processes), AdamW with linear warm-up and cosine decay, gradient clipping, mixed precision on
 GPU; then validation (beam search on the validation split, decoded in parallel across processes,
-CIDEr-D and BLEU-4), ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
+CIDEr-D and BLEU-4; and the validation references' cross-entropy under teacher forcing, ``loss``),
+``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
 per epoch in ``metrics.json``, early stopping after ``train.early_stop`` epochs without improvement.
 With ``train.ema`` the run also keeps an exponential moving average of the weights (updated after every
 optimiser step); validation, model selection and the checkpoints' model use the averaged weights.
@@ -33,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from vidcap.data import collate
+from vidcap.data import CaptionDataset, collate
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
@@ -51,8 +52,12 @@ log = logging.getLogger(__name__)
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
 # Keys that may differ between a run and its resumption (how long, how verbose, where), not what is trained.
+# Validation scores where lower is better (train.monitor's choices are in vidcap.engine.config): the
+# references' mean token cross-entropy sums over every paraphrase, where CIDEr credits the one the
+# caption happens to use.
+LOWER_IS_BETTER = frozenset({"loss"})
 RESUMABLE_CHANGES = frozenset({"train.epochs", "train.early_stop", "train.workers", "train.log_every",
-                               "eval.batch_size", "device"})
+                               "data.cache_mb", "eval.batch_size", "device"})
 
 
 def lr_factor(step: int, *, warmup: int, total: int) -> float:
@@ -100,6 +105,7 @@ class Trainer:
         self.device = resolve_device(None if cfg.device == "auto" else cfg.device)
         self.ctx: DistContext = init_distributed(self.device.type)
         self.amp = _amp_dtype(cfg.train.amp, self.device)
+        self.minimise = cfg.train.monitor in LOWER_IS_BETTER
         plain_cfg = OmegaConf.to_container(cfg, resolve=True)
         self.plain_cfg: dict[str, Any] = plain_cfg  # type: ignore[assignment]
 
@@ -137,7 +143,9 @@ class Trainer:
             pin_memory=self.device.type == "cuda", persistent_workers=False)
         self.total_steps = cfg.train.epochs * len(self.sampler)
         self.cider = reference_scorer(self.data.val.references or {})
-        self.epoch, self.step, self.best, self.best_epoch, self.history = 0, 0, -math.inf, -1, []
+        self.val_pairs: CaptionDataset | None = None  # the validation references as training items, on first use
+        worst = math.inf if self.minimise else -math.inf
+        self.epoch, self.step, self.best, self.best_epoch, self.history = 0, 0, worst, -1, []
         if resume_from:
             self._restore_training_state(resume_from)
         else:  # each process its own dropout/sampling stream from here on
@@ -281,7 +289,33 @@ class Trainer:
                                      max_len=ev.max_len, length_penalty=ev.length_penalty,
                                      block_trigrams=ev.block_trigrams, batch_size=ev.batch_size,
                                      device=self.device, ctx=self.ctx)
-        return validation_scores(captions, self.data.val.references or {}, self.cider)
+        return {**validation_scores(captions, self.data.val.references or {}, self.cider),
+                "loss": self._validation_loss()}
+
+    @torch.no_grad()
+    def _validation_loss(self) -> float:
+        """Mean token cross-entropy of every validation reference (teacher forcing, no label smoothing,
+        the same caption length cut as training); each process takes every world_size-th reference."""
+        if self.val_pairs is None:
+            d = self.cfg.data
+            self.val_pairs = CaptionDataset(list(d.features), self.data.annotations, self.data.vocab,
+                                            ids=self.data.val.video_ids, streams=list(d.streams), frames=d.frames,
+                                            max_len=d.max_len, normalizer=self.data.normalizer,
+                                            cache_bytes=d.cache_mb * 2**20)
+        objective = CrossEntropy(self._eval_model).eval()
+        mine = list(range(self.ctx.rank, len(self.val_pairs), self.ctx.world_size))
+        size = self.cfg.eval.batch_size
+        loader = torch.utils.data.DataLoader(self.val_pairs, batch_sampler=[mine[i:i + size]
+                                                                            for i in range(0, len(mine), size)],
+                                             collate_fn=collate)
+        loss_sum, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+        for batch in loader:
+            with self._autocast():
+                batch_loss, batch_count = objective(batch.to(self.device))
+            loss_sum += float(batch_loss)
+            count += float(batch_count)
+        totals = all_reduce_sum(torch.stack([loss_sum, count]).to(self.device), self.ctx)
+        return float(totals[0] / totals[1].clamp(min=1))
 
     def _tb(self, tag: str, value: float) -> None:
         if self.ctx.is_main:
@@ -304,11 +338,10 @@ class Trainer:
             start = time.perf_counter()
             train_loss = self._train_epoch()
             scores = self._validate()
-            if cfg.monitor not in scores:
-                raise UsageError(f"train.monitor={cfg.monitor!r}: validation gives {', '.join(scores)}")
-            improved = scores[cfg.monitor] > self.best
+            score = scores[cfg.monitor]
+            improved = score < self.best if self.minimise else score > self.best
             if improved:
-                self.best, self.best_epoch = scores[cfg.monitor], self.epoch
+                self.best, self.best_epoch = score, self.epoch
             stale = self.epoch - self.best_epoch
             record = {"epoch": self.epoch + 1, "step": self.step, "train_loss": train_loss,
                       "lr": self.optimizer.param_groups[0]["lr"], "val": scores, "best": improved,
@@ -323,7 +356,7 @@ class Trainer:
                 write_json(self.out / "metrics.json", self.history)
                 for name, value in scores.items():
                     self._tb(f"val/{name}", value)
-                log.info("epoch %d: loss %.4f, %s%s (%.1f s)", self.epoch, train_loss,
+                log.info("epoch %d: train loss %.4f; validation %s%s (%.1f s)", self.epoch, train_loss,
                          ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
                          record["seconds"])
             barrier(self.ctx)
