@@ -93,6 +93,16 @@ def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(t
     assert len(pairs) == 12 and summary["best"]["loss"] == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_validation_loss_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
+    from vidcap.engine.train import Trainer
+
+    trainer = Trainer(tiny_cfg("model.dropout=0.3"))
+    state = torch.get_rng_state()
+    loss = trainer._validation_loss()
+    assert loss > 0 and torch.equal(torch.get_rng_state(), state)  # dropout and sampling go on unchanged
+    assert trainer._validation_loss() == loss  # dropout is off while validating
+
+
 def _train_cli(cfg_overrides: list[str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"),
                              *cfg_overrides, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

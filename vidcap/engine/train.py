@@ -305,11 +305,11 @@ class Trainer:
         objective = CrossEntropy(self._eval_model).eval()
         mine = list(range(self.ctx.rank, len(self.val_pairs), self.ctx.world_size))
         size = self.cfg.eval.batch_size
-        loader = torch.utils.data.DataLoader(self.val_pairs, batch_sampler=[mine[i:i + size]
-                                                                            for i in range(0, len(mine), size)],
-                                             collate_fn=collate)
         loss_sum, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
-        for batch in loader:
+        # Batches made here, not by a DataLoader: its iterator draws a seed from the global random
+        # stream, and validating must not change the training run's dropout and sampling.
+        for start in range(0, len(mine), size):
+            batch = collate([self.val_pairs[i] for i in mine[start:start + size]])
             with self._autocast():
                 batch_loss, batch_count = objective(batch.to(self.device))
             loss_sum += float(batch_loss)
