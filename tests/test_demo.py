@@ -43,3 +43,16 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path):
                            capture_output=True, text=True, timeout=1200)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["scores"] == summary["scores"]
+
+
+def test_clips_of_another_profile_in_the_folder_are_refused_not_mixed(tmp_path):
+    from vidcap.data.synthetic import generate
+    from vidcap.demo import run_demo
+    from vidcap.errors import UsageError
+
+    generate(tmp_path / "clips", n_videos=5, seed=0)
+    before = {p: p.read_bytes() for p in (tmp_path / "clips").rglob("*") if p.is_file()}
+    with pytest.raises(UsageError, match=r"clips.*holds the 5 clips of another demo profile.*--out"):
+        run_demo(tmp_path, quick=True, java=False)
+    assert {p: p.read_bytes() for p in (tmp_path / "clips").rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "features").exists()
