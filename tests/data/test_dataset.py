@@ -230,6 +230,8 @@ def test_cache_serves_the_same_features_read_only_within_its_byte_budget(world):
     name = next(iter(item["feats"]))
     with pytest.raises(ValueError, match="read-only"):
         item["feats"][name][0, 0] = 1.0  # what the next item gets cannot be altered
+    item["feats"][name] = None  # nor by replacing a stream in the item
+    assert cached[0]["feats"][name] is not None
     cached.normalizer = None  # features normalised by the old normaliser are dropped
     assert cached._feats._cached == 0
     raw = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"])

@@ -129,7 +129,7 @@ class _Features:
         hit = self._cache.get(video_id)
         if hit is not None:
             self._cache.move_to_end(video_id)
-            return hit[0], hit[1]
+            return dict(hit[0]), dict(hit[1])  # new dicts: a caller adding or replacing a stream changes no cache
         feats, masks = self.raw(video_id)
         if self.normalizer is not None:
             feats = self.normalizer(feats, masks)
