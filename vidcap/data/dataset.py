@@ -129,7 +129,7 @@ class _Features:
         hit = self._cache.get(video_id)
         if hit is not None:
             self._cache.move_to_end(video_id)
-            return dict(hit[0]), dict(hit[1])  # new dicts: a caller adding or replacing a stream changes no cache
+            return dict(hit[0]), dict(hit[1])  # new dicts: a caller replacing a stream changes nothing cached
         feats, masks = self.raw(video_id)
         if self.normalizer is not None:
             feats = self.normalizer(feats, masks)
@@ -143,6 +143,7 @@ class _Features:
                 self._cached += size
                 while self._cached > self.cache_bytes:
                     self._cached -= self._cache.popitem(last=False)[1][2]
+                return dict(feats), dict(masks)
         return feats, masks
 
     @property
