@@ -194,6 +194,10 @@ def captions_for(rng: np.random.Generator, colour: str, shape: str, motion: str,
     return [options[i] for i in rng.choice(len(options), size=n, replace=False)]
 
 
+def _video_id(index: int) -> str:
+    return f"synth{index:04d}"
+
+
 def _write_clip(task: tuple[int, int, str, str, str, Path, int, tuple[float, float]]) -> dict[str, Any]:
     """Render and write clip ``index``; its random stream is a function of (seed, index) alone."""
     seed, index, colour, shape, motion, video_dir, captions_per_video, duration = task
@@ -202,7 +206,7 @@ def _write_clip(task: tuple[int, int, str, str, str, Path, int, tuple[float, flo
     width, height = SIZES[rng.integers(len(SIZES))]
     fps = FPS[rng.integers(len(FPS))]
     n_frames = max(2, round(fps * rng.uniform(*duration)))
-    path = video_dir / f"synth{index:04d}{ext}"
+    path = video_dir / f"{_video_id(index)}{ext}"
     write_video(path, render(rng, colour, shape, motion, width, height, n_frames), fps, fourcc)
     return {"captions": captions_for(rng, colour, shape, motion, captions_per_video),
             "attributes": {"colour": colour, "shape": shape, "motion": motion, "file": path.name,
@@ -256,7 +260,7 @@ def generate(out_dir: str | os.PathLike[str], *, n_videos: int = 240, seed: int 
 
     videos, sentences, attributes = [], [], {}
     for i, (clip, split) in enumerate(zip(clips, splits)):
-        video_id = f"synth{i:04d}"
+        video_id = _video_id(i)
         videos.append({"video_id": video_id, "split": split, "category": CATEGORY, "id": i})
         for caption in clip["captions"]:
             sentences.append({"video_id": video_id, "caption": caption, "sen_id": len(sentences)})

@@ -31,13 +31,18 @@ _MODEL_KEY_ALIASES = {"attention_size": "att_size"}
 
 @dataclass
 class RunData:
-    """Everything a run reads: annotations, vocabulary, normaliser, the two datasets, store metadata."""
+    """Everything a run reads: annotations, vocabulary, normaliser, the datasets, store metadata.
+
+    ``val`` serves each validation video once (for decoding); ``val_pairs`` its (video, reference) pairs,
+    encoded as for training (for the validation loss).
+    """
 
     annotations: Annotations
     vocab: Vocabulary
     normalizer: FeatureNormalizer | None
     train: CaptionDataset
     val: EvalDataset
+    val_pairs: CaptionDataset
     store_metas: list[dict[str, Any]]
 
     @property
@@ -88,8 +93,10 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) 
             normalizer = _identity_normalizer(train.input_dims, d.deltas, list(d.delta_streams))
     train.normalizer = normalizer
     val = EvalDataset(list(d.features), ann, split=d.val_split, normalizer=normalizer, **common)
+    val_pairs = CaptionDataset(list(d.features), ann, vocab, ids=val.video_ids, max_len=d.max_len,
+                               normalizer=normalizer, **common)
     metas = [dict(FeatureStore(path).meta) for path in d.features]
-    return RunData(ann, vocab, normalizer, train, val, metas)
+    return RunData(ann, vocab, normalizer, train, val, val_pairs, metas)
 
 
 def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:

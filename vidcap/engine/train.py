@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from vidcap.data import CaptionDataset, collate
+from vidcap.data import collate
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
@@ -51,11 +51,11 @@ __all__ = ["train", "lr_factor"]
 log = logging.getLogger(__name__)
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
-# Keys that may differ between a run and its resumption (how long, how verbose, where), not what is trained.
 # Validation scores where lower is better (train.monitor's choices are in vidcap.engine.config): the
 # references' mean token cross-entropy sums over every paraphrase, where CIDEr credits the one the
 # caption happens to use.
 LOWER_IS_BETTER = frozenset({"loss"})
+# Keys that may differ between a run and its resumption (how long, how verbose, where), not what is trained.
 RESUMABLE_CHANGES = frozenset({"train.epochs", "train.early_stop", "train.workers", "train.log_every",
                                "data.cache_mb", "eval.batch_size", "device"})
 
@@ -143,7 +143,6 @@ class Trainer:
             pin_memory=self.device.type == "cuda", persistent_workers=False)
         self.total_steps = cfg.train.epochs * len(self.sampler)
         self.cider = reference_scorer(self.data.val.references or {})
-        self.val_pairs: CaptionDataset | None = None  # the validation references as training items, on first use
         worst = math.inf if self.minimise else -math.inf
         self.epoch, self.step, self.best, self.best_epoch, self.history = 0, 0, worst, -1, []
         if resume_from:
@@ -296,25 +295,19 @@ class Trainer:
     def _validation_loss(self) -> float:
         """Mean token cross-entropy of every validation reference (teacher forcing, no label smoothing,
         the same caption length cut as training); each process takes every world_size-th reference."""
-        if self.val_pairs is None:
-            d = self.cfg.data
-            self.val_pairs = CaptionDataset(list(d.features), self.data.annotations, self.data.vocab,
-                                            ids=self.data.val.video_ids, streams=list(d.streams), frames=d.frames,
-                                            max_len=d.max_len, normalizer=self.data.normalizer,
-                                            cache_bytes=d.cache_mb * 2**20)
+        pairs = self.data.val_pairs
         objective = CrossEntropy(self._eval_model).eval()
-        mine = list(range(self.ctx.rank, len(self.val_pairs), self.ctx.world_size))
+        mine = list(range(self.ctx.rank, len(pairs), self.ctx.world_size))
         size = self.cfg.eval.batch_size
-        loss_sum, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+        loss_sum = count = 0.0
         # Batches made here, not by a DataLoader: its iterator draws a seed from the global random
         # stream, and validating must not change the training run's dropout and sampling.
         for start in range(0, len(mine), size):
-            batch = collate([self.val_pairs[i] for i in mine[start:start + size]])
+            batch = collate([pairs[i] for i in mine[start:start + size]])
             with self._autocast():
                 batch_loss, batch_count = objective(batch.to(self.device))
-            loss_sum += float(batch_loss)
-            count += float(batch_count)
-        totals = all_reduce_sum(torch.stack([loss_sum, count]).to(self.device), self.ctx)
+            loss_sum, count = loss_sum + float(batch_loss), count + float(batch_count)
+        totals = all_reduce_sum(torch.tensor([loss_sum, count], dtype=torch.float64, device=self.device), self.ctx)
         return float(totals[0] / totals[1].clamp(min=1))
 
     def _tb(self, tag: str, value: float) -> None:
