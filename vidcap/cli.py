@@ -98,6 +98,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted overrides, e.g. data.features=feats/ train.epochs=30 out=runs/x")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.epilog = ("Every config key with its type, allowed values, default and meaning: `vidcap config show`\n"
+                "(`vidcap config show CONFIG.yaml key=value ...`: the values that config and overrides give).")
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -108,6 +110,24 @@ def _run_train(args: argparse.Namespace) -> int:
     summary = train(cfg, resume=args.resume)
     if summary is not None:  # only rank 0 returns a summary under torchrun
         print(json.dumps(summary, indent=2))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ config
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["show"],
+                   help="show: every training config key with its type, allowed values, value, default and "
+                        "meaning, as a commented YAML config")
+    p.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value",
+                   help="an optional config file first, then dotted overrides (as for `vidcap train`)")
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    from vidcap.engine.config import describe, load_config
+
+    items = list(args.items)
+    path = items.pop(0) if items and "=" not in items[0] else None
+    print(describe(load_config(path, items)), end="")
     return 0
 
 
@@ -271,6 +291,7 @@ Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[a
 COMMANDS: list[Command] = [
     ("extract", "decode videos and write a frame-feature store", _add_extract, _run_extract),
     ("train", "train a captioning model from a YAML config", _add_train, _run_train),
+    ("config", "show every training config key with its type, default and meaning", _add_config, _run_config),
     ("caption", "caption video files with a trained checkpoint", _add_caption, _run_caption),
     ("score", "score a COCO results file against annotations", _add_score, _run_score),
     ("eval", "caption a split with a checkpoint, then score it", _add_eval, _run_eval),

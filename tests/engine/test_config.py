@@ -1,19 +1,24 @@
-"""Training configuration (vidcap/engine/config.py, default.yaml) and the shipped configs/*.yaml."""
+"""Training configuration (vidcap/engine/config.py, schema.py), `vidcap config show` and the shipped configs/*.yaml."""
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from vidcap.engine.config import CHOICES, LIMITS, NULLABLE, defaults, keys, load_config, parse_override
+from vidcap.cli import main
+from vidcap.engine.config import defaults, describe, keyed_error, keys, load_config, parse_override
+from vidcap.engine.schema import section_docs, specs
+from vidcap.engine.setup import build_model, model_kwargs
 from vidcap.errors import InputError, UsageError
+from vidcap.models import MODELS, get_model, list_models, model_options
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
-DEFAULT_YAML = ROOT / "vidcap" / "engine" / "default.yaml"
 
 REQUIRED = """data.annotations data.features data.streams data.frames data.min_count data.max_len data.normalize
 data.deltas model.name model.cell model.hidden_size model.embed_size model.layers model.dropout
@@ -21,45 +26,63 @@ model.attention_size train.epochs train.batch_size train.lr train.weight_decay t
 train.label_smoothing train.scheduled_sampling.max_prob train.scheduled_sampling.ramp_epochs train.amp
 train.compile train.seed train.early_stop train.workers train.scst train.init eval.beam_size eval.max_len
 eval.length_penalty eval.block_trigrams out device""".split()
+MODEL_KEYS = [k for k in specs() if k.startswith("model.") and k != "model.name"]
 
 
-def test_defaults_have_every_required_key():
-    assert set(REQUIRED) <= set(keys())
+# ------------------------------------------------------------------------------------------- the schema
+def test_the_schema_has_every_required_key_documented():
+    assert set(REQUIRED) <= set(specs()) and list(specs()) == keys()
     assert [k for k in keys() if k.startswith("train.scst_")]
-
-
-def test_every_default_key_is_documented():
-    # Each key line of default.yaml carries a comment (a key alone on a line opens a section).
-    lines = [ln for ln in DEFAULT_YAML.read_text().splitlines() if re.match(r"\s*[a-z_]+:", ln)]
-    undocumented = [ln for ln in lines if "#" not in ln and not ln.rstrip().endswith(":")]
-    assert undocumented == []
-    assert len(lines) >= len(keys())
-
-
-def test_null_defaults_declare_their_type():
+    assert all(len(spec.doc) > 10 for spec in specs().values())
+    assert set(section_docs()) == {"data", "model", "train", "train.scheduled_sampling", "eval"}
     nulls = {k for k in keys() if OmegaConf.select(OmegaConf.create(defaults()), k) is None}
-    assert nulls == set(NULLABLE)
-    assert set(CHOICES) | set(LIMITS) <= set(keys())
+    assert nulls == {k for k, spec in specs().items() if spec.nullable} == {"data.frames", "data.max_vocab",
+                                                                              "train.init"}
 
 
-def test_defaults_alone_load_and_are_struct():
-    cfg = load_config(None)
-    assert cfg.train.amp == "auto" and cfg.data.streams == ["frame"] and cfg.data.frames is None
-    with pytest.raises(Exception):
-        cfg.train.no_such_key  # noqa: B018  (struct mode: typos fail loudly)
-    assert OmegaConf.to_container(cfg) == defaults()
+def test_every_default_passes_its_own_check():
+    for key, spec in specs().items():
+        assert spec.check(spec.default) == spec.default, key
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
-def test_shipped_configs_load(path):
-    cfg = load_config(path)
-    from vidcap.models import list_models
+def test_model_keys_are_the_constructors_parameters():
+    taken = {option for name in list_models() for option in model_options(name)}
+    assert {k.removeprefix("model.") for k in MODEL_KEYS} == taken
+    for name in list_models():  # the schema's defaults are the constructors' defaults
+        for option, default in model_options(name).items():
+            assert specs()[f"model.{option}"].default == default, (name, option)
+    assert specs()["model.name"].choice_list() == list_models()
 
-    assert cfg.model.name in list_models()
-    header = path.read_text().splitlines()[0]
-    assert header.startswith("# ")
-    # A config is a small override of the defaults: everything it sets is a known key.
-    assert set(keys(yaml.safe_load(path.read_text()))) <= set(keys())
+
+def _just_outside(spec) -> list:
+    step = 1 if spec.kind is int else 1e-3
+    b = spec.bounds
+    values = [b.ge - step if b.ge is not None else None, b.gt, b.le + step if b.le is not None else None, b.lt]
+    return [spec.kind(v) for v in values if v is not None]
+
+
+@pytest.mark.parametrize("key", [k for k in MODEL_KEYS if specs()[k].bounds or specs()[k].choices])
+def test_model_ranges_and_choices_match_the_constructors(key):
+    # Values just outside the schema's range are refused by every model that takes the option, in its own
+    # terms; every one of the schema's choices builds.
+    spec, option = specs()[key], key.removeprefix("model.")
+    for name in [m for m in list_models() if option in model_options(m)]:
+        for value in _just_outside(spec) if spec.bounds else []:
+            assert value not in spec.bounds
+            with pytest.raises(UsageError, match=rf"^{option} must"):
+                get_model(name, vocab_size=10, input_dims={"frame": 4}, **{option: value})
+        for choice in spec.choice_list() or []:
+            get_model(name, vocab_size=10, input_dims={"frame": 4}, **{option: choice})
+
+
+def test_shipped_configs_set_only_known_keys_of_their_model():
+    for path in CONFIGS:
+        cfg = load_config(path)
+        assert cfg.model.name in list_models()
+        assert path.read_text().splitlines()[0].startswith("# ")
+        written = set(keys(yaml.safe_load(path.read_text())))
+        assert written <= set(keys())
+        assert {k.removeprefix("model.") for k in written & set(MODEL_KEYS)} <= set(model_options(cfg.model.name))
 
 
 def test_the_expected_configs_ship():
@@ -69,7 +92,18 @@ def test_the_expected_configs_ship():
     assert len(yolo.data.features) == 2 and "yolov8x/objects" in yolo.data.streams
     assert load_config(ROOT / "configs" / "sa_lstm_scst_msrvtt.yaml").train.scst is True
     demo = load_config(ROOT / "configs" / "demo.yaml")
-    assert demo.data.normalize and demo.data.deltas and demo.train.amp == "off"
+    assert demo.data.normalize and demo.data.deltas and demo.train.amp == "off" and demo.model.attention_size == 64
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def test_defaults_alone_load_typed_and_struct():
+    cfg = load_config(None)
+    assert cfg.train.amp == "auto" and cfg.data.streams == ["frame"] and cfg.data.frames is None
+    assert OmegaConf.to_container(cfg) == defaults()
+    with pytest.raises(OmegaConfBaseException):
+        cfg.train.no_such_key  # noqa: B018  (struct mode: typos fail loudly)
+    with pytest.raises(OmegaConfBaseException):
+        cfg.train.epochs = "many"  # typed by the schema after loading too
 
 
 def test_file_then_overrides(tmp_path):
@@ -92,6 +126,7 @@ def test_file_then_overrides(tmp_path):
     ("train.init=runs/a/best.pt", "train.init", "runs/a/best.pt"),
     ("train.scheduled_sampling.max_prob=0.25", "train.scheduled_sampling.max_prob", 0.25),
     ("train.scheduled_sampling={max_prob: 0.5}", "train.scheduled_sampling.max_prob", 0.5),
+    ("model.name=s2vt", "model.name", "s2vt"),
 ])
 def test_overrides_are_typed(override, key, value):
     got = OmegaConf.to_container(load_config(None, [override]))
@@ -101,21 +136,30 @@ def test_overrides_are_typed(override, key, value):
 
 
 @pytest.mark.parametrize("override, pattern", [
-    ("train.epochs=abc", r"train\.epochs='abc' \(str\): expected an integer"),
-    ("train.epochs=3.5", r"train\.epochs=3\.5 \(float\): expected an integer"),
-    ("train.compile=yes please", r"train\.compile='yes please' \(str\): expected a boolean"),
-    ("train.lr=fast", r"train\.lr='fast' \(str\): expected a number"),
-    ("out=", r"out: null is not allowed; expected a string"),
+    ("train.epochs=abc", r"train\.epochs='abc' \(override 'train\.epochs=abc'\): expected an integer, got a str"),
+    ("train.epochs=3.5", r"train\.epochs=3\.5 .*: expected an integer, got a float"),
+    ("train.compile=yes please", r"train\.compile='yes please' .*: expected a boolean"),
+    ("train.lr=fast", r"train\.lr='fast' .*: expected a number"),
+    ("out=", r"out=null .*: null is not allowed; expected a string"),
     ("data.streams=[frame, 3]", r"data\.streams=.*every element must be a string; 3 is not"),
-    ("train.amp=fp8", r"train\.amp='fp8': choose one of auto, bf16, fp16, off"),
-    ("model.cell=rnn", r"model\.cell='rnn': choose one of lstm, gru"),
-    ("train.epochs=0", r"train\.epochs=0: must be >= 1"),
-    ("model.dropout=1", r"model\.dropout=1\.0: must be in \[0, 1\)"),
+    ("train.amp=fp8", r"train\.amp='fp8' .*: choose one of auto, bf16, fp16, off"),
+    ("model.cell=lstn", r"model\.cell='lstn' .*: choose one of lstm, gru \(did you mean lstm\?\)"),
+    ("model.name=sa_lstm", r"model\.name='sa_lstm' .*: choose one of mp-lstm, s2vt, sa-lstm \(did you mean sa-lstm"),
+    ("train.epochs=0", r"train\.epochs=0 .*: must be >= 1"),
+    ("model.dropout=1", r"model\.dropout=1 .*: must be in \[0, 1\)"),
+    ("train.lr=0", r"train\.lr=0 .*: must be > 0"),
     ("train.scheduled_sampling=0.3", r"train\.scheduled_sampling=0\.3 .*expected a section"),
 ])
-def test_bad_values_name_key_value_and_type(override, pattern):
+def test_bad_values_name_key_value_and_source(override, pattern):
     with pytest.raises(UsageError, match=pattern):
         load_config(None, [override])
+
+
+def test_bad_values_in_a_file_name_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("eval:\n  beam_size: 0\n")
+    with pytest.raises(UsageError, match=rf"^eval\.beam_size=0 \({re.escape(str(path))}\): must be >= 1$"):
+        load_config(path)
 
 
 def test_unknown_keys_list_the_valid_ones(tmp_path):
@@ -126,10 +170,46 @@ def test_unknown_keys_list_the_valid_ones(tmp_path):
     assert all(k in message for k in ("train.batch_size", "train.lr", "train.scst"))
     with pytest.raises(UsageError, match="unknown config key 'optimizer'.*Valid keys in the top level: data, model"):
         load_config(None, ["optimizer.name=sgd"])
+    with pytest.raises(UsageError, match="'model.att_size'.*Did you mean model.attention_size"):
+        load_config(None, ["model.att_size=64"])  # the constructor's old name
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  hidden: 3\n")
     with pytest.raises(UsageError, match=rf"'model.hidden' \({re.escape(str(path))}\).*model.hidden_size"):
         load_config(path)
+
+
+def test_options_of_another_model_are_refused_not_dropped(tmp_path):
+    with pytest.raises(UsageError) as err:
+        load_config(None, ["model.name=mp-lstm", "model.attention_size=256"])  # even at the default value
+    assert str(err.value).startswith("model.attention_size=256 (override 'model.attention_size=256'): model "
+                                     "mp-lstm does not take attention_size (an option of sa-lstm)")
+    with pytest.raises(UsageError, match=r"model\.attention_size=64 \(.*demo\.yaml\): model s2vt does not take"):
+        load_config(ROOT / "configs" / "demo.yaml", ["model.name=s2vt"])
+    # Not set: the section's other options stay at their defaults and the model never sees them.
+    cfg = load_config(None, ["model.name=mp-lstm"])
+    assert cfg.model.attention_size == 256 and "attention_size" not in model_kwargs("mp-lstm", cfg.model)
+    assert model_kwargs("sa-lstm", load_config(None, ["model.attention_size=8"]).model)["attention_size"] == 8
+
+
+def test_a_model_option_the_schema_lacks_is_an_error():
+    section = {k: v for k, v in defaults()["model"].items() if k != "attention_size"}
+    with pytest.raises(UsageError, match="model sa-lstm takes attention_size, which the config schema has no key"):
+        model_kwargs("sa-lstm", section)
+
+
+def test_model_errors_get_their_config_key():
+    cfg = load_config(None, ["model.hidden_size=8", "model.embed_size=8", "model.attention_size=8"])
+    assert isinstance(build_model(cfg, vocab_size=10, input_dims={"frame": 4}), MODELS.get("sa-lstm"))
+    cfg.model.hidden_size = 0  # past the schema's check: the model's own
+    with pytest.raises(UsageError, match=r"^model\.hidden_size=0: hidden_size must be a positive integer, got 0$"):
+        build_model(cfg, vocab_size=10, input_dims={"frame": 4})
+    cfg.model.hidden_size, cfg.model.cell = 8, "rnn"
+    with pytest.raises(UsageError, match=r"^model\.cell='rnn': unknown cell 'rnn'; choose one of"):
+        build_model(cfg, vocab_size=10, input_dims={"frame": 4})
+    cfg.model.cell = "lstm"
+    with pytest.raises(UsageError, match=r"^model: sa-lstm needs at least one frame-like stream"):
+        build_model(cfg, vocab_size=10, input_dims={"objects": (3, 4)})
+    assert str(keyed_error(UsageError("layers must be >= 1"), "model", {"layers": 0})) == "model.layers=0: layers must be >= 1"
 
 
 @pytest.mark.parametrize("item", ["train.epochs", "=3", "train..epochs=3", ".x=1"])
@@ -165,3 +245,49 @@ def test_interpolations_are_resolved_and_checked(tmp_path):
     path.write_text("out: ${nowhere.key}\n")
     with pytest.raises(UsageError, match="interpolation"):
         load_config(path)
+
+
+# ------------------------------------------------------------------------------------- vidcap config show
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_describe_lists_every_key_and_loads_back(path, tmp_path):
+    cfg = load_config(path)
+    text = describe(cfg)
+    flat = re.sub(r"\n {10,}# ", " ", text)  # each key's wrapped comment on one line
+    for key, spec in specs().items():
+        lines = [ln for ln in flat.splitlines() if re.match(rf"\s*(# )?{key.rsplit('.', 1)[-1]}: ", ln)]
+        assert any(spec.type_text() in ln and ln.endswith(f"-- {spec.doc}") for ln in lines), key
+    # The text is a config: it gives back the same values (other models' options are commented out).
+    again = tmp_path / "shown.yaml"
+    again.write_text(text)
+    assert OmegaConf.to_container(load_config(again)) == OmegaConf.to_container(cfg)
+    for key in MODEL_KEYS:
+        option = key.removeprefix("model.")
+        commented = re.search(rf"^  # {option}: ", text, re.M) is not None
+        assert commented == (option not in model_options(cfg.model.name)), key
+
+
+def test_describe_marks_values_that_differ_from_the_default():
+    text = describe(load_config(None, ["train.epochs=3"]))
+    assert re.search(r"^  epochs: 3 +# int >= 1; default 30 -- passes over the training items$", text, re.M)
+    assert re.search(r"^  batch_size: 64 +# int >= 1 -- global batch size", text, re.M)
+    assert re.search(r"^  attention_size: 256 +# int >= 1; taken by sa-lstm -- hidden size", text, re.M)
+
+
+def test_cli_config_show_and_train_help(capsys):
+    assert main(["config", "show", str(ROOT / "configs" / "s2vt_msrvtt.yaml"), "train.epochs=4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  name: s2vt ", out, re.M) and re.search(r"^  epochs: 4 ", out, re.M)
+    assert re.search(r"^  # attention_size: 256 +# int >= 1; s2vt does not take it", out, re.M)
+    assert main(["config", "show", "train.epochs=2"]) == 0 and re.search(r"^  epochs: 2 ", capsys.readouterr().out, re.M)
+    assert main(["config", "show", "train.epoch=2"]) == 2
+    assert "Did you mean train.epochs?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "vidcap config show" in capsys.readouterr().out
+
+
+def test_model_constructors_take_keyword_options_only():
+    # model_options reads keyword-only parameters: a positional one would be invisible to the config.
+    for name in list_models():
+        params = inspect.signature(MODELS.get(name)).parameters.values()
+        assert all(p.kind is p.KEYWORD_ONLY for p in params), name

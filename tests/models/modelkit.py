@@ -18,7 +18,7 @@ MULTI_DIMS = {"resnet18/frame": 6, "yolov8n/frame": 4, "objects": (3, 5)}
 
 def tiny(name: str, dims: dict = FRAME_DIMS, *, vocab: int = VOCAB, **cfg):
     """A small model in eval mode with dropout off (so outputs are deterministic)."""
-    sizes = {"embed_size": 8, "hidden_size": 16, "dropout": 0.0, **({"att_size": 8} if name == "sa-lstm" else {})}
+    sizes = {"embed_size": 8, "hidden_size": 16, "dropout": 0.0, **({"attention_size": 8} if name == "sa-lstm" else {})}
     return get_model(name, vocab_size=vocab, input_dims=dims, **{**sizes, **cfg}).eval()
 
 

@@ -27,7 +27,7 @@ def test_unknown_option_lists_the_valid_ones():
     with pytest.raises(UsageError) as err:
         get_model("mp-lstm", vocab_size=10, input_dims=FRAME_DIMS, hiden_size=3)
     assert "'hiden_size'" in str(err.value) and "hidden_size" in str(err.value).split("options:")[1]
-    assert "att_size" in model_options("sa-lstm") and "att_size" not in model_options("s2vt")
+    assert "attention_size" in model_options("sa-lstm") and "attention_size" not in model_options("s2vt")
 
 
 def test_unknown_cell_lists_the_valid_ones():
@@ -37,7 +37,7 @@ def test_unknown_cell_lists_the_valid_ones():
 
 @pytest.mark.parametrize("cfg, word", [({"hidden_size": 0}, "hidden_size"), ({"layers": 1.5}, "layers"),
                                        ({"dropout": 1.0}, "dropout"), ({"embed_size": True}, "embed_size"),
-                                       ({"att_size": -2}, "att_size"), ({"vocab_size": 3}, "vocab_size")])
+                                       ({"attention_size": -2}, "attention_size"), ({"vocab_size": 3}, "vocab_size")])
 def test_bad_sizes_are_usage_errors(cfg, word):
     with pytest.raises(UsageError, match=word):
         get_model("sa-lstm", input_dims=FRAME_DIMS, **{"vocab_size": 10, **cfg})
@@ -146,7 +146,7 @@ def test_tiny_model_overfits_and_captions_exactly(name, cell):
     assert len({tuple(r) for r in rows}) == 8
     caps = captions(rows)
     model = get_model(name, vocab_size=VOCAB, input_dims=dims, embed_size=16, hidden_size=48, dropout=0.0, cell=cell,
-                      **({"att_size": 16} if name == "sa-lstm" else {}))
+                      **({"attention_size": 16} if name == "sa-lstm" else {}))
     fit(model, feats, masks, caps, steps=300, lr=0.02, stop_below=0.005)
     with torch.no_grad():
         final = caption_loss(model(feats, masks, caps), caps).item()

@@ -1,18 +1,21 @@
-"""Training configuration: one documented default (``default.yaml``), a YAML file, dotted overrides.
+"""Training configuration: the schema's defaults (:mod:`vidcap.engine.schema`), a YAML file, dotted overrides.
 
-:func:`load_config` merges, in order, the packaged defaults, the user's YAML file and ``key=value``
+:func:`load_config` merges, in order, the schema's defaults, the user's YAML file and ``key=value``
 overrides (values parsed as YAML: ``train.lr=1e-4``, ``data.features=[a,b]``, ``train.init=null``), then
-resolves OmegaConf interpolations (``${model.name}``) and checks every value against the defaults:
+resolves OmegaConf interpolations (``${model.name}``) and checks every value against the schema:
 
-* a key that is not in the defaults is a :class:`~vidcap.errors.UsageError` listing the valid keys of
+* a key that is not in the schema is a :class:`~vidcap.errors.UsageError` listing the valid keys of
   its section (and the closest match);
-* a value must have the default's type: ``bool``, ``int``, ``float`` (an int is accepted and converted),
-  ``str``, a list (of the default elements' type), a section; keys whose default is null declare their
-  type in :data:`NULLABLE`; ``data.annotations``/``data.features``/``data.streams`` also take one string;
-* a few keys take only some values (:data:`CHOICES`) or a range (:data:`LIMITS`).
+* a value must have the key's type, choice or range (:meth:`~vidcap.engine.schema.KeySpec.check`); the
+  error names the key, the value and where it was set;
+* the ``model`` section holds the options of every model; a file or override may set only those the
+  chosen ``model.name`` takes (its constructor's parameters): setting another model's option is an error,
+  never silently ignored.
 
-The result is a struct-mode ``DictConfig``: reading or setting a key that does not exist fails loudly.
-``OmegaConf.to_container(cfg)`` gives plain data, e.g. to store in a checkpoint.
+The result is a struct-mode ``DictConfig`` typed by the schema (``OmegaConf.structured``): reading or
+setting a key that does not exist fails loudly. ``OmegaConf.to_container(cfg)`` gives plain data, e.g. to
+store in a checkpoint. :func:`describe` prints every key with its type, value and meaning
+(``vidcap config show``).
 
 Example:
     >>> cfg = load_config(None, ["train.epochs=3", "model.cell=gru"])
@@ -23,69 +26,27 @@ from __future__ import annotations
 
 import difflib
 import os
-from functools import lru_cache
-from importlib import resources
-from typing import Any, Callable, Mapping, Sequence
+import textwrap
+from typing import Any, Mapping, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from vidcap.engine.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError
 
-DEFAULTS = "default.yaml"  # packaged next to this module
-
-# Keys whose default is null, and the type they take otherwise.
-NULLABLE: dict[str, type] = {"data.frames": int, "data.max_vocab": int, "train.init": str}
-# Lists that may also be given as one string.
-ONE_OR_MORE = frozenset({"data.annotations", "data.features", "data.streams"})
-SPLITS = ("train", "validate", "test")
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data.references": ("all", "sample"),
-    "data.train_split": SPLITS,
-    "data.val_split": SPLITS,
-    "model.cell": ("lstm", "gru"),
-    "train.amp": ("auto", "bf16", "fp16", "off"),
-    "train.scst_baseline": ("mean", "greedy"),
-    "train.monitor": ("CIDEr", "Bleu_4", "loss"),  # the validation scores (vidcap.engine.train)
-}
-_POSITIVE = (lambda v: v > 0, "> 0")
-_AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
-_NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
-_PROBABILITY = (lambda v: 0 <= v <= 1, "in [0, 1]")
-LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "data.frames": _AT_LEAST_1, "data.min_count": _AT_LEAST_1, "data.max_vocab": _AT_LEAST_1,
-    "data.max_len": _AT_LEAST_1, "data.whiten": _NON_NEGATIVE, "data.cache_mb": _NON_NEGATIVE,
-    "model.hidden_size": _AT_LEAST_1, "model.embed_size": _AT_LEAST_1, "model.layers": _AT_LEAST_1,
-    "model.attention_size": _AT_LEAST_1, "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.epochs": _AT_LEAST_1, "train.batch_size": _AT_LEAST_1, "train.lr": _POSITIVE,
-    "train.weight_decay": _NON_NEGATIVE, "train.warmup_steps": _NON_NEGATIVE, "train.grad_clip": _NON_NEGATIVE,
-    "train.ema": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.scheduled_sampling.max_prob": _PROBABILITY, "train.scheduled_sampling.ramp_epochs": _NON_NEGATIVE,
-    "train.early_stop": _NON_NEGATIVE, "train.workers": _NON_NEGATIVE, "train.log_every": _AT_LEAST_1,
-    "train.scst_samples": _AT_LEAST_1, "train.scst_temperature": _POSITIVE, "train.scst_max_len": _AT_LEAST_1,
-    "train.scst_bleu_weight": _PROBABILITY,
-    "eval.beam_size": _AT_LEAST_1, "eval.max_len": _AT_LEAST_1, "eval.length_penalty": _NON_NEGATIVE,
-    "eval.batch_size": _AT_LEAST_1,
-}
-_TYPE_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
-               list: "a list", dict: "a section (mapping)"}
-
-
-@lru_cache(maxsize=1)
-def _default_text() -> str:
-    return resources.files("vidcap.engine").joinpath(DEFAULTS).read_text(encoding="utf-8")
+__all__ = ["defaults", "describe", "keyed_error", "keys", "load_config", "parse_override"]
 
 
 def defaults() -> dict[str, Any]:
-    """The packaged defaults as plain data (a fresh copy).
+    """The schema's defaults as plain data (a fresh copy).
 
     Example:
         >>> defaults()["train"]["amp"]
         'auto'
     """
-    return OmegaConf.to_container(OmegaConf.create(_default_text()))
+    return OmegaConf.to_container(OmegaConf.structured(Config))
 
 
 def keys(tree: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
@@ -102,6 +63,10 @@ def keys(tree: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
     return out
 
 
+def _show(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
 def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> UsageError:
     valid = [f"{prefix}{k}" for k in section]
     close = difflib.get_close_matches(key, valid, n=1)
@@ -110,8 +75,9 @@ def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> 
     return UsageError(f"unknown config key {key!r} ({source}).{hint} Valid keys in {where}: {', '.join(valid)}")
 
 
-def _merge(base: dict[str, Any], new: Any, source: str, prefix: str = "") -> None:
-    """Merge ``new`` into ``base`` in place; keys must exist in ``base`` (types are checked later)."""
+def _merge(base: dict[str, Any], new: Any, source: str, origins: dict[str, str], prefix: str = "") -> None:
+    """Merge ``new`` into ``base`` in place; keys must exist in ``base`` (values are checked later).
+    ``origins`` records where each leaf key was set."""
     if not isinstance(new, Mapping):
         raise UsageError(f"{prefix.rstrip('.') or 'config'} ({source}): expected a section of keys, got {new!r}")
     for k, v in new.items():
@@ -120,53 +86,50 @@ def _merge(base: dict[str, Any], new: Any, source: str, prefix: str = "") -> Non
             raise _unknown(key, base, prefix, source)
         if isinstance(base[k], dict):
             if not isinstance(v, Mapping):
-                raise UsageError(f"{key}={v!r} ({source}): expected a section with keys "
-                                 f"{', '.join(base[k])}")
-            _merge(base[k], v, source, f"{key}.")
+                raise UsageError(f"{key}={v!r} ({source}): expected a section with keys {', '.join(base[k])}")
+            _merge(base[k], v, source, origins, f"{key}.")
         else:
             base[k] = v
+            origins[key] = source
 
 
-def _check(value: Any, default: Any, key: str) -> Any:
-    """``value`` converted to the default's type, or UsageError naming key, value and expected type."""
-    expected: type = NULLABLE.get(key, type(default))
-    if value is None:
-        if key in NULLABLE:
-            return None
-        raise UsageError(f"{key}: null is not allowed; expected {_TYPE_NAMES[expected]}")
-    if key in ONE_OR_MORE and isinstance(value, str):
-        value = [value]
-    if key in CHOICES and value is False and "off" in CHOICES[key]:
-        value = "off"  # YAML 1.1 reads a bare `off` as false
-    ok = {bool: lambda v: isinstance(v, bool),
-          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str),
-          list: lambda v: isinstance(v, list)}[expected]
-    if not ok(value):
-        raise UsageError(f"{key}={value!r} ({type(value).__name__}): expected {_TYPE_NAMES[expected]}")
-    if expected is float:
-        value = float(value)
-    if expected is list:
-        kinds = {type(d) for d in default} or {str}
-        bad = [v for v in value if type(v) not in kinds]
-        if bad:
-            names = " or ".join(sorted(_TYPE_NAMES[t] for t in kinds))
-            raise UsageError(f"{key}={value!r}: every element must be {names}; {bad[0]!r} is not")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise UsageError(f"{key}={value!r}: choose one of {', '.join(CHOICES[key])}")
-    if key in LIMITS and not LIMITS[key][0](value):
-        raise UsageError(f"{key}={value!r}: must be {LIMITS[key][1]}")
-    return value
+def _get(tree: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
 
 
-def _check_tree(tree: dict[str, Any], reference: dict[str, Any], prefix: str = "") -> None:
-    for k, default in reference.items():
-        key = f"{prefix}{k}"
-        if isinstance(default, dict):
-            _check_tree(tree[k], default, f"{key}.")
-        else:
-            tree[k] = _check(tree[k], default, key)
+def _put(tree: dict[str, Any], key: str, value: Any) -> None:
+    *path, last = key.split(".")
+    for part in path:
+        tree = tree[part]
+    tree[last] = value
+
+
+def _check_values(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
+    for key, spec in specs().items():
+        value = _get(tree, key)
+        try:
+            _put(tree, key, spec.check(value))
+        except UsageError as err:
+            where = f" ({origins[key]})" if key in origins else ""
+            raise UsageError(f"{key}={_show(value)}{where}: {err}") from None
+
+
+def _check_model_options(tree: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """A config sets only options that the chosen model takes (the others belong to other models)."""
+    from vidcap.models import list_models, model_options
+
+    name = tree["model"]["name"]
+    options = model_options(name)
+    for key, source in origins.items():
+        option = key.removeprefix("model.")
+        if key.startswith("model.") and option != "name" and option not in options:
+            takers = [m for m in list_models() if option in model_options(m)]
+            raise UsageError(
+                f"{key}={_show(tree['model'][option])} ({source}): model {name} does not take {option} "
+                f"(an option of {', '.join(takers)}); its options: {', '.join(options)}. "
+                f"Remove {key} from the config, or choose a model that takes it")
 
 
 def parse_override(item: str) -> dict[str, Any]:
@@ -205,24 +168,113 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
     Example:
         >>> load_config(None, ["train.amp=off", "data.features=feats/"]).data.features
         ['feats/']
+        >>> load_config(None, ["model.name=s2vt", "model.attention_size=64"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: model.attention_size=64 (override ...): model s2vt does not take attention_size ...
     """
-    merged = defaults()
+    merged, origins = defaults(), {}
     if path is not None:
-        _merge(merged, _read_yaml(path) or {}, str(path))
+        _merge(merged, _read_yaml(path) or {}, str(path), origins)
     if isinstance(overrides, str):
         overrides = [overrides]
     for item in overrides:
-        _merge(merged, parse_override(item), f"override {item!r}")
+        _merge(merged, parse_override(item), f"override {item!r}", origins)
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(merged), resolve=True)
     except OmegaConfBaseException as err:
         raise UsageError(f"config interpolation failed: {err}") from None
-    _check_tree(resolved, defaults())
-    cfg = OmegaConf.create(resolved)
+    _check_values(resolved, origins)
+    _check_model_options(resolved, origins)
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), resolved)
     OmegaConf.set_struct(cfg, True)
     return cfg
 
 
-def to_yaml(cfg: DictConfig) -> str:
-    """The config as YAML (e.g. to save next to a run's outputs)."""
-    return OmegaConf.to_yaml(cfg)
+def keyed_error(err: UsageError, section: str, values: Mapping[str, Any]) -> UsageError:
+    """``err``, raised by library code in its own terms for options ``values`` (the keys of config
+    ``section``), with the config key it is about in front.
+
+    Example:
+        >>> str(keyed_error(UsageError("hidden_size must be a positive integer, got 0"), "model",
+        ...                 {"embed_size": 8, "hidden_size": 0}))
+        'model.hidden_size=0: hidden_size must be a positive integer, got 0'
+    """
+    message = str(err)
+    named = getattr(err, "kind", None)  # a registry lookup (UnknownNameError) names what it looked up
+    for name, value in values.items():
+        if name == named or message.startswith(f"{name} "):
+            return UsageError(f"{section}.{name}={_show(value)}: {message}")
+    return UsageError(f"{section}: {message}")
+
+
+# ---------------------------------------------------------------------------------------------- describe
+_COMMENT_AT = 32
+_WIDTH = 116
+
+
+def _flow(value: Any) -> str:
+    """``value`` as one would write it in a config file (YAML flow style)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("...\n").strip()
+
+
+def _comment(indent: str, text: str, lead: str) -> list[str]:
+    lines = textwrap.wrap(text, _WIDTH - _COMMENT_AT - 2) or [""]
+    first = f"{lead:<{_COMMENT_AT}}# {lines[0]}" if len(lead) < _COMMENT_AT else f"{lead}  # {lines[0]}"
+    return [first, *(f"{indent:<{_COMMENT_AT}}# {line}" for line in lines[1:])]
+
+
+def _key_lines(spec: KeySpec, value: Any, depth: int, model_note: str | None, taken: bool) -> list[str]:
+    """``name: value  # type; default; which models take it -- meaning``, commented out when not ``taken``."""
+    indent = "  " * depth
+    notes = [spec.type_text()]
+    if value != spec.default:
+        notes.append(f"default {_flow(spec.default)}")
+    if model_note:
+        notes.append(model_note)
+    lead = f"{indent}{'' if taken else '# '}{spec.key.rsplit('.', 1)[-1]}: {_flow(value)}"
+    return _comment(indent, f"{'; '.join(notes)} -- {spec.doc}", lead)
+
+
+def _model_notes(model: str) -> dict[str, tuple[str | None, bool]]:
+    """``model.<option>`` → (which models take it, unless all do; whether ``model`` takes it)."""
+    from vidcap.models import list_models, model_options
+
+    names, takers = list_models(), {}
+    for name in names:
+        for option in model_options(name):
+            takers.setdefault(f"model.{option}", []).append(name)
+    notes = {}
+    for key, takes in takers.items():
+        note = None if len(takes) == len(names) else f"taken by {', '.join(takes)}"
+        notes[key] = (note if model in takes else f"{model} does not take it; {note}", model in takes)
+    return notes
+
+
+def describe(cfg: DictConfig | None = None) -> str:
+    """Every key of the schema as a commented YAML config: its value in ``cfg`` (the defaults when None),
+    its type, allowed values, default and meaning. Options that ``cfg``'s model does not take are
+    commented out, so the text loads as a config.
+
+    Example:
+        >>> text = describe(load_config(None, ["model.name=mp-lstm", "train.epochs=3"]))
+        >>> print([line for line in text.splitlines() if "epochs:" in line][0])  # doctest: +NORMALIZE_WHITESPACE
+          epochs: 3                     # int >= 1; default 30 -- passes over the training items
+        >>> [line.split("#")[1].strip() for line in text.splitlines() if "attention_size:" in line]
+        ['attention_size: 256']
+    """
+    cfg = load_config(None) if cfg is None else cfg
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    notes, sections = _model_notes(tree["model"]["name"]), section_docs()
+    lines = ["# vidcap training config: every key with its value, type, allowed values, default and meaning.",
+             "# A config file sets some of these; `vidcap train CONFIG key=value ...` overrides them again."]
+    opened: set[str] = set()
+    for key, spec in specs().items():
+        parts = key.split(".")
+        for depth in range(len(parts) - 1):
+            name = ".".join(parts[:depth + 1])
+            if name not in opened:
+                opened.add(name)
+                lines += _comment("  " * depth, sections[name], f"{'  ' * depth}{parts[depth]}:")
+        lines += _key_lines(spec, _get(tree, key), len(parts) - 1, *notes.get(key, (None, True)))
+    return "\n".join(lines) + "\n"

@@ -19,15 +19,12 @@ from omegaconf import DictConfig
 
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
                          build_vocabulary)
+from vidcap.engine.config import keyed_error
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
 from vidcap.models import CaptionModel, get_model, model_options
 
 __all__ = ["RunData", "build_data", "build_model", "model_kwargs"]
-
-# Config key → model option, where the names differ.
-_MODEL_KEY_ALIASES = {"attention_size": "att_size"}
-
 
 @dataclass
 class RunData:
@@ -100,18 +97,28 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) 
 
 
 def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``model.*`` config values that model ``name`` takes (others, e.g. attention sizes for a
-    model without attention, do not apply to it)."""
+    """The options model ``name`` takes, from the ``model`` section (config keys are the constructor's
+    parameter names). The section's other keys are other models' options at their defaults:
+    :func:`~vidcap.engine.config.load_config` refuses a config that sets one of them.
+
+    Example:
+        >>> from vidcap.engine.config import load_config
+        >>> model_kwargs("mp-lstm", load_config(None, ["model.name=mp-lstm"]).model)
+        {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm'}
+    """
     options = model_options(name)
-    out = {}
-    for key, value in model_cfg.items():
-        option = _MODEL_KEY_ALIASES.get(key, key)
-        if key != "name" and option in options:
-            out[option] = value
-    return out
+    missing = [option for option in options if option not in model_cfg]
+    if missing:  # a model option the schema lacks would silently keep the constructor's default
+        raise UsageError(f"model {name} takes {', '.join(missing)}, which the config schema has no key for "
+                         f"(add it to ModelConfig in vidcap/engine/schema.py)")
+    return {option: model_cfg[option] for option in options}
 
 
 def build_model(cfg: DictConfig, *, vocab_size: int, input_dims: Mapping[str, Any]) -> CaptionModel:
-    """The caption model ``cfg.model`` describes, for this vocabulary and these inputs."""
-    return get_model(cfg.model.name, vocab_size=vocab_size, input_dims=dict(input_dims),
-                     **model_kwargs(cfg.model.name, cfg.model))
+    """The caption model ``cfg.model`` describes, for this vocabulary and these inputs; an option the
+    model refuses is reported with its config key (``model.hidden_size=0: hidden_size must be ...``)."""
+    kwargs = model_kwargs(cfg.model.name, cfg.model)
+    try:
+        return get_model(cfg.model.name, vocab_size=vocab_size, input_dims=dict(input_dims), **kwargs)
+    except UsageError as err:
+        raise keyed_error(err, "model", {"name": cfg.model.name, **kwargs}) from None

@@ -3,7 +3,7 @@
 Models: ``mp-lstm`` (mean-pooled features), ``s2vt`` (stacked sequence to sequence), ``sa-lstm``
 (recurrent frame encoder + temporal attention, and attention over objects when an object stream is
 given); each with ``cell="lstm"`` (default) or ``"gru"``. Options: ``embed_size``, ``hidden_size``,
-``layers``, ``dropout``, ``cell``, and ``att_size`` for ``sa-lstm``.
+``layers``, ``dropout``, ``cell``, and ``attention_size`` for ``sa-lstm``.
 
 Example:
     >>> from vidcap.models import beam_search, get_model, list_models
@@ -64,10 +64,10 @@ def get_model(name: str, *, vocab_size: int, input_dims: Mapping[str, int | Sequ
         >>> m = get_model("s2vt", vocab_size=50, input_dims={"frame": 16}, hidden_size=32, layers=2)
         >>> type(m).__name__, m.config["layers"]
         ('S2VT', 2)
-        >>> get_model("s2vt", vocab_size=50, input_dims={"frame": 16}, att_size=8)  # doctest: +ELLIPSIS
+        >>> get_model("s2vt", vocab_size=50, input_dims={"frame": 16}, attention_size=8)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        vidcap.errors.UsageError: model s2vt has no option 'att_size'; its options: embed_size, hidden_size, ...
+        vidcap.errors.UsageError: model s2vt has no option 'attention_size'; its options: embed_size, hidden_size, ...
     """
     options = model_options(name)
     unknown = [k for k in cfg if k not in options]

@@ -33,20 +33,20 @@ class SALSTM(CaptionModel):
 
     def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int = 300,
                  hidden_size: int = 512, layers: int = 1, dropout: float = 0.5, cell: str = "lstm",
-                 att_size: int = 256):
+                 attention_size: int = 256):
         super().__init__(vocab_size=vocab_size, input_dims=input_dims, embed_size=embed_size,
                          hidden_size=hidden_size, layers=layers, dropout=dropout, cell=cell)
         if not self.streams.frames:
             raise UsageError(f"sa-lstm needs at least one frame-like stream (D), got only object streams "
                              f"{list(self.streams.objects)}")
-        att_size = positive_int("att_size", att_size)
+        attention_size = positive_int("attention_size", attention_size)
         self.frame_proj = nn.Linear(sum(self.streams.frames.values()), embed_size)
         self.encoder = self.recurrent(embed_size, prefix="enc_")
-        self.frame_att = AdditiveAttention(query_size=hidden_size, memory_size=hidden_size, att_size=att_size)
+        self.frame_att = AdditiveAttention(query_size=hidden_size, memory_size=hidden_size, att_size=attention_size)
         # One projection and one attention per object stream, indexed like streams.objects.
         self.object_proj = nn.ModuleList(nn.Linear(d, embed_size) for _, d in self.streams.objects.values())
         self.object_att = nn.ModuleList(
-            AdditiveAttention(query_size=hidden_size, memory_size=embed_size, att_size=att_size)
+            AdditiveAttention(query_size=hidden_size, memory_size=embed_size, att_size=attention_size)
             for _ in self.streams.objects)
         self.decoder = self.recurrent(embed_size + hidden_size + embed_size * len(self.streams.objects))
         self.init_proj = nn.ModuleDict({n: nn.Linear(hidden_size, layers * hidden_size) for n in self.decoder.names})

@@ -1,0 +1,346 @@
+"""The training configuration schema: every key, with its type, default, allowed values and meaning.
+
+This module is the single source of the config's keys: :func:`vidcap.engine.config.load_config` checks
+files and overrides against it, ``vidcap config show`` prints it, and ``OmegaConf.structured(Config)``
+types the loaded config. Adding a key is one :func:`option` line in the section's dataclass; its type
+comes from the annotation (``int``, ``float``, ``bool``, ``str``, ``Optional[...]`` for a key that also
+takes null, ``List[str]``), its allowed values from ``choices`` and a range from ``ge``/``gt``/``le``/``lt``.
+
+The ``model`` section holds the options of every registered model under the names of their
+constructors' parameters (``model.attention_size`` is ``SALSTM(attention_size=...)``); a config may set
+only the options the chosen ``model.name`` takes (anything else is a usage error naming the key).
+
+Example:
+    >>> spec = specs()["model.dropout"]
+    >>> spec.default, spec.type_text(), spec.doc
+    (0.5, 'float in [0, 1)', 'dropout on embeddings, features and decoder outputs (0 = none)')
+    >>> spec.check(0.3), str(spec.bounds)
+    (0.3, 'in [0, 1)')
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, List, Optional, Sequence, Union
+
+from vidcap.errors import UsageError
+
+__all__ = ["Bounds", "Config", "KeySpec", "option", "section", "specs"]
+
+Choices = Union[Sequence[str], Callable[[], Sequence[str]]]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A numeric range: ``ge``/``gt`` below, ``le``/``lt`` above (None: open on that side).
+
+    Example:
+        >>> b = Bounds(ge=0, lt=1)
+        >>> 0.5 in b, 1 in b, str(b)
+        (True, False, 'in [0, 1)')
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def __contains__(self, value: float) -> bool:
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def __str__(self) -> str:
+        low = self.ge if self.gt is None else self.gt
+        high = self.le if self.lt is None else self.lt
+        if low is not None and high is not None:
+            return f"in {'(' if self.gt is not None else '['}{low}, {high}{')' if self.lt is not None else ']'}"
+        if low is not None:
+            return f"{'>' if self.gt is not None else '>='} {low}"
+        return f"{'<' if self.lt is not None else '<='} {high}"
+
+
+def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float | None = None,
+           gt: float | None = None, le: float | None = None, lt: float | None = None,
+           one_or_more: bool = False) -> Any:
+    """A config key of a section dataclass: its default, its meaning, and the values it takes.
+
+    ``choices`` is a list of names or a function returning them (a registry's names); ``one_or_more``
+    lets a list key take a single string too.
+
+    Example:
+        >>> @dataclass
+        ... class Tiny:
+        ...     width: int = option(8, "channels", ge=1)
+        >>> dataclasses.fields(Tiny)[0].metadata["doc"]
+        'channels'
+    """
+    bounds = Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
+    meta = {"doc": doc, "choices": choices, "bounds": bounds, "one_or_more": one_or_more}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def section(cls: type, doc: str) -> Any:
+    """A nested section (a dataclass of options) with its meaning."""
+    return field(default_factory=cls, metadata={"doc": doc})
+
+
+def _model_names() -> list[str]:
+    from vidcap.models import list_models
+
+    return list_models()
+
+
+def _cell_names() -> list[str]:
+    from vidcap.models import CELLS
+
+    return list(CELLS)
+
+
+SPLITS = ("train", "validate", "test")
+
+
+@dataclass
+class DataConfig:
+    annotations: List[str] = option([], "MSR-VTT-schema annotation files (videodatainfo.json)", one_or_more=True)
+    features: List[str] = option(
+        [], "feature store folder(s) made by `vidcap extract`; several stores are combined and their streams "
+        "prefixed with the backbone name (resnet152/frame, yolov8x/objects)", one_or_more=True)
+    streams: List[str] = option(
+        ["frame"], "model input streams; with several stores a plain name takes it from every store that has "
+        "it (frame), a prefixed one from that store only (yolov8x/objects)", one_or_more=True)
+    frames: Optional[int] = option(None, "use at most this many stored frames per video (uniformly spread); "
+                                   "null = all", ge=1)
+    min_count: int = option(2, "words seen fewer times in the training captions become <unk>", ge=1)
+    max_vocab: Optional[int] = option(None, "keep at most this many words (most frequent first); null = no limit",
+                                      ge=1)
+    max_len: int = option(20, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
+    references: str = option("all", "all: every (video, reference) pair each epoch; sample: one random "
+                             "reference per video", choices=("all", "sample"))
+    normalize: bool = option(True, "standardise features with the training split's per-dimension mean and std")
+    deltas: bool = option(False, "append temporal differences (frame t minus frame t-1) to frame-like streams")
+    delta_streams: List[str] = option([], "the frame-like streams to difference when deltas is on; [] = all")
+    whiten: int = option(0, ">0: PCA-whiten each stream larger than this onto its top-N principal components "
+                         "(fit on the training split, after normalize; stored in the checkpoint); 0 = off", ge=0)
+    whiten_streams: List[str] = option([], "the streams to whiten (each must be larger than whiten); [] = every "
+                                       "stream larger")
+    allow_missing: bool = option(False, "skip videos without features instead of stopping with an error")
+    cache_mb: int = option(1024, "per process (each DataLoader worker too, refilled every epoch): keep this many "
+                           "MB of ready (normalised) features in memory; an epoch reads each video once per "
+                           "reference, and on small models reading and normalising cost more than the step "
+                           "(0 = off)", ge=0)
+    train_split: str = option("train", "split the model is trained on", choices=SPLITS)
+    val_split: str = option("validate", "split used for validation, model selection and early stopping",
+                            choices=SPLITS)
+
+
+@dataclass
+class ModelConfig:
+    # Every key but name is a constructor parameter of one or more models (vidcap.models), same name.
+    name: str = option("sa-lstm", "decoder from the model registry (`vidcap list models`)", choices=_model_names)
+    cell: str = option("lstm", "recurrent cell", choices=_cell_names)
+    hidden_size: int = option(512, "recurrent state size", ge=1)
+    embed_size: int = option(300, "word embedding size (and the size features are projected to)", ge=1)
+    layers: int = option(1, "stacked recurrent layers", ge=1)
+    dropout: float = option(0.5, "dropout on embeddings, features and decoder outputs (0 = none)", ge=0, lt=1)
+    attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
+
+
+@dataclass
+class ScheduledSamplingConfig:
+    max_prob: float = option(0.0, "highest probability of feeding the model its own previous word "
+                             "(0 = teacher forcing)", ge=0, le=1)
+    ramp_epochs: int = option(10, "epochs over which that probability rises linearly from 0 to max_prob", ge=0)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = option(30, "passes over the training items", ge=1)
+    batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
+    lr: float = option(0.0002, "peak learning rate (AdamW)", gt=0)
+    weight_decay: float = option(0.0, "AdamW weight decay", ge=0)
+    warmup_steps: int = option(0, "linear learning-rate warm-up steps, then cosine decay to zero at the last "
+                               "step", ge=0)
+    grad_clip: float = option(5.0, "clip the global gradient norm to this value (0 = no clipping)", ge=0)
+    ema: float = option(0.0, ">0: keep an exponential moving average of the weights with this decay per step "
+                        "(e.g. 0.998); validation, best.pt and captions then use the averaged weights", ge=0, lt=1)
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss", ge=0, lt=1)
+    scheduled_sampling: ScheduledSamplingConfig = section(
+        ScheduledSamplingConfig, "feeding the model its own words during cross-entropy training")
+    amp: str = option("auto", "mixed precision: auto (bf16 where supported on CUDA, else off), bf16, fp16, off",
+                      choices=("auto", "bf16", "fp16", "off"))
+    compile: bool = option(False, "torch.compile the model")
+    seed: int = option(0, "seed of initialisation, shuffling and sampling")
+    early_stop: int = option(5, "stop after this many epochs without a better validation score (0 = never)", ge=0)
+    monitor: str = option("CIDEr", "validation score that selects best.pt and drives early stopping: CIDEr or "
+                          "Bleu_4 (of the beam-searched captions; higher is better) or loss (the validation "
+                          "references' cross-entropy under teacher forcing; lower is better)",
+                          choices=("CIDEr", "Bleu_4", "loss"))
+    workers: int = option(2, "DataLoader worker processes", ge=0)
+    log_every: int = option(50, "log the training loss every this many steps", ge=1)
+    init: Optional[str] = option(None, "checkpoint whose model weights start the run (e.g. for SCST)")
+    scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")
+    scst_samples: int = option(5, "sampled captions per video for SCST", ge=1)
+    scst_baseline: str = option("mean", "SCST reward baseline: mean (of the other samples) or greedy (the greedy "
+                                "caption)", choices=("mean", "greedy"))
+    scst_temperature: float = option(1.0, "sampling temperature for SCST", gt=0)
+    scst_max_len: int = option(20, "longest sampled caption for SCST (words)", ge=1)
+    scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",
+                                     ge=0, le=1)
+
+
+@dataclass
+class EvalConfig:
+    beam_size: int = option(5, "beam width for validation and test captions (1 = greedy)", ge=1)
+    max_len: int = option(20, "longest generated caption (words)", ge=1)
+    length_penalty: float = option(0.0, "GNMT: beam score = sum log-prob / ((5 + n) / 6) ** length_penalty, "
+                                   "n words + EOS (0 = raw)", ge=0)
+    block_trigrams: bool = option(False, "forbid repeating a word trigram within a caption")
+    batch_size: int = option(64, "videos per decoding batch", ge=1)
+
+
+@dataclass
+class Config:
+    data: DataConfig = section(DataConfig, "annotations, feature stores, vocabulary and feature preprocessing")
+    model: ModelConfig = section(ModelConfig, "the caption model: set only options that model.name takes")
+    train: TrainConfig = section(TrainConfig, "optimisation, schedule, mixed precision, SCST")
+    eval: EvalConfig = section(EvalConfig, "caption generation for validation and testing")
+    out: str = option("runs/vidcap", "run folder: best.pt, last.pt, metrics.json")
+    device: str = option("auto", "auto (cuda when available), cpu, cuda, cuda:1, ...")
+
+
+# ----------------------------------------------------------------------------------- reading the schema
+_TYPE_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
+               list: "a list"}
+_SHORT_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One leaf key of the schema: dotted ``key``, value ``kind`` (``item`` for lists), and its options."""
+
+    key: str
+    kind: type
+    item: type | None
+    nullable: bool
+    default: Any
+    doc: str
+    choices: Choices | None = None
+    bounds: Bounds | None = None
+    one_or_more: bool = False
+
+    def choice_list(self) -> list[str] | None:
+        """The allowed values (a registry's names are looked up now), or None for any value."""
+        if self.choices is None:
+            return None
+        return list(self.choices() if callable(self.choices) else self.choices)
+
+    def type_text(self) -> str:
+        """E.g. ``int >= 1``, ``int or null``, ``list of str (or one str)``, ``str: lstm | gru``."""
+        text = _SHORT_NAMES[self.kind] + (f" of {_SHORT_NAMES[self.item]}" if self.item else "")
+        if self.one_or_more:
+            text += f" (or one {_SHORT_NAMES[self.item]})"
+        if self.bounds:
+            text += f" {self.bounds}"
+        if self.choices is not None:
+            text += ": " + " | ".join(self.choice_list())
+        return text + (" or null" if self.nullable else "")
+
+    def check(self, value: Any) -> Any:
+        """``value`` as this key takes it (an int for a float becomes a float; one string for a
+        one-or-more list becomes a list); else a ``UsageError`` saying what is expected.
+
+        Example:
+            >>> specs()["train.lr"].check(1)
+            1.0
+            >>> specs()["train.epochs"].check(0)
+            Traceback (most recent call last):
+            ...
+            vidcap.errors.UsageError: must be >= 1
+        """
+        if value is None:
+            if self.nullable:
+                return None
+            raise UsageError(f"null is not allowed; expected {_TYPE_NAMES[self.kind]}")
+        if self.one_or_more and isinstance(value, str):
+            value = [value]
+        choices = self.choice_list()
+        if choices is not None and value is False and "off" in choices:
+            value = "off"  # YAML 1.1 reads a bare `off` as false
+        if not _is(value, self.kind):
+            raise UsageError(f"expected {_TYPE_NAMES[self.kind]}, got a {type(value).__name__}")
+        if self.kind is float:
+            value = float(value)
+        if self.item is not None:
+            bad = [v for v in value if not _is(v, self.item)]
+            if bad:
+                raise UsageError(f"every element must be {_TYPE_NAMES[self.item]}; {bad[0]!r} is not")
+        if choices is not None and value not in choices:
+            close = difflib.get_close_matches(str(value), choices, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"choose one of {', '.join(choices)}{hint}")
+        if self.bounds is not None and value not in self.bounds:
+            raise UsageError(f"must be {self.bounds}")
+        return value
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _leaf(key: str, hint: Any, f: dataclasses.Field) -> KeySpec:
+    nullable = type(None) in typing.get_args(hint)
+    if nullable:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    item = None
+    if typing.get_origin(hint) in (list, List):
+        hint, item = list, typing.get_args(hint)[0]
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    m = f.metadata
+    return KeySpec(key, hint, item, nullable, default, m["doc"], m["choices"], m["bounds"], m["one_or_more"])
+
+
+def _walk(cls: type, prefix: str) -> dict[str, KeySpec]:
+    hints = typing.get_type_hints(cls)
+    out: dict[str, KeySpec] = {}
+    for f in dataclasses.fields(cls):
+        if "doc" not in f.metadata:
+            raise TypeError(f"{cls.__name__}.{f.name}: declare it with option(...) or section(...)")
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update(_walk(hints[f.name], f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = _leaf(f"{prefix}{f.name}", hints[f.name], f)
+    return out
+
+
+@lru_cache(maxsize=1)
+def specs() -> dict[str, KeySpec]:
+    """Every leaf key of :class:`Config` (dotted, in declaration order) → its :class:`KeySpec`.
+
+    Example:
+        >>> list(specs())[:2], specs()["data.frames"].type_text()
+        (['data.annotations', 'data.features'], 'int >= 1 or null')
+    """
+    return _walk(Config, "")
+
+
+def section_docs() -> dict[str, str]:
+    """Each section's dotted name → its meaning, e.g. ``"train.scheduled_sampling"``."""
+    out: dict[str, str] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                out[f"{prefix}{f.name}"] = f.metadata["doc"]
+                walk(hints[f.name], f"{prefix}{f.name}.")
+    walk(Config, "")
+    return out
