@@ -32,7 +32,7 @@ from vidcap.engine.train import train
 from vidcap.errors import InputError, UsageError
 from vidcap.features import extract, get_backbone
 from vidcap.features.sources import collect_sources
-from vidcap.features.store import write_json
+from vidcap.files import write_json
 from vidcap.metrics.scoring import score_results
 from vidcap.outputs import Segment, save_preview, write_results, write_srt
 from vidcap.video import Sampling

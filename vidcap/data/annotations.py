@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from vidcap.errors import InputError, UsageError
-from vidcap.jsonfile import read_json
+from vidcap.files import read_json
 
 SPLITS = ("train", "validate", "test")
 

@@ -20,7 +20,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 
 from vidcap.errors import InputError, UsageError
+from vidcap.files import read_json, write_json
 
 # RGB; saturated, far apart from each other and from the desaturated backgrounds.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -267,18 +267,14 @@ def generate(out_dir: str | os.PathLike[str], *, n_videos: int = 240, seed: int 
         attributes[video_id] = {**clip["attributes"], "split": split}
     annotations = root / "annotations.json"
     info = {"description": f"vidcap synthetic clips (seed {seed})", "version": "1"}
-    annotations.write_text(json.dumps({"info": info, "videos": videos, "sentences": sentences}, indent=1))
-    attributes_file = root / "attributes.json"
-    attributes_file.write_text(json.dumps(attributes, indent=1, sort_keys=True))
+    write_json(annotations, {"info": info, "videos": videos, "sentences": sentences})
+    attributes_file = write_json(root / "attributes.json", attributes)  # last: it marks a finished folder
     return SyntheticDataset(root, video_dir, annotations, attributes_file, attributes)
 
 
 def load_attributes(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Read an ``attributes.json`` written by :func:`generate`; InputError naming the file otherwise."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read synthetic attributes ({err})") from None
+    data = read_json(path, "synthetic attributes")
     if not isinstance(data, dict) or not all(isinstance(a, dict) and set(ATTRIBUTES) <= set(a)
                                              for a in data.values()):
         raise InputError(f"{path}: not an attributes.json written by vidcap.data.synthetic.generate")

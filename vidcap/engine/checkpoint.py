@@ -37,7 +37,7 @@ import torch
 
 from vidcap import __version__
 from vidcap.errors import InputError, UsageError
-from vidcap.features.store import atomic_write
+from vidcap.files import write_atomic
 
 FORMAT = "vidcap-checkpoint/1"
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype, torch.device)
@@ -73,9 +73,7 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
         raise UsageError(f"checkpoint payload must be a dict, got a {type(payload).__name__}")
     data = {**payload, "format": FORMAT, "vidcap_version": __version__}
     _check_plain(data, "payload")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: torch.save(data, f))
+    write_atomic(path, lambda f: torch.save(data, f))
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") -> dict[str, Any]:

@@ -44,7 +44,7 @@ from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import RunData, build_data, build_model
 from vidcap.errors import InputError, UsageError
 from vidcap.features.backbone import resolve_device
-from vidcap.features.store import write_json
+from vidcap.files import write_json
 
 __all__ = ["train", "lr_factor"]
 

@@ -24,20 +24,19 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any
 
 import numpy as np
 
 from vidcap.errors import InputError, UsageError
+from vidcap.files import temp_owner, write_atomic, write_json
 
 META = "meta.json"
 VIDEOS = "videos"
 ENTRY_SUFFIX = ".npz"
-TMP_SUFFIX = ".tmp"
 RESERVED = ("_indices", "_timestamps", "_info")  # non-stream members of an entry
 UNCHECKED_META = ("vidcap_version",)  # may differ between runs that add to the same store
 
@@ -50,31 +49,6 @@ def quote_id(video_id: str) -> str:
 def failures_name(shard: tuple[int, int] | None) -> str:
     """``failures.json``, or ``failures-<i>-of-<n>.json`` for a shard."""
     return "failures.json" if shard is None else f"failures-{shard[0]}-of-{shard[1]}.json"
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder, fsync it, then rename it into place."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # only left when writing failed
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented, key-sorted JSON (identical bytes for identical objects)."""
-    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
-
-
-def _temp_owner(name: str) -> str | None:
-    """``<target>.<token>.tmp`` → ``<target>``; None for other names."""
-    if not name.endswith(TMP_SUFFIX):
-        return None
-    return name[: -len(TMP_SUFFIX)].rpartition(".")[0] or None
 
 
 class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
@@ -188,7 +162,7 @@ class StoreWriter:
         removed = 0
         for folder, allowed in ((self.videos, stems), (self.path, None if stems is None else {failures})):
             for name in os.listdir(folder):
-                owner = _temp_owner(name)
+                owner = temp_owner(name)
                 if owner is not None and (allowed is None or owner in allowed):
                     (folder / name).unlink(missing_ok=True)
                     removed += 1
@@ -201,7 +175,7 @@ class StoreWriter:
         arrays = {k: np.ascontiguousarray(v, np.int16 if k in ints else np.float16) for k, v in streams.items()}
         arrays.update(_indices=np.asarray(indices, np.int64), _timestamps=np.asarray(timestamps, np.float64),
                       _info=np.array(json.dumps(info, sort_keys=True)))
-        atomic_write(self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}", lambda f: np.savez(f, **arrays))
+        write_atomic(self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}", lambda f: np.savez(f, **arrays))
 
     def write_failures(self, name: str, failures: list[dict[str, str]]) -> None:
         write_json(self.path / name, sorted(failures, key=lambda r: r["video_id"]))

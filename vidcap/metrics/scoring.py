@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from vidcap.data.annotations import Annotations, natural_key
 from vidcap.errors import InputError, UsageError
-from vidcap.jsonfile import read_json
+from vidcap.files import read_json, write_atomic
 from vidcap.metrics.coco import METRICS, Evaluation, evaluate, preflight
 
 _SHOWN = 5
@@ -68,7 +67,7 @@ class ScoreReport:
         notes.extend(ev.skipped.values())
         if self.scored < self.split_size:
             notes.append(f"only {self.scored} of the {self.split_size} {self.split} videos were scored "
-                         f"(--allow-missing)")
+                         f"(--allow-missing): NOT comparable to numbers on the whole {self.split} split")
         if self.blank:
             notes.append(f"{len(self.blank)} blank caption(s) scored as empty sentences: {_listing(self.blank)}")
         return notes
@@ -101,6 +100,7 @@ class ScoreReport:
         return {
             "source": self.source, "annotations": self.annotations, "split": self.split,
             "videos_scored": self.scored, "videos_in_split": self.split_size,
+            "complete_split": self.scored == self.split_size,
             "metrics": list(self.overall), "overall": self.overall,
             "comparable_to_published": ev.comparable, "tokenizer": ev.tokenizer,
             "skipped": ev.skipped, "blank_captions": self.blank, "notes": self.notes(),
@@ -111,20 +111,9 @@ class ScoreReport:
         }
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` to ``path`` atomically (a temporary file renamed into place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write :meth:`to_dict` to ``path`` atomically, in its own key order (overall scores first)."""
         # NaN (a SPICE edge case) is written as null, keeping the file standard JSON.
-        text = json.dumps(_nan_to_none(self.to_dict()), indent=1, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, json.dumps(_nan_to_none(self.to_dict()), indent=1, allow_nan=False) + "\n")
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -1,5 +1,5 @@
 """Output files: COCO results JSON, SubRip/WebVTT subtitles, PNG contact-sheet previews; all written
-atomically (temporary file + ``os.replace``), so a crash never leaves a half-written file.
+atomically (``vidcap.files.write_atomic``), so a crash never leaves a half-written file.
 
 Example:
     >>> from vidcap.outputs import Segment, write_srt
@@ -7,10 +7,8 @@ Example:
 """
 from __future__ import annotations
 
-from vidcap.outputs.atomic import write_atomic
 from vidcap.outputs.preview import save_preview
 from vidcap.outputs.results import write_results
 from vidcap.outputs.subtitles import Segment, format_srt, format_vtt, write_srt, write_vtt
 
-__all__ = ["Segment", "format_srt", "format_vtt", "save_preview", "write_atomic", "write_results",
-           "write_srt", "write_vtt"]
+__all__ = ["Segment", "format_srt", "format_vtt", "save_preview", "write_results", "write_srt", "write_vtt"]

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vidcap.outputs.atomic import write_atomic
+from vidcap.files import write_atomic
 
 __all__ = ["CAPTION_LINE", "LABEL_HEIGHT", "PAD", "Layout", "layout", "save_preview", "wrap"]
 

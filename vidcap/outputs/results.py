@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from vidcap.outputs.atomic import write_atomic
+from vidcap.files import write_atomic
 
 __all__ = ["write_results"]
 

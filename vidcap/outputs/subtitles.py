@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from vidcap.outputs.atomic import write_atomic
+from vidcap.files import write_atomic
 
 __all__ = ["Segment", "format_srt", "format_vtt", "write_srt", "write_vtt"]
 
