@@ -67,7 +67,7 @@ class ScoreReport:
         notes.extend(ev.skipped.values())
         if self.scored < self.split_size:
             notes.append(f"only {self.scored} of the {self.split_size} {self.split} videos were scored "
-                         f"(--allow-missing): NOT comparable to numbers on the whole {self.split} split")
+                         f"(--allow-missing)")
         if self.blank:
             notes.append(f"{len(self.blank)} blank caption(s) scored as empty sentences: {_listing(self.blank)}")
         return notes
@@ -100,7 +100,6 @@ class ScoreReport:
         return {
             "source": self.source, "annotations": self.annotations, "split": self.split,
             "videos_scored": self.scored, "videos_in_split": self.split_size,
-            "complete_split": self.scored == self.split_size,
             "metrics": list(self.overall), "overall": self.overall,
             "comparable_to_published": ev.comparable, "tokenizer": ev.tokenizer,
             "skipped": ev.skipped, "blank_captions": self.blank, "notes": self.notes(),
