@@ -9,9 +9,10 @@ import pytest
 
 # Offline and self-contained: nothing may reach the network or write to $HOME.
 _TMP = Path(tempfile.mkdtemp(prefix="vidcap-tests-"))
-for var, sub in (("YOLO_CONFIG_DIR", "yolo"), ("TORCH_HOME", "torch"), ("MPLCONFIGDIR", "mpl")):
+for var, sub in (("YOLO_CONFIG_DIR", "yolo"), ("TORCH_HOME", "torch"), ("MPLCONFIGDIR", "mpl"), ("HF_HOME", "hf")):
     os.environ.setdefault(var, str(_TMP / sub))
 os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm's weights: the Hugging Face cache only, never the network
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 

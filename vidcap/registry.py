@@ -12,6 +12,15 @@ Example:
     4
     >>> MODELS.names()
     ['tiny']
+
+A prefix covers a whole family named by a library, e.g. every timm model as ``timm:<name>``; the
+builder gets the full name and checks the rest itself:
+
+    >>> @MODELS.register_prefix("lib:", placeholder="<lib model>")
+    ... def from_lib(name, *, width: int = 8):
+    ...     return name
+    >>> MODELS.get("lib:big")("lib:big"), MODELS.names()
+    ('lib:big', ['lib:<lib model>', 'tiny'])
 """
 from __future__ import annotations
 
@@ -40,6 +49,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._builders: dict[str, T] = {}
+        self._prefixes: dict[str, tuple[str, T]] = {}  # prefix → (placeholder shown in names(), builder)
 
     def register(self, *names: str) -> Callable[[T], T]:
         """Decorator registering a builder under one or more names."""
@@ -53,15 +63,30 @@ class Registry(Generic[T]):
 
         return add
 
+    def register_prefix(self, prefix: str, *, placeholder: str) -> Callable[[T], T]:
+        """Decorator registering a builder for every name ``prefix + rest`` (listed as ``prefix + placeholder``)."""
+
+        def add(builder: T) -> T:
+            if prefix in self._prefixes:
+                raise ValueError(f"{self.kind} prefix {prefix!r} is registered twice")
+            self._prefixes[prefix] = (placeholder, builder)
+            return builder
+
+        return add
+
     def get(self, name: str) -> T:
-        try:
+        if name in self._builders:
             return self._builders[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, name, self.names()) from None
+        for prefix, (_, builder) in self._prefixes.items():
+            if isinstance(name, str) and name.startswith(prefix) and len(name) > len(prefix):
+                return builder
+        raise UnknownNameError(self.kind, name, self.names())
 
     def names(self, pattern: str | None = None) -> list[str]:
-        names = sorted(self._builders)
+        """Registered names and, for each prefix, ``prefix + placeholder``, sorted."""
+        names = sorted([*self._builders, *(p + ph for p, (ph, _) in self._prefixes.items())])
         return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
     def __contains__(self, name: str) -> bool:
-        return name in self._builders
+        return name in self._builders or any(
+            isinstance(name, str) and name.startswith(p) and len(name) > len(p) for p in self._prefixes)

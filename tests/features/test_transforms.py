@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pickle
 
+import cv2
 import numpy as np
+import pytest
 
 from vidcap.features.transforms import Letterbox, ResizeCenterCrop, Stretch
 
@@ -57,3 +59,24 @@ def test_letterbox_pads_with_one_colour_per_channel():
 def test_transforms_pickle_for_worker_processes():
     for t in (ResizeCenterCrop(224, 256), Letterbox(640), Stretch(64), Letterbox(64, (124, 116, 104))):
         assert pickle.loads(pickle.dumps(t)) == t
+
+
+def test_resize_center_crop_with_a_named_interpolation():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
+    out = ResizeCenterCrop(size=56, resize=64, interpolation="bicubic")(frames)
+    # shorter side 90 → 64 (width 160 → 114), then the centre 56×56: (64-56)//2 = 4 rows, (114-56)//2 = 29 columns
+    expected = cv2.resize(frames[1], (114, 64), interpolation=cv2.INTER_CUBIC)[4:60, 29:85]
+    np.testing.assert_array_equal(out[1], expected.transpose(2, 0, 1))
+    # the default (area when shrinking) gives other pixels: the name is not ignored
+    assert not np.array_equal(ResizeCenterCrop(size=56, resize=64)(frames), out)
+    with pytest.raises(ValueError, match="interpolation 'cubic'.*bicubic"):
+        ResizeCenterCrop(size=56, resize=64, interpolation="cubic")
+
+
+def test_transforms_keep_the_rgb_channel_order():
+    frame = np.zeros((1, 48, 64, 3), np.uint8)
+    frame[..., 0] = 200  # pure red in RGB
+    for t in (ResizeCenterCrop(32, 36), ResizeCenterCrop(32, 36, "bicubic"), Stretch(32), Letterbox(32)):
+        out = t(frame)
+        assert out[0, 0, 16, 16] == 200 and out[0, 1, 16, 16] == 0 and out[0, 2, 16, 16] == 0

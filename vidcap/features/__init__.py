@@ -1,16 +1,16 @@
-"""Frame features: backbone registry (ResNet, YOLO), batched extraction, the on-disk FeatureStore.
+"""Frame features: backbone registry (ResNet, YOLO, timm), batched extraction, the on-disk FeatureStore.
 
 Example:
     >>> from vidcap.features import FeatureStore, get_backbone, list_backbones
     >>> list_backbones()[:2]
-    ['resnet101', 'resnet152']
+    ['clip-vit-b16', 'clip-vit-b32']
     >>> store = FeatureStore("feats/")                        # doctest: +SKIP
     >>> store["video7010"]["frame"].shape                     # doctest: +SKIP
     (28, 512)
 """
 from __future__ import annotations
 
-from vidcap.features import resnet, yolo  # noqa: F401  (importing registers the backbone families)
+from vidcap.features import resnet, timm_backbone, yolo  # noqa: F401  (importing registers the backbone families)
 from vidcap.features.backbone import Backbone, get_backbone, list_backbones
 # Binds the name ``extract`` to the function (the submodule of the same name stays importable).
 from vidcap.features.extract import ExtractReport, extract

@@ -1,8 +1,9 @@
 """Picklable frame transforms that run in the decoding workers: uint8 NHWC → uint8 NCHW.
 
-They resize with OpenCV on uint8 data (INTER_AREA when shrinking, INTER_LINEAR when enlarging), which
-costs a fraction of a float resize and keeps the tensor sent to the main process small. Normalisation
-happens later, on the model's device (``Backbone.normalize``).
+They resize with OpenCV on uint8 data (INTER_AREA when shrinking, INTER_LINEAR when enlarging, unless a
+transform names the interpolation its model was trained with), which costs a fraction of a float resize
+and keeps the tensor sent to the main process small. Normalisation happens later, on the model's device
+(``Backbone.normalize``).
 
 Example:
     >>> frames = np.zeros((2, 240, 320, 3), np.uint8)
@@ -21,9 +22,17 @@ import cv2
 import numpy as np
 
 
-def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+# Interpolations by the names timm/torchvision configs use. OpenCV's cubic is not PIL's: PIL widens its
+# filter when shrinking (antialiasing), OpenCV does not (effect measured in docs/features.md).
+INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
+                  "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def _resize(frame: np.ndarray, width: int, height: int, interpolation: str | None = None) -> np.ndarray:
     if frame.shape[1] == width and frame.shape[0] == height:
         return frame
+    if interpolation is not None:
+        return cv2.resize(frame, (width, height), interpolation=INTERPOLATIONS[interpolation])
     shrinking = width * height < frame.shape[0] * frame.shape[1]
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
@@ -35,17 +44,24 @@ def _to_nchw(frames: list[np.ndarray]) -> np.ndarray:
 @dataclass(frozen=True)
 class ResizeCenterCrop:
     """Resize the shorter side to ``resize``, then crop the centre ``size``×``size`` (torchvision's
-    ImageNet evaluation transform, e.g. 256 → 224)."""
+    ImageNet evaluation transform, e.g. 256 → 224); ``interpolation`` is one of ``INTERPOLATIONS`` (None:
+    area when shrinking, linear when enlarging)."""
 
     size: int
     resize: int
+    interpolation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.interpolation is not None and self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation {self.interpolation!r}: choose one of {', '.join(INTERPOLATIONS)}")
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         h, w = frames.shape[1:3]
         scale = self.resize / min(h, w)
         nw, nh = max(self.size, round(w * scale)), max(self.size, round(h * scale))
         top, left = (nh - self.size) // 2, (nw - self.size) // 2
-        return _to_nchw([_resize(f, nw, nh)[top:top + self.size, left:left + self.size] for f in frames])
+        return _to_nchw([_resize(f, nw, nh, self.interpolation)[top:top + self.size, left:left + self.size]
+                         for f in frames])
 
 
 @dataclass(frozen=True)
