@@ -273,6 +273,22 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------- convert
+def _add_convert(p: argparse.ArgumentParser) -> None:
+    from vidcap.data.convert import add_convert_arguments  # one sub-command per registered dataset
+
+    add_convert_arguments(p)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from vidcap.data.convert import convert_from_args
+
+    conversion = convert_from_args(args)
+    print(f"wrote {args.out}")
+    print(conversion.report(verbose=args.list_left_out))
+    return 0
+
+
 # -------------------------------------------------------------------------------------------- list
 def _add_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=["backbones", "models"])
@@ -296,6 +312,8 @@ COMMANDS: list[Command] = [
     ("score", "score a COCO results file against annotations", _add_score, _run_score),
     ("eval", "caption a split with a checkpoint, then score it", _add_eval, _run_eval),
     ("demo", "offline end-to-end run on synthetic clips", _add_demo, _run_demo),
+    ("convert", "convert another dataset's annotations (MSVD, VATEX) to the annotation schema",
+     _add_convert, _run_convert),
     ("list", "list registered backbones or models", _add_list, _run_list),
 ]
 
