@@ -79,6 +79,7 @@ def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
 
 def _run_extract(args: argparse.Namespace) -> int:
     from vidcap.features.extract import collect_sources, extract, parse_shard
+    from vidcap.features.sources import missing_summary
     from vidcap.video import Sampling
 
     sampling = Sampling.from_options(frames=args.frames, fps=args.fps, start=args.start, end=args.end)
@@ -89,6 +90,9 @@ def _run_extract(args: argparse.Namespace) -> int:
                      device=args.device, shard=parse_shard(args.shard),
                      progress=not args.no_progress, options=backbone_option_values(args.option))
     print(report.summary())
+    missing = missing_summary(sources)  # annotated videos without a file, per split (clips gone from YouTube)
+    if missing:
+        print(missing)
     return 0 if not report.failures else 1
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from vidcap.errors import InputError, UsageError
-from vidcap.features.sources import collect_sources, parse_shard, select_shard
+from vidcap.features.sources import collect_sources, missing_by_split, missing_summary, parse_shard, select_shard
 
 
 def _touch(folder, *names):
@@ -91,3 +91,23 @@ def test_select_shard_interleaves_sorted_ids(tmp_path):
     parts = [[s.video_id for s in select_shard(srcs, (i, 3))] for i in range(3)]
     assert parts == [["a", "d"], ["b", "e"], ["c", "f"]]
     assert [s.video_id for s in select_shard(srcs, None)] == list("abcdef")
+
+
+def test_missing_videos_are_counted_per_split(tmp_path):
+    _touch(tmp_path / "v", "a.mp4", "c.avi", "d.mkv")  # b and e are gone (e.g. deleted from YouTube)
+    first, second = tmp_path / "train_val.json", tmp_path / "test.json"
+    first.write_text(json.dumps({"videos": [{"video_id": "a", "split": "train"}, {"video_id": "b", "split": "train"},
+                                            {"video_id": "c", "split": "validate"}], "sentences": []}))
+    second.write_text(json.dumps({"videos": [{"video_id": "d", "split": "test"}, {"video_id": "e", "split": "test"}],
+                                  "sentences": []}))
+    srcs = collect_sources(video_dir=tmp_path / "v", annotations=[first, second])
+    assert [(s.video_id, s.split, s.missing, s.problem is None) for s in srcs] == [
+        ("a", "train", False, True), ("b", "train", True, False), ("c", "validate", False, True),
+        ("d", "test", False, True), ("e", "test", True, False)]
+    assert srcs[2].path.name == "c.avi"
+    assert missing_by_split(srcs) == {"train": (1, 2), "validate": (0, 1), "test": (1, 2)}
+    assert missing_summary(srcs) == \
+        "videos without a file: train 1 of 2, validate 0 of 1, test 1 of 2 (listed in failures.json)"
+    test_only = collect_sources(video_dir=tmp_path / "v", annotations=[first, second], split="test")
+    assert missing_by_split(test_only) == {"test": (1, 2)}
+    assert missing_summary(collect_sources(video_dir=tmp_path / "v")) is None  # not from annotations

@@ -8,6 +8,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,11 +26,14 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", "
 @dataclass(frozen=True)
 class Source:
     """One video to extract. ``problem`` is set when it is known to fail before decoding (no file,
-    ambiguous files); ``path`` is then the place it was looked for."""
+    ambiguous files); ``path`` is then the place it was looked for. Ids taken from annotations carry
+    their ``split``, and ``missing`` says that no file was found for them (e.g. a clip gone from YouTube)."""
 
     video_id: str
     path: Path
     problem: str | None = None
+    split: str | None = None
+    missing: bool = False
 
 
 def _by_stem(paths: Sequence[Path], where: str) -> list[Source]:
@@ -52,18 +56,19 @@ def _videos_in(video_dir: Path) -> list[Path]:
             if e.is_file() and not e.name.startswith(".") and Path(e.name).suffix.lower() in VIDEO_EXTENSIONS]
 
 
-def _annotation_ids(paths: Sequence[Path], split: str | None) -> list[str]:
-    """Video ids (optionally of one split) from MSR-VTT-schema files. Parsed minimally here because
-    vidcap.data sits below vidcap.features in the layering."""
-    ids: list[str] = []
+def _annotation_ids(paths: Sequence[Path], split: str | None) -> dict[str, str | None]:
+    """Video id → split (optionally of one split only), sorted by id, from MSR-VTT-schema files. Parsed
+    minimally here because vidcap.data sits below vidcap.features in the layering."""
+    ids: dict[str, str | None] = {}
     for path in paths:
         data = read_json(path, "annotation file")
         try:
-            ids += [str(v["video_id"]) for v in data["videos"] if split is None or v.get("split") == split]
+            ids.update((str(v["video_id"]), v.get("split")) for v in data["videos"]
+                       if split is None or v.get("split") == split)
         except (KeyError, TypeError, AttributeError) as err:
             raise InputError(f"--annotations {path}: not an MSR-VTT-schema file with videos[].video_id "
                              f"({type(err).__name__}: {err})") from None
-    return sorted(set(ids))
+    return dict(sorted(ids.items()))
 
 
 def collect_sources(videos: Sequence[str | os.PathLike[str]] = (), *, video_dir: str | os.PathLike[str] | None = None,
@@ -99,8 +104,43 @@ def collect_sources(videos: Sequence[str | os.PathLike[str]] = (), *, video_dir:
     if not ids:
         raise InputError(f"--annotations: no videos{f' in split {split!r}' if split else ''}")
     by_id = {s.video_id: s for s in found}
-    missing = "no video file for id {} in {}"
-    return [by_id.get(v) or Source(v, folder / v, missing.format(v, folder)) for v in ids]
+    return [dataclasses.replace(by_id[v], split=s) if v in by_id
+            else Source(v, folder / v, f"no video file for id {v} in {folder}", split=s, missing=True)
+            for v, s in ids.items()]
+
+
+def missing_by_split(sources: Sequence[Source]) -> dict[str, tuple[int, int]]:
+    """Split → (videos without a file, videos), for the sources taken from annotations.
+
+    Example:
+        >>> missing_by_split([Source("a", Path("a"), split="test"),
+        ...                   Source("b", Path("b"), "no file", split="test", missing=True)])
+        {'test': (1, 2)}
+    """
+    counts: dict[str, list[int]] = {}
+    for src in sources:
+        if src.split is not None:
+            count = counts.setdefault(src.split, [0, 0])
+            count[0] += src.missing
+            count[1] += 1
+    order = {s: i for i, s in enumerate(("train", "validate", "test"))}
+    return {s: (m, n) for s, (m, n) in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 3), kv[0]))}
+
+
+def missing_summary(sources: Sequence[Source]) -> str | None:
+    """One line saying how many annotated videos of each split have no file, or None when not from
+    annotations.
+
+    Example:
+        >>> missing_summary([Source("a", Path("a"), split="train"),
+        ...                  Source("b", Path("b"), "no file", split="test", missing=True)])
+        'videos without a file: train 0 of 1, test 1 of 1 (listed in failures.json)'
+    """
+    counts = missing_by_split(sources)
+    if not counts:
+        return None
+    parts = ", ".join(f"{split} {m} of {n}" for split, (m, n) in counts.items())
+    return f"videos without a file: {parts}{' (listed in failures.json)' if any(m for m, _ in counts.values()) else ''}"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
