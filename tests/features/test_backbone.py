@@ -7,7 +7,6 @@ import torch
 
 from vidcap.errors import UsageError
 from vidcap.features import get_backbone, list_backbones
-from vidcap.features.backbone import resolve_device
 from vidcap.registry import UnknownNameError
 
 
@@ -32,16 +31,6 @@ def test_bad_dtype_and_options_are_usage_errors():
         get_backbone("resnet18", weights="none", dtype="fp8")
     with pytest.raises(UsageError, match="grid=9"):
         get_backbone("resnet18", weights="none", grid=9)
-
-
-def test_device_resolution():
-    assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(UsageError, match="bad device 'gpu0'"):
-        resolve_device("gpu0")
-    if not torch.cuda.is_available():
-        with pytest.raises(UsageError, match="CUDA is not available"):
-            resolve_device("cuda")
-        assert resolve_device(None) == torch.device("cpu")
 
 
 def test_preprocess_equals_transform_then_normalize():

@@ -23,10 +23,11 @@ import numpy as np
 import torch
 
 from vidcap.data import Annotations, EvalDataset, FeatureNormalizer, Vocabulary, collate, resolve_streams, select
+from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.generate import generate_captions
 from vidcap.errors import InputError
-from vidcap.features.backbone import Backbone, backbone_options, get_backbone, resolve_device
+from vidcap.features.backbone import Backbone, backbone_options, get_backbone
 from vidcap.features.extract import MAX_DECODE_SIDE
 from vidcap.features.sources import collect_sources
 from vidcap.models import CaptionModel, beam_search, get_model

@@ -35,6 +35,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from vidcap.data import collate
+from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
@@ -43,7 +44,6 @@ from vidcap.engine.objectives import CrossEntropy
 from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import RunData, build_data, build_model
 from vidcap.errors import InputError, UsageError
-from vidcap.features.backbone import resolve_device
 from vidcap.files import write_json
 
 __all__ = ["train", "lr_factor"]

@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
+from vidcap.device import resolve_device
 from vidcap.errors import InputError, UsageError
 from vidcap.registry import Registry
 
@@ -167,21 +167,6 @@ def list_backbones() -> list[str]:
         True
     """
     return BACKBONES.names()
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → this process's GPU (``LOCAL_RANK`` under torchrun) when CUDA is available, else CPU."""
-    if device is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise UsageError(f"bad device {device!r}: {err}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
-    return dev
 
 
 @contextlib.contextmanager
