@@ -240,6 +240,9 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device")
     p.add_argument("--results", type=Path, help="also write the generated captions here (COCO results)")
     p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="skip videos without features (or file), e.g. clips gone from YouTube; the report says "
+                        "how many of the split were scored")
     p.add_argument("--no-java", action="store_true",
                    help="skip METEOR and SPICE and tokenise in Python: NOT comparable to published numbers")
     p.add_argument("--spice", choices=["auto", "on", "off"], default="auto")
@@ -252,11 +255,12 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     captioner = Captioner.from_checkpoint(args.model, device=args.device)
     results = captioner.caption_split(args.annotations, split=args.split, features=args.features,
-                                      video_dir=args.video_dir, beam_size=args.beam_size)
+                                      video_dir=args.video_dir, beam_size=args.beam_size,
+                                      allow_missing=args.allow_missing)
     if args.results:
         write_results(args.results, results)
     report = score_results(results, args.annotations, split=args.split, java=not args.no_java,
-                           spice=args.spice, source=str(args.model))
+                           spice=args.spice, source=str(args.model), allow_missing=args.allow_missing)
     print(report.table())
     if args.json:
         report.write_json(args.json)

@@ -161,9 +161,11 @@ class Captioner:
 
     def caption_split(self, annotations: Sequence[PathLike], *, split: str = "test",
                       features: PathLike | Sequence[PathLike] | None = None, video_dir: PathLike | None = None,
-                      beam_size: int = 5) -> list[dict[str, str]]:
+                      beam_size: int = 5, allow_missing: bool = False) -> list[dict[str, str]]:
         """COCO results (``[{"video_id", "caption"}]``) for every video of ``split``, from feature
-        stores made like the training ones, or from the raw files in ``video_dir``.
+        stores made like the training ones, or from the raw files in ``video_dir``. ``allow_missing``
+        skips the videos that have no features (or no file) instead of raising InputError; scoring the
+        results then reports how many of the split were scored.
 
         Example:
             >>> Captioner.from_checkpoint("best.pt").caption_split(["test_videodatainfo.json"],
@@ -173,7 +175,7 @@ class Captioner:
         if features is not None:
             paths = [features] if isinstance(features, (str, os.PathLike)) else list(features)
             dataset = EvalDataset(paths, ann, split=split, streams=[s.name for s in self.streams],
-                                  frames=self.frames, normalizer=self.normalizer)
+                                  frames=self.frames, normalizer=self.normalizer, allow_missing=allow_missing)
             ev = self.eval_cfg
             captions = generate_captions(self.model, dataset, self.vocab, beam_size=beam_size,
                                          max_len=ev["max_len"], length_penalty=ev["length_penalty"],
@@ -183,9 +185,11 @@ class Captioner:
         if video_dir is None:
             raise InputError("caption_split needs features or video_dir")
         sources = collect_sources(video_dir=video_dir, annotations=[Path(a) for a in annotations], split=split)
-        problems = [f"{s.video_id}: {s.problem}" for s in sources if s.problem]
+        problems = [f"{s.video_id}: {s.problem}" for s in sources
+                    if s.problem and not (allow_missing and s.missing)]
         if problems:
             raise InputError(f"{len(problems)} videos of split {split!r} cannot be captioned: "
                              + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+        sources = [s for s in sources if not s.problem]
         texts = self.caption([s.path for s in sources], beam_size=beam_size)
         return [{"video_id": s.video_id, "caption": t} for s, t in zip(sources, texts)]
