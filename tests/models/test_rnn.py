@@ -47,3 +47,61 @@ def test_packed_run_stops_at_each_length(cell):
         torch.testing.assert_close(out[i, :n], alone[0], rtol=1e-5, atol=1e-6)
         assert out[i, n:].abs().sum() == 0
         torch.testing.assert_close(state["h"][i], alone_state["h"][0], rtol=1e-5, atol=1e-6)
+
+
+def _fused(rnn: Recurrent, x, state):
+    """What nn.LSTM/nn.GRU itself gives for the sequence ``x`` (B, L, I) from ``state``."""
+    hs = tuple(state[n].transpose(0, 1).contiguous() for n in rnn.names)
+    out, new = rnn.rnn(x, hs if len(hs) > 1 else hs[0])
+    new = new if isinstance(new, tuple) else (new,)
+    return out, {n: h.transpose(0, 1) for n, h in zip(rnn.names, new)}
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_single_step_equals_the_fused_module_values_and_gradients(cell, layers, dtype, tol):
+    torch.manual_seed(0)
+    rnn = Recurrent(cell=cell, input_size=7, hidden_size=9, layers=layers, dropout=0.3).to(dtype).eval()
+    x = torch.randn(5, 7, dtype=dtype, requires_grad=True)
+    state = {n: torch.randn(5, layers, 9, dtype=dtype, requires_grad=True) for n in rnn.names}
+
+    out, new = rnn.step(x, state)
+    ref_out, ref_new = _fused(rnn, x.unsqueeze(1), state)
+    torch.testing.assert_close(out, ref_out[:, 0], rtol=tol, atol=tol)
+    for n in rnn.names:
+        torch.testing.assert_close(new[n], ref_new[n], rtol=tol, atol=tol)
+
+    # The same gradients for the weights, the input and the incoming state.
+    leaves = [x, *state.values(), *rnn.parameters()]
+    weights = torch.randn_like(out)
+    grads = torch.autograd.grad((out * weights).sum() + sum(v.sum() for v in new.values()), leaves)
+    ref_grads = torch.autograd.grad((ref_out[:, 0] * weights).sum() + sum(v.sum() for v in ref_new.values()),
+                                    leaves)
+    for g, ref in zip(grads, ref_grads):
+        torch.testing.assert_close(g, ref, rtol=tol, atol=tol)
+    # forward() takes the step for length-1 inputs.
+    seq_out, seq_new = rnn(x.unsqueeze(1), state)
+    assert torch.equal(seq_out[:, 0], out) and all(torch.equal(seq_new[n], new[n]) for n in rnn.names)
+
+
+def test_step_keeps_the_module_parameters_and_state_dict_keys():
+    rnn = Recurrent(cell="lstm", input_size=3, hidden_size=4, layers=2, dropout=0.0)
+    assert list(rnn.state_dict()) == [f"rnn.{w}_l{k}" for k in range(2)
+                                      for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    # A state dict saved from a bare nn.LSTM (what a checkpoint of any earlier version holds) loads.
+    rnn.rnn.load_state_dict(torch.nn.LSTM(3, 4, 2, batch_first=True).state_dict())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_step_drops_out_between_layers_in_training_only(cell):
+    torch.manual_seed(0)
+    x = torch.randn(64, 6)
+    one = Recurrent(cell=cell, input_size=6, hidden_size=8, layers=1, dropout=0.0)
+    state = one.zero_state(64, x.device)
+    assert torch.equal(one.train().step(x, state)[0], one.eval().step(x, state)[0])  # one layer: no dropout
+    two = Recurrent(cell=cell, input_size=6, hidden_size=8, layers=2, dropout=0.5)
+    state = two.zero_state(64, x.device)
+    evaluated, trained = two.eval().step(x, state), two.train().step(x, state)
+    assert torch.equal(trained[1]["h"][:, 0], evaluated[1]["h"][:, 0])  # the first layer sees x itself
+    assert not torch.allclose(trained[0], evaluated[0])  # the second sees the first's output, dropped out
