@@ -33,8 +33,10 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
                    help="take the video ids from this MSR-VTT-schema file (with --video-dir; repeatable)")
     p.add_argument("--split", help="with --annotations: only this split (train, validate, test)")
     p.add_argument("--backbone", required=True, help="backbone name, see `vidcap list backbones`")
-    p.add_argument("--weights", default="imagenet",
-                   help="imagenet (ResNet) / a YOLO .pt name, 'none' for random weights, or a file path")
+    p.add_argument("--weights",
+                   help="default: the backbone's usual pretrained weights (ResNet: imagenet = torchvision's "
+                        "DEFAULT release; YOLO: coco). Also a release name (ResNet: IMAGENET1K_V1, the "
+                        "papers' weights), 'none' for seeded random weights, or a file path")
     p.add_argument("--out", type=Path, required=True, help="feature store folder (created or resumed)")
     samp = p.add_mutually_exclusive_group()
     samp.add_argument("--frames", type=int, help="frames sampled uniformly per video (default 28)")
@@ -49,6 +51,9 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="backbone option, repeatable, e.g. --option input_size=64 --option stage=layer1 "
                         "(an unknown KEY is an error that lists the backbone's options)")
+    p.add_argument("--verify", action="store_true",
+                   help="read every stored entry in full (CRC) before resuming, not only its zip directory; "
+                        "damaged entries are extracted again either way")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -77,6 +82,24 @@ def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def weights_values(values: list[str] | None) -> str | dict[str, str] | None:
+    """``--weights`` values: one plain ``WEIGHTS``, or ``BACKBONE=WEIGHTS`` pairs.
+
+    Example:
+        >>> weights_values(["r.pth"]), weights_values(["resnet18=r.pth", "yolov8n=y.pt"])
+        ('r.pth', {'resnet18': 'r.pth', 'yolov8n': 'y.pt'})
+    """
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = [v.partition("=") for v in values]
+    bad = [v for v, (name, sep, weights) in zip(values, pairs) if not (sep and name and weights)]
+    if bad:
+        raise UsageError(f"--weights {bad[0]!r}: with several --weights, write BACKBONE=WEIGHTS each time")
+    return {name: weights for name, _, weights in pairs}
+
+
 def _run_extract(args: argparse.Namespace) -> int:
     from vidcap.features.extract import collect_sources, extract, parse_shard
     from vidcap.features.sources import missing_summary
@@ -88,7 +111,8 @@ def _run_extract(args: argparse.Namespace) -> int:
     report = extract(sources, args.out, backbone=args.backbone, weights=args.weights,
                      sampling=sampling, batch_size=args.batch_size, workers=args.workers,
                      device=args.device, shard=parse_shard(args.shard),
-                     progress=not args.no_progress, options=backbone_option_values(args.option))
+                     progress=not args.no_progress, options=backbone_option_values(args.option),
+                     verify=args.verify)
     print(report.summary())
     missing = missing_summary(sources)  # annotated videos without a file, per split (clips gone from YouTube)
     if missing:
@@ -141,7 +165,10 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, type=Path, help="checkpoint written by `vidcap train`")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
-    p.add_argument("--weights", help="backbone weights to use instead of the ones the checkpoint names")
+    p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
+                   help="build a backbone with these weights (e.g. a local file offline) instead of the ones "
+                        "its store recorded; they must be the same weights (checked). Repeat as "
+                        "BACKBONE=WEIGHTS for a model with several backbones")
     p.add_argument("--json", type=Path, help="write COCO results JSON here")
     p.add_argument("--segment", type=float, metavar="SECONDS",
                    help="caption consecutive windows of this length (for long videos)")
@@ -156,7 +183,7 @@ def _run_caption(args: argparse.Namespace) -> int:
 
     if (args.srt or args.vtt or args.preview) and len(args.videos) != 1:
         raise UsageError("--srt, --vtt and --preview take exactly one VIDEO")
-    captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=args.weights)
+    captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=weights_values(args.weights))
     results, failed = [], 0
     for path in args.videos:
         try:

@@ -12,6 +12,7 @@ from vidcap.data import (Annotations, Batch, BucketBatchSampler, CaptionDataset,
                          VideoRecord, build_vocabulary, collate, tokenize)
 from vidcap.data.vocab import BOS, EOS, PAD
 from vidcap.errors import InputError, UsageError
+from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
 
 FRAMES = {"v0": 8, "v1": 3, "v2": 5, "v3": 8, "v4": 6, "v5": 4, "v6": 7, "v7": 2, "v8": 5}
@@ -26,15 +27,12 @@ def _captions(rng: np.random.Generator, vid: str) -> list[str]:
 
 
 def _write_store(path: Path, backbone: str, dims: dict, make, int_streams=()) -> dict[str, dict[str, np.ndarray]]:
-    meta = {"format": "vidcap-features/1", "backbone": backbone, "weights": "none", "sampling": {"frames": 8},
-            "dims": dims, "dtypes": {k: "int16" if k in int_streams else "float16" for k in dims},
-            "vidcap_version": "0.1.0"}
-    writer = StoreWriter(path, meta)
+    spec = FeatureSpec.external(backbone, {k: "int16" if k in int_streams else "float16" for k in dims}, frames=8)
+    writer = StoreWriter(path, spec, dims)
     written = {}
     for i, (vid, t) in enumerate(FRAMES.items()):
         streams = make(np.random.default_rng(i), t)
-        writer.write(vid, streams, indices=np.arange(t), timestamps=np.arange(t) / 10, info={"fps": 10.0},
-                     int_streams=int_streams)
+        writer.write(vid, streams, indices=np.arange(t), timestamps=np.arange(t) / 10, info={"fps": 10.0})
         # What the store holds: float16 features, int16 classes.
         written[vid] = {k: v.astype(np.int16 if k in int_streams else np.float16) for k, v in streams.items()}
     return written
@@ -143,10 +141,11 @@ def test_feature_spec_rebuilds_the_selection_for_captioning(world, tmp_path):
 
     ds = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"], frames=4)
     ds.normalizer = FeatureNormalizer.fit(ds.features(), deltas=True)
-    save_checkpoint(tmp_path / "c.pt", {"features": ds.feature_spec(), "normalizer": ds.normalizer.state_dict()})
-    ckpt = load_checkpoint(tmp_path / "c.pt")  # the spec is plain data
+    state = {"stores": ds.store_metas, "streams": [s.to_dict() for s in ds.streams], "frames": 4}
+    save_checkpoint(tmp_path / "c.pt", {"features": state, "normalizer": ds.normalizer.state_dict()})
+    ckpt = load_checkpoint(tmp_path / "c.pt")  # the store metas are plain data
     spec = ckpt["features"]
-    assert [s["backbone"] for s in spec["stores"]] == ["resnet18", "yolov8n"] and spec["frames"] == 4
+    assert [s["spec"]["backbone"] for s in spec["stores"]] == ["resnet18", "yolov8n"] and spec["frames"] == 4
     # What a captioner does with a backbone's outputs for one video: the same inputs as in training.
     streams = [Stream.from_dict(d) for d in spec["streams"]]
     raw = [world["resnet_data"]["v3"], world["yolo_data"]["v3"]]
@@ -269,7 +268,7 @@ def test_batch_to_moves_every_tensor(world):
 def test_msrvtt_references_are_served_in_full(world, msrvtt_dir, tmp_path):
     ann = Annotations.load(msrvtt_dir / "train_val_videodatainfo.json")
     ids = ann.ids("train")[:3]
-    writer = StoreWriter(tmp_path, {"backbone": "resnet18", "dims": {"frame": [2]}, "dtypes": {"frame": "float16"}})
+    writer = StoreWriter(tmp_path, FeatureSpec.external("resnet18", {"frame": "float16"}, frames=4), {"frame": [2]})
     for vid in ids:
         writer.write(vid, {"frame": np.ones((4, 2))}, indices=np.arange(4), timestamps=np.arange(4.0), info={})
     vocab = build_vocabulary(ann, split="validate")

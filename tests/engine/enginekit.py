@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
 
 CAPTIONS = {0: ["a red ball rolls", "the red ball rolls"], 1: ["a blue cube spins", "the blue cube spins"],
@@ -17,10 +18,8 @@ SPLITS = {"train": 24, "validate": 6, "test": 6}
 def make_task(root: Path, *, frames: int = 6, dim: int = 16, seed: int = 0) -> tuple[Path, Path]:
     """Write ``root/feats`` (a feature store) and ``root/ann.json``; returns both paths."""
     rng = np.random.default_rng(seed)
-    meta = {"format": "vidcap-features/1", "backbone": "resnet18", "weights": "none",
-            "sampling": {"frames": frames, "fps": None, "start": None, "end": None},
-            "dims": {"frame": [dim]}, "dtypes": {"frame": "float16"}, "backbone_meta": {}}
-    writer = StoreWriter(root / "feats", meta)
+    spec = FeatureSpec.external("resnet18", {"frame": "float16"}, frames=frames)
+    writer = StoreWriter(root / "feats", spec, {"frame": [dim]})
     videos, sentences, i = [], [], 0
     for split, count in SPLITS.items():
         for _ in range(count):

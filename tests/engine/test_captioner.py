@@ -57,6 +57,86 @@ def test_raw_files_are_captioned_exactly_as_their_extracted_features(trained):
     assert all(set(r["caption"].split()) <= vocab and r["caption"] for r in from_store)
 
 
+def test_raw_file_eval_equals_store_eval_in_every_caption_and_score(trained, tmp_path, capsys):
+    common = ["eval", "--model", trained["ckpt"], "--annotations", trained["ann"], "--split", "train",
+              "--beam-size", "2", "--no-java"]
+    outs = {}
+    for name, source in (("store", ["--features", trained["feats"]]), ("files", ["--video-dir", trained["videos"]])):
+        code, _, err = _in_process(capsys, *common, *source, "--results", tmp_path / f"{name}.json",
+                                   "--json", tmp_path / f"{name}-scores.json")
+        assert code == 0, err
+        outs[name] = (json.loads((tmp_path / f"{name}.json").read_text()),
+                      json.loads((tmp_path / f"{name}-scores.json").read_text()))
+    assert outs["store"][0] == outs["files"][0] and len(outs["store"][0]) > 3
+    assert outs["store"][1]["overall"] == outs["files"][1]["overall"]
+    assert outs["store"][1]["per_video"] == outs["files"][1]["per_video"]
+
+
+def _restore(trained, tmp_path, name: str, **options) -> Path:
+    """A store of the same videos made with other settings than the model's."""
+    kw = dict(backbone="resnet18", weights="none", sampling=Sampling(frames=4), batch_size=16, workers=0,
+              progress=False, options={"input_size": 64})
+    for key, value in options.items():
+        if key in ("backbone", "weights", "sampling"):
+            kw[key] = value
+        else:
+            kw["options"] = {**kw["options"], key: value}
+    extract(collect_sources(video_dir=trained["videos"]), tmp_path / name, **kw)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("frames", {"sampling": Sampling(frames=6)}, "sampling.frames: 6 vs 4"),
+    ("fit", {"fit": "letterbox"}, 'options.fit: "letterbox" vs "crop"'),
+    ("backbone", {"backbone": "resnet34"}, 'backbone: "resnet34" vs "resnet18"'),
+    ("weights", {"seed": 1}, 'weights: "none(seed=1)" vs "none(seed=0)"'),
+])
+def test_eval_refuses_a_store_made_differently_and_writes_nothing(trained, tmp_path, capsys, name, change, message):
+    store = _restore(trained, tmp_path, name, **change)
+    code, out, err = _in_process(capsys, "eval", "--model", trained["ckpt"], "--annotations", trained["ann"],
+                                 "--features", store, "--split", "test", "--no-java",
+                                 "--results", tmp_path / "res.json", "--json", tmp_path / "scores.json")
+    assert code == 1 and message in err and f"feature store {store}" in err and str(trained["ckpt"]) in err, err
+    assert "CIDEr" not in out and not (tmp_path / "res.json").exists() and not (tmp_path / "scores.json").exists()
+
+
+def test_a_store_in_another_stored_dtype_is_refused(trained, tmp_path):
+    from vidcap.features import FeatureStore
+    from vidcap.features.store import StoreWriter
+
+    old = FeatureStore(trained["feats"])
+    writer = StoreWriter(tmp_path / "f32", old.spec.replace(dtypes={"frame": "float32"}), old.meta["dims"])
+    for vid in old:
+        info = old.info(vid)
+        writer.write(vid, old[vid], indices=info.pop("indices"), timestamps=info.pop("timestamps"), info=info)
+    captioner = Captioner.from_checkpoint(trained["ckpt"], device="cpu")
+    with pytest.raises(Exception, match='dtypes.frame: "float32" vs "float16"'):
+        captioner.caption_split([trained["ann"]], split="test", features=tmp_path / "f32")
+
+
+def test_train_init_refuses_stores_made_differently(trained, tmp_path):
+    from vidcap.errors import InputError
+
+    store = _restore(trained, tmp_path, "frames", sampling=Sampling(frames=6))
+    cfg = load_config(None, [f"data.features={store}", f"data.annotations={trained['ann']}", f"out={tmp_path / 'run'}",
+                             *TINY, "train.epochs=1", "data.deltas=true", f"train.init={trained['ckpt']}"])
+    with pytest.raises(InputError, match=f"feature store {store}.*sampling.frames: 6 vs 4"):
+        train(cfg)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_caption_weights_must_be_the_weights_the_model_was_trained_on(trained, tmp_path, capsys):
+    import torch
+    import torchvision
+
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "other.pth")
+    clip = sorted(trained["videos"].iterdir())[0]
+    code, out, err = _in_process(capsys, "caption", clip, "--model", trained["ckpt"], "--weights", tmp_path / "other.pth")
+    assert code == 1 and 'weights: "sha256:' in err and '"none(seed=0)"' in err and out == "", err
+    code, _, err = _in_process(capsys, "caption", clip, "--model", trained["ckpt"], "--weights", "yolov8n=y.pt")
+    assert code == 2 and "no such backbone" in err and "resnet18" in err
+
+
 def test_caption_command_writes_json_subtitles_and_preview(trained, real_videos, tmp_path):
     clip = next(p for p in real_videos if p.name == "intel_walk.mkv")
     run = _vidcap("caption", clip, "--model", trained["ckpt"], "--beam-size", "2", "--json", tmp_path / "r.json",

@@ -64,8 +64,10 @@ def test_store_holds_the_backbone_features_of_the_sampled_frames(clip_dir, tmp_p
     assert "extracted 5 of 5 videos (25 frames" in report.summary()
     store = FeatureStore(tmp_path / "s")
     assert sorted(store) == [f"clip{i:02d}" for i in range(5)]
-    assert store.meta["backbone"] == "resnet18" and store.meta["weights"] == "none"
-    assert store.meta["sampling"] == Sampling(frames=5).to_dict() and store.meta["dims"] == {"frame": [512]}
+    assert store.spec.backbone == "resnet18" and store.spec.weights == "none(seed=0)"
+    assert store.spec.sampling == Sampling(frames=5).to_dict() and store.meta["dims"] == {"frame": [512]}
+    assert store.spec.options["input_size"] == 64 and store.spec.preprocessing["fit"] == "crop"
+    assert store.spec == get_backbone("resnet18", weights="none", **SMALL).spec(Sampling(frames=5))
     model = get_backbone("resnet18", weights="none", **SMALL)
     for path in sorted(clip_dir.iterdir()):
         clip = read_clip(path, Sampling(frames=5))
@@ -89,7 +91,7 @@ def test_yolo_object_stream_through_the_pipeline(clip_dir, tmp_path):
     entry = store["clip00"]
     assert entry["object_classes"].dtype == np.int16 and entry["objects"].shape == (3, 3, 448)
     assert (entry["object_classes"] >= 0).all() and (entry["object_boxes"] >= 0).all()
-    assert (entry["object_boxes"] <= 1).all() and store.meta["dtypes"]["object_classes"] == "int16"
+    assert (entry["object_boxes"] <= 1).all() and store.spec.dtypes["object_classes"] == "int16"
 
 
 def test_every_bad_input_is_a_listed_failure_and_the_rest_is_extracted(tmp_path):
@@ -138,7 +140,7 @@ def test_usage_errors_come_before_any_work(clip_dir, tmp_path):
     assert not (tmp_path / "a").exists()
     extract(srcs[:1], tmp_path / "b", backbone="resnet18", weights="none", sampling=Sampling(frames=2),
             workers=0, progress=False, options=SMALL)
-    with pytest.raises(UsageError, match="sampling: stored"):
+    with pytest.raises(UsageError, match="sampling.frames: 2 vs 3"):
         extract(srcs, tmp_path / "b", backbone="resnet18", weights="none", sampling=Sampling(frames=3),
                 workers=0, progress=False, options=SMALL)
     assert len(FeatureStore(tmp_path / "b")) == 1
@@ -156,6 +158,33 @@ def test_shards_into_one_folder_equal_one_unsharded_run(tmp_path):
     _assert_same(tmp_path / "whole", tmp_path / "parts")
     assert (tmp_path / "parts" / "failures-1-of-2.json").exists()  # 'broken' sorts second: shard 1
     assert FeatureStore(tmp_path / "parts").failures() == FeatureStore(tmp_path / "whole").failures()
+
+
+def test_a_damaged_entry_is_extracted_again_and_nothing_else_is_touched(clip_dir, tmp_path):
+    kw = dict(backbone="resnet18", weights="none", sampling=Sampling(frames=3), batch_size=4, workers=0,
+              progress=False, options=SMALL)
+    srcs = collect_sources(video_dir=clip_dir)
+    extract(srcs, tmp_path / "s", **kw)
+    before = _arrays(tmp_path / "s")
+    entries = tmp_path / "s" / "videos"
+    cut = entries / "clip01.npz"
+    cut.write_bytes(cut.read_bytes()[:100])  # a partial copy
+    mtimes = {p.name: p.stat().st_mtime_ns for p in entries.iterdir() if p.name != "clip01.npz"}
+    with pytest.raises(Exception, match=r"video 'clip01'.*damaged"):
+        FeatureStore(tmp_path / "s")["clip01"]
+    report = extract(srcs, tmp_path / "s", **kw)
+    assert report.redone == ["clip01"] and report.extracted == 1 and report.skipped == 4
+    assert "1 damaged entries extracted again" in report.summary()
+    assert {p.name: p.stat().st_mtime_ns for p in entries.iterdir() if p.name != "clip01.npz"} == mtimes
+    after = _arrays(tmp_path / "s")
+    assert all(np.array_equal(before[v][k], after[v][k]) for v in before for k in before[v])
+    # A flipped byte keeps the zip directory intact: only --verify (a full read) finds it.
+    data = bytearray(cut.read_bytes())
+    data[200] ^= 0xFF
+    cut.write_bytes(bytes(data))
+    assert extract(srcs, tmp_path / "s", **kw).redone == []
+    assert extract(srcs, tmp_path / "s", verify=True, **kw).redone == ["clip01"]
+    assert np.array_equal(FeatureStore(tmp_path / "s")["clip01"]["frame"], before["clip01"]["frame"])
 
 
 # ----------------------------------------------------------------------- the command, end to end
@@ -186,7 +215,7 @@ def test_cli_exit_codes(clip_dir, tmp_path):
     assert opts.returncode == 0, opts.stderr
     store = FeatureStore(tmp_path / "opts")
     assert store.meta["dims"] == {"frame": [320], "bilinear": [2080]}
-    assert {k: store.meta["backbone_meta"][k] for k in ("input_size", "stage", "pyramid", "second_order")} == {
+    assert {k: store.spec.options[k] for k in ("input_size", "stage", "pyramid", "second_order")} == {
         "input_size": 64, "stage": "layer1", "pyramid": 2, "second_order": "conv1"}
     for option, message in [("bogus=1", "resnet18 has no option 'bogus'"), ("stage", "write KEY=VALUE"),
                             ("pyramid=9", "pyramid=9")]:

@@ -1,6 +1,7 @@
 """ResNet backbones (vidcap/features/resnet.py): streams, determinism, weights loading offline."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torchvision
 from vidcap.errors import InputError, UsageError
 from vidcap.features import get_backbone
 from vidcap.features.backbone import DEFAULT_SEED, seeded
+from vidcap.features.resnet import _identity
 
 FRAMES = np.random.default_rng(0).integers(0, 256, (3, 120, 160, 3), dtype=np.uint8)
 
@@ -57,7 +59,9 @@ def test_imagenet_weights_load_offline_from_the_torch_hub_cache(tmp_path, monkey
     state = _random_state(123)
     torch.save(state, tmp_path / "hub" / "checkpoints" / name)
     bb = get_backbone("resnet18", weights="imagenet")
-    assert bb.weights == "imagenet" and bb.meta()["weights_file"] == name
+    assert bb.weights == "imagenet" and bb.weights_id == "ResNet18_Weights.IMAGENET1K_V1"
+    named = get_backbone("resnet18", weights="IMAGENET1K_V1")  # the release by name: the same file
+    assert named.weights_id == bb.weights_id and named.weights == "IMAGENET1K_V1"
     loaded = bb.stages.state_dict()
     for key, src in [("conv1.0.weight", "conv1.weight"), ("conv1.1.running_mean", "bn1.running_mean"),
                      ("layer4.0.1.conv2.weight", "layer4.1.conv2.weight")]:
@@ -79,7 +83,19 @@ def test_weights_from_a_state_dict_file(tmp_path):
     bb = get_backbone("resnet18", weights=str(tmp_path / "mine.pth"))
     assert bb.weights == str((tmp_path / "mine.pth").resolve())
     assert torch.equal(bb.stages.state_dict()["conv1.0.weight"], state["conv1.weight"])
-    assert len(bb.meta()["weights_sha256"]) == 16
+    digest = hashlib.sha256((tmp_path / "mine.pth").read_bytes()).hexdigest()
+    assert bb.weights_id == f"sha256:{digest}"
+    copy = tmp_path / "elsewhere.pth"
+    copy.write_bytes((tmp_path / "mine.pth").read_bytes())
+    assert get_backbone("resnet18", weights=str(copy)).weights_id == bb.weights_id  # same bytes, same identity
+
+
+def test_a_copy_of_a_torchvision_release_has_the_release_identity():
+    # torchvision names its files after the first hex digits of their SHA-256 (resnet152-f82ba261.pth),
+    # so a local copy of the download is recognised as that release in the feature spec.
+    assert _identity("resnet152", "f82ba261" + "0" * 56) == "ResNet152_Weights.IMAGENET1K_V2"
+    assert _identity("resnet152", "394f9c45" + "0" * 56) == "ResNet152_Weights.IMAGENET1K_V1"
+    assert _identity("resnet152", "0" * 64) == "sha256:" + "0" * 64
 
 
 def test_bad_weights_files_are_input_errors(tmp_path):

@@ -9,10 +9,13 @@ import pytest
 
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
+from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
 
-META = {"backbone": "resnet18", "weights": "none", "sampling": {"frames": 4}, "dims": {"frame": [3], "cls": [2]},
-        "vidcap_version": "0.1.0"}
+SPEC = FeatureSpec(backbone="resnet18", weights="none(seed=0)", options={"input_size": 64},
+                   preprocessing={"fit": "crop"}, sampling={"frames": 4},
+                   dtypes={"frame": "float16", "cls": "int16"})
+DIMS = {"frame": [3], "cls": [2]}
 
 
 def _entry(seed: int) -> dict[str, np.ndarray]:
@@ -23,16 +26,16 @@ def _entry(seed: int) -> dict[str, np.ndarray]:
 def _write(writer: StoreWriter, vid: str, seed: int) -> dict[str, np.ndarray]:
     streams = _entry(seed)
     writer.write(vid, streams, indices=np.array([0, 5, 10, 15]), timestamps=np.array([0.0, 0.2, 0.4, 0.6]),
-                 info={"fps": 25.0, "duration": 0.8, "path": f"/videos/{seed}.mp4"}, int_streams=["cls"])
+                 info={"fps": 25.0, "duration": 0.8, "path": f"/videos/{seed}.mp4"})
     return streams
 
 
 def test_round_trip_with_odd_ids(tmp_path):
-    writer = StoreWriter(tmp_path / "s", META)
+    writer = StoreWriter(tmp_path / "s", SPEC, DIMS)
     ids = ["video7", "a/b c?", "ünï.cödé", ".hidden"]
     written = {vid: _write(writer, vid, i) for i, vid in enumerate(ids)}
     store = FeatureStore(tmp_path / "s")
-    assert store.meta == META and sorted(store) == sorted(ids) and len(store) == 4
+    assert store.spec == SPEC and store.meta["dims"] == DIMS and sorted(store) == sorted(ids) and len(store) == 4
     for vid, streams in written.items():
         got = store[vid]
         assert set(got) == {"frame", "cls"}
@@ -50,7 +53,7 @@ def test_round_trip_with_odd_ids(tmp_path):
 
 
 def test_store_pickles_for_dataloader_workers(tmp_path):
-    writer = StoreWriter(tmp_path, META)
+    writer = StoreWriter(tmp_path, SPEC, DIMS)
     streams = _write(writer, "v", 1)
     store = FeatureStore(tmp_path)
     clone = pickle.loads(pickle.dumps(store))
@@ -58,7 +61,7 @@ def test_store_pickles_for_dataloader_workers(tmp_path):
 
 
 def test_temp_leftovers_are_ignored_and_cleaned(tmp_path):
-    writer = StoreWriter(tmp_path, META)
+    writer = StoreWriter(tmp_path, SPEC, DIMS)
     _write(writer, "done", 1)
     (tmp_path / "videos" / "killed.npz.123-abcd.tmp").write_bytes(b"PK half")
     (tmp_path / "videos" / "other.npz.9-ffff.tmp").write_bytes(b"PK half")
@@ -71,16 +74,30 @@ def test_temp_leftovers_are_ignored_and_cleaned(tmp_path):
 
 
 def test_reopening_with_another_setup_is_refused(tmp_path):
-    StoreWriter(tmp_path, META)
-    StoreWriter(tmp_path, {**META, "vidcap_version": "9.9"})  # a newer vidcap may add to the store
-    with pytest.raises(UsageError, match=r"backbone: stored 'resnet18', now 'resnet50'.*weights: stored 'none'"):
-        StoreWriter(tmp_path, {**META, "backbone": "resnet50", "weights": "imagenet"})
-    with pytest.raises(UsageError, match="sampling"):
-        StoreWriter(tmp_path, {**META, "sampling": {"frames": 8}})
+    StoreWriter(tmp_path, SPEC, DIMS)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta["vidcap_version"] = "9.9"  # a newer vidcap may add to the store
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    StoreWriter(tmp_path, SPEC, DIMS)
+    with pytest.raises(UsageError, match=r'backbone: "resnet18" vs "resnet50".*weights: "none\(seed=0\)" vs "sha256:ab"'):
+        StoreWriter(tmp_path, SPEC.replace(backbone="resnet50", weights="sha256:ab"), DIMS)
+    with pytest.raises(UsageError, match="sampling.frames: 4 vs 8"):
+        StoreWriter(tmp_path, SPEC.replace(sampling={"frames": 8}), DIMS)
+    with pytest.raises(UsageError, match="preprocessing.fit"):
+        StoreWriter(tmp_path, SPEC.replace(preprocessing={"fit": "letterbox"}), DIMS)
+
+
+def test_a_store_without_a_spec_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "meta.json").write_text(json.dumps({"format": "vidcap-features/1", "backbone": "resnet18",
+                                                    "dims": {"frame": [3]}}))
+    with pytest.raises(InputError, match=f"feature store {tmp_path}: not a vidcap feature spec.*re-extract"):
+        FeatureStore(tmp_path)
+    with pytest.raises(UsageError, match="not a vidcap feature spec.*another --out"):
+        StoreWriter(tmp_path, SPEC, DIMS)
 
 
 def test_failures_of_all_shards_merge_and_drop_later_successes(tmp_path):
-    writer = StoreWriter(tmp_path, META)
+    writer = StoreWriter(tmp_path, SPEC, DIMS)
     rec = lambda vid: {"video_id": vid, "path": f"{vid}.mp4", "reason": "broken"}  # noqa: E731
     writer.write_failures("failures-0-of-2.json", [rec("b"), rec("a")])
     writer.write_failures("failures-1-of-2.json", [rec("c")])
@@ -98,7 +115,34 @@ def test_opening_something_that_is_not_a_store(tmp_path):
 
 
 def test_damaged_entry_is_an_input_error(tmp_path):
-    StoreWriter(tmp_path, META)
+    StoreWriter(tmp_path, SPEC, DIMS)
     (tmp_path / "videos" / "bad.npz").write_bytes(b"garbage")
-    with pytest.raises(InputError, match="bad.npz: damaged store entry"):
+    with pytest.raises(InputError, match=r"the entry of video 'bad' \(.*bad.npz\) is damaged.*vidcap extract"):
         FeatureStore(tmp_path)["bad"]
+
+
+def test_truncated_and_corrupted_entries_are_found(tmp_path):
+    writer = StoreWriter(tmp_path, SPEC, DIMS)
+    for i, vid in enumerate(["whole", "cut", "flipped"]):
+        _write(writer, vid, i)
+    store = FeatureStore(tmp_path)
+    cut = tmp_path / "videos" / "cut.npz"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # a partial copy
+    flipped = tmp_path / "videos" / "flipped.npz"
+    data = bytearray(flipped.read_bytes())
+    data[200] ^= 0xFF  # one bad byte inside the first member's data
+    flipped.write_bytes(bytes(data))
+    assert store.problem("whole") is None and store.problem("whole", full=True) is None
+    assert store.problem("absent") is None
+    assert "BadZipFile" in store.problem("cut")
+    assert store.problem("flipped") is None  # the cheap check reads the directory only
+    assert "CRC" in store.problem("flipped", full=True) or "damaged" in store.problem("flipped", full=True)
+    with pytest.raises(InputError, match=r"video 'cut'.*BadZipFile.*Re-run the `vidcap extract`"):
+        store["cut"]
+    np.testing.assert_array_equal(store["whole"]["frame"], _entry(0)["frame"].astype(np.float16))
+
+
+def test_writer_refuses_streams_the_spec_does_not_name(tmp_path):
+    writer = StoreWriter(tmp_path, SPEC, DIMS)
+    with pytest.raises(ValueError, match="streams"):
+        writer.write("v", {"frame": np.zeros((4, 3))}, indices=np.arange(4), timestamps=np.zeros(4), info={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidcap.video import Sampling
 from vidcap.errors import InputError, UsageError
 from vidcap.features import get_backbone
 
@@ -61,6 +62,13 @@ def test_missing_pt_offline_is_an_input_error_saying_how_to_provide_it(tmp_path,
         get_backbone("yolov8n", weights="yolov8n.pt", imgsz=64)
     assert "yolov8n.pt" in str(err.value) and "weights_dir" in str(err.value)
     assert "--weights none" in str(err.value)
+
+
+def test_yolo_weights_are_named_for_what_they_are():
+    with pytest.raises(UsageError, match="'coco'"):
+        get_backbone("yolov8n", weights="imagenet")  # YOLO's released weights are COCO-trained
+    bb = get_backbone("yolov8n", weights="none", imgsz=64)
+    assert bb.weights_id == "none(seed=0)" and bb.spec(Sampling(frames=2)).dtypes["object_classes"] == "int16"
 
 
 def test_weights_that_are_not_pt_are_a_usage_error():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import FeatureStore, StoreWriter
 
 ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt"
@@ -43,10 +44,8 @@ def annotations(folder: Path, videos: int, seed: int = 0) -> tuple[Path, str]:
 def feature_store(folder: Path, ids: list[str], frames: int = 28, dim: int = 2048, seed: int = 0) -> Path:
     """A store with random float16 (frames, dim) ``frame`` features for ``ids`` (kept between runs)."""
     path = folder / f"store-{frames}x{dim}"
-    meta = {"format": "vidcap-features/1", "backbone": "resnet152", "weights": "none",
-            "sampling": {"frames": frames, "fps": None, "start": None, "end": None},
-            "dims": {"frame": [dim]}, "dtypes": {"frame": "float16"}, "backbone_meta": {}}
-    writer = StoreWriter(path, meta)
+    writer = StoreWriter(path, FeatureSpec.external("resnet152", {"frame": "float16"}, frames=frames),
+                         {"frame": [dim]})
     have = set(FeatureStore(path).ids())
     rng = np.random.default_rng(seed)
     for vid in ids:

@@ -30,6 +30,7 @@ import torch
 from vidcap.data import (Annotations, BucketBatchSampler, CaptionDataset, FeatureNormalizer, VideoRecord,
                          build_vocabulary, collate, tokenize)
 from vidcap.data.normalize import _Moments
+from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
 
 ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt"
@@ -93,8 +94,8 @@ def _loader_cases(args: argparse.Namespace) -> list[dict]:
     ann = Annotations({v: VideoRecord(v, "train") for v in ids},
                       {v: [" ".join(rng.choice(words, rng.integers(4, 14))) for _ in range(20)] for v in ids})
     with tempfile.TemporaryDirectory(prefix="vidcap-bench-") as tmp:
-        writer = StoreWriter(tmp, {"backbone": "resnet152", "dims": {"frame": [2048]},
-                                   "dtypes": {"frame": "float16"}})
+        writer = StoreWriter(tmp, FeatureSpec.external("resnet152", {"frame": "float16"}, frames=args.frames),
+                             {"frame": [2048]})
         for v in ids:
             writer.write(v, {"frame": rng.standard_normal((args.frames, 2048), np.float32)},
                          indices=np.arange(args.frames), timestamps=np.arange(args.frames) / 2.0, info={})

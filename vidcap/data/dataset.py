@@ -42,7 +42,7 @@ from vidcap.data.normalize import FeatureNormalizer
 from vidcap.data.streams import Stream, resolve_streams, select
 from vidcap.data.tokenize import tokenize
 from vidcap.data.vocab import PAD, Vocabulary
-from vidcap.errors import InputError, UsageError
+from vidcap.errors import InputError, UsageError, listing
 from vidcap.features.store import FeatureStore
 
 PathLike = str | os.PathLike[str]
@@ -111,8 +111,7 @@ class _Features:
         missing = [v for v in ids if not all(v in p for p in present)]
         if missing and not allow_missing:
             where = ", ".join(self.paths[i] for i in used)
-            shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
-            raise InputError(f"{where}: no features for {shown} (extract them, or set data.allow_missing=true)")
+            raise InputError(f"{where}: no features for {listing(missing)} (extract them, or set data.allow_missing=true)")
         absent = set(missing)
         return [v for v in ids if v not in absent]
 
@@ -175,14 +174,11 @@ class _FeatureDataset(torch.utils.data.Dataset):
     def streams(self) -> list[Stream]:
         return list(self._feats.streams)
 
-    def feature_spec(self) -> dict[str, Any]:
-        """Plain data saying how the model's inputs are made, for checkpoints: each store's backbone,
-        weights, sampling and dims (``stores``), the selected ``streams`` (:meth:`Stream.to_dict`) and
-        ``frames``. To caption a new video, run each store's backbone on it and pass the outputs to
-        :func:`vidcap.data.streams.select` with these streams and frames, then the normalizer."""
-        keep = ("backbone", "weights", "sampling", "dims", "dtypes", "backbone_meta")
-        return {"stores": [{k: s.meta[k] for k in keep if k in s.meta} for s in self._feats.stores],
-                "streams": [s.to_dict() for s in self._feats.streams], "frames": self._feats.frames}
+    @property
+    def store_metas(self) -> list[dict[str, Any]]:
+        """Each store's ``meta.json`` (its feature spec and stream dims), in ``features`` order: what a
+        checkpoint keeps so that captioning rebuilds the same inputs (see vidcap.engine.captioner)."""
+        return [dict(s.meta) for s in self._feats.stores]
 
     def features(self) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
         """Raw (un-normalized) ``(feats, masks)`` of each video once, for :meth:`FeatureNormalizer.fit`."""

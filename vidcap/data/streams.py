@@ -90,7 +90,7 @@ def resolve_streams(metas: Sequence[Mapping[str, Any]], requested: Sequence[str]
     for i, meta in enumerate(metas):
         dims = meta.get("dims", {})
         for key, shape in dims.items():
-            if key in NOT_INPUTS or str(meta.get("dtypes", {}).get(key, "float16")).startswith("int"):
+            if key in NOT_INPUTS or str(meta["spec"]["dtypes"].get(key, "float16")).startswith("int"):
                 continue
             shape = tuple(int(d) for d in shape)
             if len(shape) not in (1, 2):

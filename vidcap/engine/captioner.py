@@ -1,9 +1,12 @@
 """Caption video files with a trained checkpoint: decode → backbone features → decoder → sentence.
 
-A checkpoint names the feature stores it was trained on, and each store's ``meta.json`` (kept in the
-checkpoint) names its backbone, weights, options and frame sampling; the captioner rebuilds those
-backbones and samples a raw file exactly as extraction did, applies the stored feature normaliser and
-decodes with beam search. Long videos can be captioned per window (``segment`` seconds) for subtitles.
+A checkpoint keeps the feature spec of every store it was trained on (vidcap.features.spec: backbone,
+weights identity, options, preprocessing, frame sampling, stored dtype). The captioner rebuilds each
+backbone from its spec, checks that the rebuilt one has that very spec (a weights file given with
+``weights=`` must be the same weights), and turns a raw file into model inputs through the function
+extraction uses (:func:`vidcap.features.extract.video_entry`), so a raw file's caption equals the one
+computed from a store made by ``vidcap extract``. Feature stores given to :meth:`Captioner.caption_split`
+must match the checkpoint's specs too. Long videos can be captioned per window (``segment`` seconds).
 
 Example:
     >>> captioner = Captioner.from_checkpoint("runs/sa_lstm/best.pt")        # doctest: +SKIP
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,16 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidcap.data import Annotations, EvalDataset, FeatureNormalizer, Vocabulary, collate, resolve_streams, select
+from vidcap.data import Annotations, EvalDataset, FeatureNormalizer, Vocabulary, resolve_streams, select
 from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.generate import generate_captions
-from vidcap.errors import InputError
-from vidcap.features.backbone import Backbone, backbone_options, get_backbone
-from vidcap.features.extract import MAX_DECODE_SIDE
+from vidcap.engine.setup import check_stores
+from vidcap.errors import InputError, UsageError
+from vidcap.features import FeatureStore
+from vidcap.features.backbone import Backbone, get_backbone
+from vidcap.features.extract import decode, video_entry
 from vidcap.features.sources import collect_sources
-from vidcap.models import CaptionModel, beam_search, get_model
-from vidcap.video import Clip, Sampling, probe, read_clip, windows
+from vidcap.features.spec import FeatureSpec
+from vidcap.models import CaptionModel, get_model
+from vidcap.video import Clip, Sampling, probe, windows
 
 __all__ = ["Captioner", "Described"]
 
@@ -48,32 +54,38 @@ class Described:
     clip: Clip
 
 
-def _backbone_options(name: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """The builder options recorded in a store's ``backbone_meta`` (input size, grid, top_k, dtype, seed …)."""
-    return {k: meta[k] for k in backbone_options(name) if k in meta}
-
-
 class Captioner:
-    """A trained captioning model with everything needed to caption raw video files."""
+    """A trained captioning model with everything needed to caption raw video files.
+
+    ``weights`` maps a backbone name to the weights to build it with instead of the ones the store
+    recorded (e.g. a local copy of the file offline); they must be the same weights (same identity).
+    """
 
     def __init__(self, *, model: CaptionModel, vocab: Vocabulary, normalizer: FeatureNormalizer | None,
                  stores: list[dict[str, Any]], streams: Sequence[str], frames: int | None,
-                 eval_cfg: dict[str, Any], device: torch.device, weights: str | None = None, source: str = ""):
+                 eval_cfg: dict[str, Any], device: torch.device, weights: Mapping[str, str] | None = None,
+                 source: str = ""):
         self.model, self.vocab, self.normalizer = model.eval(), vocab, normalizer
         self.stores, self.frames, self.eval_cfg = stores, frames, eval_cfg
+        self.source = source or "the checkpoint"
+        self.specs = [FeatureSpec.from_dict(m.get("spec"), source=self.source) for m in stores]
         self.streams = resolve_streams(stores, list(streams))
-        self.device, self.weights_override, self.source = device, weights, source
+        self.device = device
+        self.weights_override = _weights_by_backbone(weights, self.specs, self.source)
         self._backbones: dict[int, Backbone] = {}
 
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: str | torch.device | None = None, *,
-                        weights: str | None = None) -> "Captioner":
+                        weights: str | Mapping[str, str] | None = None) -> "Captioner":
         """Load a checkpoint written by ``vidcap train`` (``best.pt`` or ``last.pt``).
 
-        ``weights`` replaces the backbone weights the checkpoint names (e.g. a local file offline).
+        ``weights``: a file (or release name) for the checkpoint's one backbone, or ``{backbone: weights}``
+        for several, used instead of the recorded ones; they must be the same weights.
 
         Example:
             >>> Captioner.from_checkpoint("best.pt", device="cpu", weights="resnet152.pth")   # doctest: +SKIP
+            >>> Captioner.from_checkpoint("best.pt", weights={"resnet152": "r152.pth",
+            ...                                               "yolov8x": "yolov8x.pt"})       # doctest: +SKIP
         """
         ckpt = load_checkpoint(path)
         dev = resolve_device(device)
@@ -82,23 +94,25 @@ class Captioner:
             model = get_model(**model_part["config"])
             model.load_state_dict(model_part["state"])
             norm = data["normalizer"]
-            return cls(model=model.to(dev), vocab=Vocabulary.from_state_dict(data["vocab"]),
-                       normalizer=None if norm is None else FeatureNormalizer.from_state_dict(norm),
-                       stores=list(data["stores"]), streams=data["streams"], frames=cfg["data"]["frames"],
-                       eval_cfg=dict(cfg["eval"]), device=dev, weights=weights, source=str(path))
+            parts = dict(model=model.to(dev), vocab=Vocabulary.from_state_dict(data["vocab"]),
+                         normalizer=None if norm is None else FeatureNormalizer.from_state_dict(norm),
+                         stores=list(data["stores"]), streams=data["streams"], frames=cfg["data"]["frames"],
+                         eval_cfg=dict(cfg["eval"]))
         except (KeyError, TypeError, RuntimeError) as err:
             raise InputError(f"{path}: not a complete vidcap model checkpoint ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
+        return cls(**parts, device=dev, weights=weights, source=f"checkpoint {path}")
 
     # ------------------------------------------------------------------------------- features
     def backbone(self, store: int) -> Backbone:
-        """The backbone of store ``store``, built as the store recorded it (once)."""
+        """The backbone of store ``store``, rebuilt from its spec and checked against it (once)."""
         if store not in self._backbones:
-            meta = self.stores[store]
-            name = meta["backbone"]
-            self._backbones[store] = get_backbone(name, weights=self.weights_override or meta["weights"],
-                                                  device=self.device,
-                                                  **_backbone_options(name, meta.get("backbone_meta", {})))
+            spec, meta = self.specs[store], self.stores[store]
+            weights = self.weights_override.get(spec.backbone, meta.get("extra", {}).get("weights"))
+            built = get_backbone(spec.backbone, weights=weights, device=self.device, **spec.options)
+            built.spec(Sampling.from_dict(spec.sampling)).require(
+                spec, f"backbone {spec.backbone} with weights {weights}", self.source)
+            self._backbones[store] = built
         return self._backbones[store]
 
     def _inputs(self, path: PathLike, start: float | None = None,
@@ -107,28 +121,23 @@ class Captioner:
         used = sorted({s.store for s in self.streams})
         entries: list[dict[str, np.ndarray]] = [{} for _ in self.stores]
         clips: dict[str, Clip] = {}
-        first: Clip | None = None
         for i in used:
-            sampling = dataclasses.replace(Sampling.from_dict(self.stores[i]["sampling"]), start=start, end=end)
+            sampling = dataclasses.replace(Sampling.from_dict(self.specs[i].sampling), start=start, end=end)
             key = repr(sampling)
             if key not in clips:  # stores sampled alike share one decode
-                clips[key] = read_clip(path, sampling, max_side=MAX_DECODE_SIDE)
-            clip = clips[key]
-            first = first or clip
-            entries[i] = self.backbone(i).features(clip.frames)
+                clips[key] = decode(path, sampling)
+            entries[i] = video_entry(self.backbone(i), clips[key])
         feats, masks = select(self.streams, entries, frames=self.frames, source=str(path))
         if self.normalizer is not None:
             feats = self.normalizer(feats, masks)
-        assert first is not None
-        return {"id": str(path), "feats": feats, "masks": masks}, first
+        return {"id": str(path), "feats": feats, "masks": masks}, next(iter(clips.values()))
 
-    def _decode(self, items: list[dict[str, Any]], beam_size: int) -> list[str]:
-        batch = collate(items).to(self.device)
+    def _decode(self, items: Sequence[dict[str, Any]], beam_size: int) -> dict[str, str]:
+        """id → caption, batched exactly as for a feature store (vidcap.engine.generate)."""
         ev = self.eval_cfg
-        with torch.inference_mode():
-            out = beam_search(self.model, batch.feats, batch.masks, beam_size=beam_size, max_len=ev["max_len"],
-                              length_penalty=ev["length_penalty"], block_trigrams=ev["block_trigrams"])
-        return [self.vocab.decode(t) for t in out.tokens]
+        return generate_captions(self.model, items, self.vocab, beam_size=beam_size, max_len=ev["max_len"],
+                                 length_penalty=ev["length_penalty"], block_trigrams=ev["block_trigrams"],
+                                 batch_size=ev.get("batch_size", 64), device=self.device)
 
     # -------------------------------------------------------------------------------- public
     def caption(self, videos: Sequence[PathLike], beam_size: int = 5) -> list[str]:
@@ -138,9 +147,9 @@ class Captioner:
             >>> Captioner.from_checkpoint("best.pt").caption(["a.mp4", "b.mkv"])   # doctest: +SKIP
             ['a man is cooking', 'a car drives down a road']
         """
-        items = [self._inputs(v)[0] for v in videos]
-        size = max(1, int(self.eval_cfg.get("batch_size", 64)))
-        return [c for i in range(0, len(items), size) for c in self._decode(items[i:i + size], beam_size)]
+        items = [{**self._inputs(v)[0], "id": str(i)} for i, v in enumerate(videos)]
+        captions = self._decode(items, beam_size)
+        return [captions[str(i)] for i in range(len(items))]
 
     def describe(self, path: PathLike, *, beam_size: int = 5, segment: float | None = None) -> Described:
         """Caption of the whole file plus, with ``segment`` seconds, one caption per consecutive window.
@@ -151,13 +160,13 @@ class Captioner:
             (0.0, 10.0, 'a man is talking')
         """
         whole, clip = self._inputs(path)
-        caption = self._decode([whole], beam_size)[0]
+        caption = self._decode([whole], beam_size)[whole["id"]]
         if segment is None:
             return Described(caption, [(0.0, clip.info.duration, caption)], clip)
         spans = windows(probe(path).duration, segment)
-        items = [self._inputs(path, start, end)[0] for start, end in spans]
+        items = [{**self._inputs(path, start, end)[0], "id": str(i)} for i, (start, end) in enumerate(spans)]
         texts = self._decode(items, beam_size)
-        return Described(caption, [(s, e, t) for (s, e), t in zip(spans, texts)], clip)
+        return Described(caption, [(s, e, texts[str(i)]) for i, (s, e) in enumerate(spans)], clip)
 
     def caption_split(self, annotations: Sequence[PathLike], *, split: str = "test",
                       features: PathLike | Sequence[PathLike] | None = None, video_dir: PathLike | None = None,
@@ -171,25 +180,43 @@ class Captioner:
             >>> Captioner.from_checkpoint("best.pt").caption_split(["test_videodatainfo.json"],
             ...                                                   features="feats/")   # doctest: +SKIP
         """
+        if (features is None) == (video_dir is None):
+            raise UsageError("caption_split takes feature stores or a video folder, one of the two")
         ann = Annotations.load(*annotations)
         if features is not None:
             paths = [features] if isinstance(features, (str, os.PathLike)) else list(features)
+            check_stores(paths, [FeatureStore(p).meta for p in paths], self.stores, against=self.source)
             dataset = EvalDataset(paths, ann, split=split, streams=[s.name for s in self.streams],
                                   frames=self.frames, normalizer=self.normalizer, allow_missing=allow_missing)
-            ev = self.eval_cfg
-            captions = generate_captions(self.model, dataset, self.vocab, beam_size=beam_size,
-                                         max_len=ev["max_len"], length_penalty=ev["length_penalty"],
-                                         block_trigrams=ev["block_trigrams"], batch_size=ev.get("batch_size", 64),
-                                         device=self.device)
-            return [{"video_id": vid, "caption": captions[vid]} for vid in dataset.video_ids]
-        if video_dir is None:
-            raise InputError("caption_split needs features or video_dir")
-        sources = collect_sources(video_dir=video_dir, annotations=[Path(a) for a in annotations], split=split)
-        problems = [f"{s.video_id}: {s.problem}" for s in sources
-                    if s.problem and not (allow_missing and s.missing)]
-        if problems:
-            raise InputError(f"{len(problems)} videos of split {split!r} cannot be captioned: "
-                             + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
-        sources = [s for s in sources if not s.problem]
-        texts = self.caption([s.path for s in sources], beam_size=beam_size)
-        return [{"video_id": s.video_id, "caption": t} for s, t in zip(sources, texts)]
+            items: Sequence[dict[str, Any]] = dataset
+            ids = dataset.video_ids
+        else:
+            sources = collect_sources(video_dir=video_dir, annotations=[Path(a) for a in annotations], split=split)
+            problems = [f"{s.video_id}: {s.problem}" for s in sources
+                        if s.problem and not (allow_missing and s.missing)]
+            if problems:
+                raise InputError(f"{len(problems)} videos of split {split!r} cannot be captioned: "
+                                 + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+            path = {s.video_id: s.path for s in sources if not s.problem}
+            ids = [v for v in ann.ids(split) if v in path]  # the order a store-based run uses
+            items = [{**self._inputs(path[v])[0], "id": v} for v in ids]
+        captions = self._decode(items, beam_size)
+        return [{"video_id": vid, "caption": captions[vid]} for vid in ids]
+
+
+def _weights_by_backbone(weights: str | Mapping[str, str] | None, specs: Sequence[FeatureSpec],
+                         source: str) -> dict[str, str]:
+    """``weights`` as ``{backbone: weights}``; one plain value needs a model with one backbone."""
+    names = [s.backbone for s in specs]
+    if weights is None:
+        return {}
+    if isinstance(weights, str):
+        if len(names) != 1:
+            raise UsageError(f"{source} uses {len(names)} backbones ({', '.join(names)}): name the one the "
+                             f"weights are for, e.g. --weights {names[0]}={weights}")
+        return {names[0]: weights}
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise UsageError(f"weights for {', '.join(unknown)}: {source} uses no such backbone "
+                         f"(its backbones: {', '.join(names)})")
+    return dict(weights)

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from omegaconf import DictConfig
@@ -22,9 +22,11 @@ from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormal
 from vidcap.engine.config import keyed_error
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
+from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
 
-__all__ = ["RunData", "build_data", "build_model", "model_kwargs"]
+__all__ = ["RunData", "build_data", "build_model", "check_stores", "model_kwargs"]
+
 
 @dataclass
 class RunData:
@@ -61,9 +63,11 @@ def _identity_normalizer(dims: Mapping[str, int | tuple[int, ...]], deltas: bool
                              deltas=deltas, delta_streams=delta_streams)
 
 
-def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) -> RunData:
+def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None,
+               data_source: str = "the checkpoint") -> RunData:
     """Load annotations and stores named in ``cfg.data``; fit (or, from ``data_state``, restore) the
-    vocabulary and normaliser."""
+    vocabulary and normaliser. With ``data_state`` (a checkpoint's, named ``data_source``) the stores
+    must hold features made exactly as those the checkpoint was trained on (:func:`check_stores`)."""
     d = cfg.data
     if not d.annotations:
         raise InputError("data.annotations is empty: name the MSR-VTT-schema annotation file(s)")
@@ -92,8 +96,27 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None) 
     val = EvalDataset(list(d.features), ann, split=d.val_split, normalizer=normalizer, **common)
     val_pairs = CaptionDataset(list(d.features), ann, vocab, ids=val.video_ids, max_len=d.max_len,
                                normalizer=normalizer, **common)
-    metas = [dict(FeatureStore(path).meta) for path in d.features]
-    return RunData(ann, vocab, normalizer, train, val, val_pairs, metas)
+    if data_state is not None:
+        check_stores(d.features, train.store_metas, data_state["stores"], against=data_source)
+    return RunData(ann, vocab, normalizer, train, val, val_pairs, train.store_metas)
+
+
+def check_stores(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]], trained: Sequence[Mapping[str, Any]],
+                 *, against: str) -> None:
+    """InputError unless the stores at ``paths`` (their ``metas``) hold features made exactly like the
+    ones a model was trained on (``trained``: the checkpoint's store metas), store by store.
+
+    Example:
+        >>> check_stores(["feats/"], [FeatureStore("feats/").meta], ckpt["data"]["stores"],
+        ...              against="checkpoint best.pt")                                    # doctest: +SKIP
+    """
+    if len(metas) != len(trained):
+        raise InputError(f"{against} was trained on {len(trained)} feature store(s) "
+                         f"({', '.join(FeatureSpec.from_dict(m.get('spec'), source=against).backbone for m in trained)}); "
+                         f"{len(metas)} given ({', '.join(map(str, paths))}): give them in the same order")
+    for path, meta, old in zip(paths, metas, trained):
+        spec = FeatureSpec.from_dict(meta.get("spec"), source=f"feature store {path}")
+        spec.require(FeatureSpec.from_dict(old.get("spec"), source=against), f"feature store {path}", against)
 
 
 def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -112,7 +112,8 @@ class Trainer:
         resume_from = self._resume_checkpoint(resume)
         init = None if resume_from or not cfg.train.init else load_checkpoint(cfg.train.init)
         source = resume_from or init
-        self.data: RunData = build_data(cfg, data_state=source["data"] if source else None)
+        self.data: RunData = build_data(cfg, data_state=source["data"] if source else None,
+                                        data_source=f"checkpoint {cfg.train.init if init else self.out / 'last.pt'}")
 
         torch.manual_seed(cfg.train.seed)  # the same initial weights in every process and every resumption
         self.model = build_model(cfg, vocab_size=len(self.data.vocab), input_dims=self.data.input_dims)

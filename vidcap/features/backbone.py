@@ -25,7 +25,9 @@ import torch
 
 from vidcap.device import resolve_device
 from vidcap.errors import InputError, UsageError
+from vidcap.features.spec import FeatureSpec
 from vidcap.registry import Registry
+from vidcap.video import Sampling
 
 BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
 
@@ -44,7 +46,11 @@ class Backbone(torch.nn.Module):
 
     Attributes:
         name: registry name, e.g. ``"resnet50"``.
-        weights: weights id actually used: ``"imagenet"``, ``"none"``, a file path, ``"yolov8n.pt"``.
+        weights: the weights as asked for and needed to rebuild: ``"imagenet"``, ``"none"``, a file path …
+        weights_id: identity of those weights for the feature spec (``ResNet18_Weights.IMAGENET1K_V1``,
+            ``none(seed=0)``, ``sha256:<hex>``): equal for equal weights, whatever path they came from.
+        preprocessing: how a frame becomes the model input (recorded in the feature spec).
+        options: every builder option, defaults included (set by ``get_backbone``).
         streams: per-frame shape of each output stream, e.g. ``{"frame": (2048,)}``.
         int_streams: names of the streams holding integers (stored as int16, not float16).
         transform: picklable uint8 NHWC → uint8 NCHW resize/crop/letterbox to the input size.
@@ -52,9 +58,14 @@ class Backbone(torch.nn.Module):
 
     name: str
     weights: str
+    weights_id: str
+    preprocessing: dict[str, Any]
+    options: dict[str, Any]
     streams: dict[str, tuple[int, ...]]
     int_streams: frozenset[str] = frozenset()
     transform: Transform
+    # What ``weights=None`` means for this family: the pretrained weights it is usually run with.
+    default_weights: str = "imagenet"
 
     def __init__(self, *, device: torch.device, dtype: str | None,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
@@ -121,6 +132,22 @@ class Backbone(torch.nn.Module):
         if self.device.type == "cuda":
             self.to(memory_format=torch.channels_last)
 
+    def spec(self, sampling: Sampling) -> FeatureSpec:
+        """The feature spec of this backbone's features under ``sampling`` (stored dtypes included).
+
+        Example:
+            >>> get_backbone("resnet18", weights="none", input_size=64).spec(Sampling(frames=8)).weights
+            'none(seed=0)'
+        """
+        return FeatureSpec(backbone=self.name, weights=self.weights_id, options=self.options,
+                           preprocessing=self.preprocessing, sampling=sampling.to_dict(),
+                           dtypes=self.stored_dtypes)
+
+    @property
+    def stored_dtypes(self) -> dict[str, str]:
+        """How a store keeps each stream: float16 features, int16 integer streams (class ids)."""
+        return {k: "int16" if k in self.int_streams else "float16" for k in self.streams}
+
     def meta(self) -> dict[str, Any]:
         """What a feature store records about the backbone (JSON-serialisable, deterministic)."""
         return {"backbone": self.name, "weights": self.weights, "dtype": self.dtype,
@@ -128,13 +155,14 @@ class Backbone(torch.nn.Module):
                 "int_streams": sorted(self.int_streams)}
 
 
-def get_backbone(name: str, *, weights: str = "imagenet", device: str | torch.device | None = None,
+def get_backbone(name: str, *, weights: str | None = None, device: str | torch.device | None = None,
                  **options: Any) -> Backbone:
     """Build a registered backbone in eval mode on ``device`` (default: CUDA when available).
 
-    ``weights``: ``"imagenet"`` (the library's pretrained default; downloaded where the internet is
-    reachable, else loaded from the library's cache), ``"none"`` (random, seeded by ``seed=0``), or a
-    file. Unknown names raise ``UsageError`` listing the choices.
+    ``weights``: None for the family's usual pretrained weights (``imagenet`` for classifiers, ``coco``
+    for YOLO; downloaded where the internet is reachable, else loaded from the library's cache), a
+    release name the family knows (``IMAGENET1K_V1`` …), ``"none"`` (random, seeded by ``seed=0``), or
+    a file. Unknown names raise ``UsageError`` listing the choices.
 
     Example:
         >>> get_backbone("resnet18", weights="none", grid=2).streams
@@ -145,7 +173,25 @@ def get_backbone(name: str, *, weights: str = "imagenet", device: str | torch.de
     if unknown:
         raise UsageError(f"backbone {name} has no option {', '.join(map(repr, unknown))}; "
                          f"its options: {', '.join(known)}")
-    return BACKBONES.get(name)(name, weights=str(weights), device=resolve_device(device), **options)
+    builder = BACKBONES.get(name)
+    if weights is None:
+        weights = getattr(builder, "default_weights", Backbone.default_weights)
+    model = builder(name, weights=str(weights), device=resolve_device(device), **options)
+    defaults = {p.name: p.default for p in inspect.signature(builder).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "device")}
+    model.options = {k: _plain(v) for k, v in {**defaults, **options}.items()}
+    if "dtype" in model.options:  # as resolved for the device (bf16 on CUDA): it changes the numbers
+        model.options["dtype"] = model.dtype
+    return model
+
+
+def _plain(value: Any) -> Any:
+    """Options as JSON data (numpy scalars and tuples as Python numbers and lists)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def backbone_options(name: str) -> list[str]:
@@ -186,9 +232,10 @@ def weights_file(path: str) -> Path:
 
 
 def file_digest(path: Path) -> str:
-    """Short SHA-256 of a weights file, recorded so stores made with different files never mix."""
+    """SHA-256 (hex) of a weights file: its identity in the feature spec, so stores made with different
+    files never mix and copies of one file agree."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()[:16]
+    return h.hexdigest()

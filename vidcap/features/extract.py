@@ -41,10 +41,10 @@ from vidcap import __version__
 from vidcap.errors import UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
-from vidcap.features.store import StoreWriter, failures_name
-from vidcap.video import Sampling, read_clip
+from vidcap.features.store import FeatureStore, StoreWriter, failures_name, to_stored
+from vidcap.video import Clip, Sampling, VideoError, read_clip
 
-__all__ = ["ExtractReport", "collect_sources", "extract", "parse_shard", "store_meta"]
+__all__ = ["ExtractReport", "collect_sources", "decode", "extract", "parse_shard", "video_entry"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class ExtractReport:
     seconds: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
     shard: tuple[int, int] | None = None
+    redone: list[str] = field(default_factory=list)  # ids whose damaged entries were extracted again
 
     def summary(self) -> str:
         """One line for the terminal, e.g. ``extracted 9 videos (252 frames) in 4.1 s …``."""
@@ -77,6 +78,8 @@ class ExtractReport:
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
         text = (f"{self.out}{part}: extracted {self.extracted} of {self.total} videos ({self.frames} frames, "
                 f"{rate:.1f} frames/s), {self.skipped} already done, {len(self.failures)} failed")
+        if self.redone:
+            text += f"; {len(self.redone)} damaged entries extracted again"
         if self.failures:
             text += f" (reasons in {self.out / failures_name(self.shard)})"
         return text
@@ -90,12 +93,45 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot record {value!r} in the store")
 
 
-def store_meta(backbone: Backbone, sampling: Sampling) -> dict[str, Any]:
-    """The ``meta.json`` a store gets: identical for every shard and re-run of the same setup."""
-    dtypes = {k: "int16" if k in backbone.int_streams else "float16" for k in backbone.streams}
-    return {"format": "vidcap-features/1", "backbone": backbone.name, "weights": backbone.weights,
-            "sampling": sampling.to_dict(), "dims": {k: list(v) for k, v in backbone.streams.items()},
-            "dtypes": dtypes, "backbone_meta": backbone.meta(), "vidcap_version": __version__}
+def decode(path: str | os.PathLike[str], sampling: Sampling) -> Clip:
+    """The sampled frames of one video, decoded as extraction decodes them (large frames shrunk to
+    ``MAX_DECODE_SIDE``); VideoError when nothing can be decoded.
+
+    Example:
+        >>> decode("clip.mp4", Sampling(frames=8)).frames.shape      # doctest: +SKIP
+        (8, 360, 640, 3)
+    """
+    clip = read_clip(path, sampling, max_side=MAX_DECODE_SIDE)
+    if len(clip.frames) == 0:
+        raise VideoError(str(path), "no frames could be decoded")
+    return clip
+
+
+def video_entry(backbone: Backbone, clip: Clip, batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """One video's streams exactly as ``extract`` stores them: the backbone's transform, forward passes
+    of ``batch_size`` frames (the last padded), ``finalize``, then the stored dtypes. Captioning a raw
+    file goes through here, so its captions equal those computed from a store.
+
+    Example:
+        >>> bb = get_backbone("resnet18", weights="none", input_size=64)                  # doctest: +SKIP
+        >>> video_entry(bb, decode("clip.mp4", Sampling(frames=8)))["frame"].dtype        # doctest: +SKIP
+        dtype('float16')
+    """
+    batcher = _Batcher(backbone, batch_size or default_batch_size(backbone))
+    jobs = batcher.add({"frames": torch.from_numpy(backbone.transform(clip.frames))}) + batcher.flush()
+    return _stored(backbone, jobs[0], clip.frames.shape[1:3])
+
+
+def default_batch_size(backbone: Backbone) -> int:
+    """Frames per forward pass when not given, by device type."""
+    return DEFAULT_BATCH_SIZE.get(backbone.device.type, DEFAULT_BATCH_SIZE["cpu"])
+
+
+def _stored(backbone: Backbone, job: "_Job", frame_size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """A finished job's outputs joined, finalised for the frame size, in the stored dtypes."""
+    streams = {k: np.concatenate([p[k] for p in job.parts]) for k in job.parts[0]}
+    streams = backbone.finalize(streams, tuple(int(x) for x in frame_size))
+    return to_stored(streams, backbone.stored_dtypes)
 
 
 class _Clips(torch.utils.data.Dataset):
@@ -111,9 +147,7 @@ class _Clips(torch.utils.data.Dataset):
         src = self.sources[i]
         item: dict[str, Any] = {"video_id": src.video_id, "path": str(src.path)}
         try:
-            clip = read_clip(src.path, self.sampling, max_side=MAX_DECODE_SIDE)
-            if len(clip.frames) == 0:
-                return {**item, "error": "no frames could be decoded"}
+            clip = decode(src.path, self.sampling)
             info = dataclasses.asdict(clip.info)
             return {**item, "frames": torch.from_numpy(self.transform(clip.frames)),
                     "size": clip.frames.shape[1:3], "indices": clip.indices, "timestamps": clip.timestamps,
@@ -161,6 +195,7 @@ class _Batcher:
         self.queued = 0
 
     def add(self, item: dict[str, Any]) -> list[_Job]:
+        """Queue a decoded item (its ``frames`` already transformed); returns the videos now complete."""
         job = _Job(item, len(item["frames"]))
         self.queue.append((job, item.pop("frames")))
         self.queued += job.count
@@ -197,12 +232,14 @@ class _Batcher:
 
 
 def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.PathLike[str], *,
-            backbone: str, weights: str = "imagenet", sampling: Sampling | None = None, batch_size: int | None = None,
-            workers: int = 2, device: str | None = None, shard: tuple[int, int] | None = None,
-            progress: bool = True, options: dict[str, Any] | None = None) -> ExtractReport:
+            backbone: str, weights: str | None = None, sampling: Sampling | None = None,
+            batch_size: int | None = None, workers: int = 2, device: str | None = None,
+            shard: tuple[int, int] | None = None, progress: bool = True, options: dict[str, Any] | None = None,
+            verify: bool = False) -> ExtractReport:
     """Extract features of ``sources`` (``Source``s or video paths) into the store folder ``out``.
 
-    Resumes: videos already in ``out`` are skipped. ``shard=(i, n)`` takes every n-th source from i
+    Resumes: videos already in ``out`` are skipped, unless their entry is damaged (checked cheaply, or
+    by reading every byte with ``verify``): those are extracted again. ``shard=(i, n)`` takes every n-th source from i
     (sorted by id); shards may share ``out``. ``options`` go to ``get_backbone`` (e.g. ``{"grid": 2}``).
     Raises UsageError/InputError before any work for a bad request; per-video problems end up in
     ``report.failures`` and ``out/failures.json`` (``failures-<i>-of-<n>.json`` for a shard).
@@ -217,8 +254,9 @@ def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.Pa
     sampling = Sampling() if sampling is None else sampling
     srcs = [s if isinstance(s, Source) else Source(Path(s).stem, Path(s)) for s in sources]
     model = get_backbone(backbone, weights=weights, device=device, **(options or {}))
-    batch_size = batch_size or DEFAULT_BATCH_SIZE.get(model.device.type, DEFAULT_BATCH_SIZE["cpu"])
-    writer = StoreWriter(out, store_meta(model, sampling))
+    batch_size = batch_size or default_batch_size(model)
+    writer = StoreWriter(out, model.spec(sampling), model.streams, extra=model.meta())
+    store = FeatureStore(out)
     mine = select_shard(srcs, shard)
     fail_name = failures_name(shard)
     # Without a shard this is the only writer, so every leftover is stale; with shards, only our own are.
@@ -227,7 +265,11 @@ def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.Pa
     report = ExtractReport(Path(out), total=len(mine), shard=shard)
     todo = []
     for src in mine:
-        if writer.done(src.video_id):
+        damage = store.problem(src.video_id, full=verify) if writer.done(src.video_id) else None
+        if damage:
+            log.warning("%s: damaged store entry (%s); extracting it again", src.video_id, damage)
+            report.redone.append(src.video_id)
+        if writer.done(src.video_id) and not damage:
             report.skipped += 1
         elif src.problem:
             report.failures.append({"video_id": src.video_id, "path": str(src.path), "reason": src.problem})
@@ -309,8 +351,6 @@ class _Run:
 
 def _write(writer: StoreWriter, model: Backbone, job: _Job) -> None:
     item = job.item
-    streams = {k: np.concatenate([p[k] for p in job.parts]) for k in job.parts[0]}
-    streams = model.finalize(streams, tuple(int(x) for x in item["size"]))
     info = {k: _jsonable(v) if isinstance(v, (Path, np.generic)) else v for k, v in item["info"].items()}
-    writer.write(item["video_id"], streams, indices=np.asarray(item["indices"]),
-                 timestamps=np.asarray(item["timestamps"]), info=info, int_streams=model.int_streams)
+    writer.write(item["video_id"], _stored(model, job, item["size"]), indices=np.asarray(item["indices"]),
+                 timestamps=np.asarray(item["timestamps"]), info=info)

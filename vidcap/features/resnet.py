@@ -8,6 +8,12 @@ crop, ImageNet mean/std. The crop drops the sides of wide frames — a third of 
 pixels, more of 16:9 — and with them whatever is there; ``fit="stretch"`` resizes the whole frame to the
 square input instead, ``fit="letterbox"`` keeps its aspect ratio and pads with the ImageNet mean colour.
 
+Weights: ``imagenet`` is torchvision's DEFAULT release (``IMAGENET1K_V2`` for resnet50/101/152, ``V1``
+for resnet18/34); ``IMAGENET1K_V1`` names the original ImageNet weights, which the 2015–2018 captioning
+papers and v-iashin/video_features use; ``none`` gives seeded random weights; any other value is a
+state-dict file. A file that is a copy of a torchvision release (same SHA-256 prefix as its published
+name) has that release's identity in the feature spec, so a local copy and the download agree.
+
 Three options change what is pooled. ``stage`` takes the map of an earlier stage (``conv1`` — the first
 convolution with its batch norm and ReLU, at half the input resolution —, ``stem`` — conv1 and its max
 pool —, ``layer1`` … ``layer4``, the default) — earlier stages keep more of colour and position, and cost
@@ -36,6 +42,7 @@ from typing import Any, Callable
 import torch
 import torchvision
 from torch import nn
+from torchvision.models import WeightsEnum
 
 from vidcap.errors import InputError, UsageError
 from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_digest, seeded,
@@ -58,29 +65,40 @@ FITS: dict[str, Callable[[int], Any]] = {
 }
 
 
-def _pretrained(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    """torchvision's DEFAULT ImageNet weights through the standard hub cache ($TORCH_HOME/hub/checkpoints)."""
-    enum = torchvision.models.get_model_weights(name).DEFAULT
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+def _release(name: str, weights: str) -> WeightsEnum | None:
+    """``imagenet`` → torchvision's DEFAULT weights of ``name``; a release name (``IMAGENET1K_V1``) → that
+    release; anything else → None (a file path)."""
+    releases = torchvision.models.get_model_weights(name)
+    if weights == "imagenet":
+        return releases.DEFAULT
+    return releases.__members__.get(weights)
+
+
+def _identity(name: str, digest: str) -> str:
+    """A file's identity: the torchvision release it is a copy of (torchvision names its files after the
+    first hex digits of their SHA-256), else ``sha256:<hex>``."""
+    for release in torchvision.models.get_model_weights(name):
+        prefix = Path(release.url).stem.rpartition("-")[2]
+        if prefix and digest.startswith(prefix):
+            return str(release)
+    return f"sha256:{digest}"
+
+
+def _pretrained(name: str, release: WeightsEnum) -> nn.Module:
+    """A torchvision release through the standard hub cache ($TORCH_HOME/hub/checkpoints)."""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(release.url).name
     try:
-        model = torchvision.models.get_model(name, weights=enum)
+        return torchvision.models.get_model(name, weights=release)
     except urllib.error.URLError as err:  # offline (or the download was refused) and nothing cached
         raise InputError(
-            f"{name} ImageNet weights ({enum}) are not available: downloading {enum.url} failed "
+            f"{name} ImageNet weights ({release}) are not available: downloading {release.url} failed "
             f"({err.reason}). Offline, place that file at {cached} (the folder follows $TORCH_HOME), "
             f"or pass --weights PATH to a state dict, or --weights none for random weights") from None
     except RuntimeError as err:  # a damaged file in the cache
         raise InputError(f"{cached}: not a loadable {name} state dict ({err}); delete it or replace it") from None
-    return model, {"weights_file": cached.name, "weights_enum": str(enum)}
 
 
-def _random(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    with seeded(seed):
-        return torchvision.models.get_model(name, weights=None), {"seed": seed}
-
-
-def _from_file(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    file = weights_file(weights)
+def _from_file(name: str, file: Path) -> nn.Module:
     model = torchvision.models.get_model(name, weights=None)
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
@@ -88,12 +106,25 @@ def _from_file(name: str, weights: str, seed: int) -> tuple[nn.Module, dict[str,
     except Exception as err:  # torch.load and load_state_dict raise many types for a wrong file
         raise InputError(f"weights file {file}: not a {name} state dict ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
-    return model, {"weights_sha256": file_digest(file)}
+    return model
 
 
-# weights spec → loader; any other string is a path to a state dict.
-_LOADERS: dict[str, Callable[[str, str, int], tuple[nn.Module, dict[str, Any]]]] = {
-    "imagenet": _pretrained, "none": _random}
+def load_resnet(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str]:
+    """``(model, weights as given for rebuilding, weights identity)`` for ``none``, ``imagenet``, a
+    torchvision release name of ``name`` or a state-dict file.
+
+    Example:
+        >>> load_resnet("resnet18", "none", 0)[1:]
+        ('none', 'none(seed=0)')
+    """
+    if weights == "none":
+        with seeded(seed):
+            return torchvision.models.get_model(name, weights=None), "none", f"none(seed={seed})"
+    release = _release(name, weights)
+    if release is not None:
+        return _pretrained(name, release), weights, str(release)
+    file = weights_file(weights)
+    return _from_file(name, file), str(file), _identity(name, file_digest(file))
 
 
 class ResNetBackbone(Backbone):
@@ -115,9 +146,8 @@ class ResNetBackbone(Backbone):
             raise UsageError(f"input_size={input_size!r}: choose 32 to 1024 pixels")
         if fit not in FITS:
             raise UsageError(f"fit={fit!r}: choose one of {', '.join(FITS)}")
-        model, self._weights_meta = _LOADERS.get(weights, _from_file)(name, weights, seed)
+        model, self.weights, self.weights_id = load_resnet(name, weights, seed)
         self.name = name
-        self.weights = weights if weights in _LOADERS else str(weights_file(weights))
         self.grid = int(grid) if grid else None
         self.stage, self.pyramid, self.second_order = stage, int(pyramid), second_order
         # The stages up to the deeper of the two that are pooled (not the global pool: pooling is done here).
@@ -139,6 +169,10 @@ class ResNetBackbone(Backbone):
         # crop: 256/224 is torchvision's evaluation resize for its 224 crop, kept for other input sizes.
         self.input_size, self.fit = int(input_size), fit
         self.transform = FITS[fit](self.input_size)
+        self.preprocessing = {"colour": "RGB", "input_size": self.input_size, "fit": fit,
+                              "resize": getattr(self.transform, "resize", None),
+                              "interpolation": "area (shrink) / linear (enlarge)",
+                              "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
         self._place()
 
     def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -168,9 +202,9 @@ class ResNetBackbone(Backbone):
         return nn.functional.normalize(values, dim=1).to(fmap.dtype)
 
     def meta(self) -> dict[str, Any]:
-        return {**super().meta(), **self._weights_meta, "input_size": self.input_size, "fit": self.fit,
-                "resize": getattr(self.transform, "resize", None), "grid": self.grid, "stage": self.stage, "pyramid": self.pyramid,
-                "second_order": self.second_order,
+        return {**super().meta(), "input_size": self.input_size, "fit": self.fit,
+                "resize": getattr(self.transform, "resize", None), "grid": self.grid, "stage": self.stage,
+                "pyramid": self.pyramid, "second_order": self.second_order,
                 "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
 
 

@@ -2,20 +2,23 @@
 
 Layout of a store folder ``DIR``::
 
-    DIR/meta.json                      backbone, weights, sampling, stream dims/dtypes, vidcap version
+    DIR/meta.json                      the feature spec (vidcap.features.spec), stream dims, vidcap version
     DIR/videos/<quoted id>.npz         one uncompressed npz per video: the streams (float16; integer
                                        streams int16), ``_indices``, ``_timestamps``, ``_info`` (JSON)
     DIR/failures.json                  [{"video_id", "path", "reason"}] of the last unsharded run
     DIR/failures-<i>-of-<n>.json       the same, per shard
 
 Every file is written to a temporary name in its own folder (``*.tmp``), flushed, fsynced and
-``os.replace``d into place: a reader sees a whole entry or none. Ids are ``urllib.parse.quote``d
+``os.replace``d into place: a reader sees a whole entry or none. An entry damaged afterwards (a partial
+copy, a bad disk) is named with its video id when read, and ``vidcap extract`` finds it and extracts
+that video again: :meth:`FeatureStore.problem` is a cheap check (the zip directory at the end of the
+file and the member list), ``problem(..., full=True)`` reads and CRC-checks every byte. Ids are ``urllib.parse.quote``d
 (``safe=""``), so any id maps to one flat file name. Reading opens one entry per item and nothing else,
 and the object holds no open files: safe to use from DataLoader workers.
 
 Example:
     >>> store = FeatureStore("feats/")                               # doctest: +SKIP
-    >>> store.meta["backbone"], len(store)                           # doctest: +SKIP
+    >>> store.spec.backbone, len(store)                              # doctest: +SKIP
     ('resnet18', 10000)
     >>> store["video0"]["frame"].shape, store.info("video0")["fps"]  # doctest: +SKIP
     ((28, 512), 29.97)
@@ -25,6 +28,8 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from vidcap.errors import InputError, UsageError
+from vidcap.features.spec import FORMAT, FeatureSpec
 from vidcap.files import temp_owner, write_atomic, write_json
 
 META = "meta.json"
@@ -39,6 +45,8 @@ VIDEOS = "videos"
 ENTRY_SUFFIX = ".npz"
 RESERVED = ("_indices", "_timestamps", "_info")  # non-stream members of an entry
 UNCHECKED_META = ("vidcap_version",)  # may differ between runs that add to the same store
+# What can go wrong reading a damaged npz: a zip without its directory, a short member, bad CRC or array header.
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
 
 
 def quote_id(video_id: str) -> str:
@@ -63,11 +71,19 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
             raise InputError(f"{self.path}: not a feature store (no {META}; make one with `vidcap extract`)") from None
         except (OSError, ValueError) as err:
             raise InputError(f"{meta_file}: unreadable store metadata ({err})") from None
-        self.streams: tuple[str, ...] = tuple(self.meta.get("dims", {}))
+        if not isinstance(self.meta, dict) or not isinstance(self.meta.get("dims"), dict):
+            raise InputError(f"{meta_file}: not vidcap store metadata (no stream dims)")
+        self.spec = FeatureSpec.from_dict(self.meta.get("spec"), source=f"feature store {self.path}")
+        self.streams: tuple[str, ...] = tuple(self.meta["dims"])
         self._ids: list[str] | None = None  # listed once, on first use
 
     def _file(self, video_id: str) -> Path:
         return self.path / VIDEOS / f"{quote_id(video_id)}{ENTRY_SUFFIX}"
+
+    def _damaged(self, video_id: str, reason: str) -> InputError:
+        return InputError(f"feature store {self.path}: the entry of video {video_id!r} ({self._file(video_id)}) "
+                          f"is damaged ({reason}). Re-run the `vidcap extract` command that made the store: "
+                          "it finds damaged entries and extracts those videos again")
 
     def _load(self, video_id: str, names: Iterable[str]) -> dict[str, np.ndarray]:
         try:
@@ -75,8 +91,42 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
                 return {name: entry[name] for name in names}
         except FileNotFoundError:
             raise KeyError(video_id) from None
-        except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self._file(video_id)}: damaged store entry ({err})") from None
+        except _DAMAGE as err:
+            raise self._damaged(video_id, f"{type(err).__name__}: {err}") from None
+
+    def problem(self, video_id: str, *, full: bool = False) -> str | None:
+        """Why the entry of ``video_id`` cannot be read, or None when it can (also None when absent).
+
+        The cheap check reads the zip directory at the end of the file and the member list, which any
+        truncation breaks; ``full`` reads every member and checks its CRC.
+
+        Example:
+            >>> FeatureStore("feats/").problem("video0")     # doctest: +SKIP
+            'BadZipFile: File is not a zip file'
+        """
+        file = self._file(video_id)
+        try:
+            with zipfile.ZipFile(file) as zf:
+                names = {n.removesuffix(".npy") for n in zf.namelist()}
+                missing = sorted((set(self.streams) | set(RESERVED)) - names)
+                if missing:
+                    return f"members missing: {', '.join(missing)}"
+                size = file.stat().st_size
+                if any(i.header_offset + i.compress_size > size for i in zf.infolist()):
+                    return "a member runs past the end of the file"
+                if full:
+                    bad = zf.testzip()
+                    if bad is not None:
+                        return f"CRC mismatch in {bad}"
+            if full:
+                self._load(video_id, (*self.streams, *RESERVED))
+        except FileNotFoundError:
+            return None
+        except InputError as err:
+            return str(err)
+        except _DAMAGE as err:
+            return f"{type(err).__name__}: {err}"
+        return None
 
     def __getitem__(self, video_id: str) -> dict[str, np.ndarray]:
         return self._load(video_id, self.streams)
@@ -122,19 +172,53 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
         return [found[k] for k in sorted(found)]
 
     def __repr__(self) -> str:
-        return f"FeatureStore({str(self.path)!r}, backbone={self.meta.get('backbone')!r})"
+        return f"FeatureStore({str(self.path)!r}, backbone={self.spec.backbone!r})"
+
+
+def store_meta(spec: FeatureSpec, dims: Mapping[str, Iterable[int]], extra: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """The ``meta.json`` of a store: ``format``, ``backbone``, ``spec``, ``dims``, ``extra`` (information
+    that is not part of the spec, e.g. class names) and the vidcap version.
+
+    Example:
+        >>> spec = FeatureSpec(backbone="resnet18", weights="none(seed=0)", options={}, preprocessing={},
+        ...                    sampling={"frames": 4}, dtypes={"frame": "float16"})
+        >>> sorted(store_meta(spec, {"frame": (512,)}))
+        ['backbone', 'dims', 'extra', 'format', 'spec', 'vidcap_version']
+    """
+    from vidcap import __version__
+
+    if set(dims) != set(spec.dtypes):
+        raise ValueError(f"stream dims {sorted(dims)} and spec dtypes {sorted(spec.dtypes)} name other streams")
+    return json.loads(json.dumps({
+        "format": FORMAT, "backbone": spec.backbone, "spec": spec.to_dict(),
+        "dims": {k: [int(d) for d in v] for k, v in dims.items()}, "extra": dict(extra or {}),
+        "vidcap_version": __version__}))
+
+
+def to_stored(streams: Mapping[str, np.ndarray], dtypes: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Arrays as a store holds them (``dtypes`` per stream: float16, int16): what the writer writes and
+    what captioning a raw file feeds the model, so the two agree bit for bit.
+
+    Example:
+        >>> to_stored({"frame": np.array([0.1])}, {"frame": "float16"})["frame"].dtype
+        dtype('float16')
+    """
+    return {k: np.ascontiguousarray(v, dtypes[k]) for k, v in streams.items()}
 
 
 class StoreWriter:
     """Creates or resumes a store folder; used by ``extract`` (one writer per process/shard)."""
 
-    def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any]):
+    def __init__(self, path: str | os.PathLike[str], spec: FeatureSpec, dims: Mapping[str, Iterable[int]],
+                 extra: Mapping[str, Any] | None = None):
         self.path = Path(path)
         self.videos = self.path / VIDEOS
         if self.path.exists() and not self.path.is_dir():
             raise UsageError(f"--out {self.path}: exists and is not a folder")
         self.videos.mkdir(parents=True, exist_ok=True)
-        self.meta = json.loads(json.dumps(meta))  # the JSON form, so it compares equal to a re-read copy
+        self.spec = spec
+        self.meta = store_meta(spec, dims, extra)
         self._check_or_write_meta()
 
     def _check_or_write_meta(self) -> None:
@@ -146,13 +230,20 @@ class StoreWriter:
             old = json.loads(file.read_text())
         except ValueError as err:
             raise InputError(f"{file}: unreadable store metadata ({err}); remove the folder or pick another --out")
-        keys = sorted((set(old) | set(self.meta)) - set(UNCHECKED_META))
-        diff = [f"{k}: stored {old.get(k)!r}, now {self.meta.get(k)!r}" for k in keys if old.get(k) != self.meta.get(k)]
+        stored = old.get("spec") if isinstance(old, dict) else None
+        try:
+            diff = FeatureSpec.from_dict(stored, source=str(file)).differences(self.spec)
+        except InputError as err:
+            raise UsageError(f"--out {self.path}: {err}; use another --out folder") from None
+        keys = sorted((set(old) | set(self.meta)) - set(UNCHECKED_META) - {"spec"})
+        diff += [f"{k}: {json.dumps(old.get(k))} vs {json.dumps(self.meta.get(k))}"
+                 for k in keys if old.get(k) != self.meta.get(k)]
         if diff:
-            raise UsageError(f"--out {self.path} holds features made differently, and stores never mix: "
-                             + "; ".join(diff) + ". Use another --out folder, or the stored settings.")
+            raise UsageError(f"--out {self.path} holds features made differently, and stores never mix "
+                             "(stored vs now): " + "; ".join(diff) + ". Use another --out folder, or the stored settings.")
 
     def done(self, video_id: str) -> bool:
+        """Whether ``video_id`` has an entry (damaged or not: see :meth:`FeatureStore.problem`)."""
         return (self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}").is_file()
 
     def remove_temps(self, video_ids: Iterable[str] | None, failures: str) -> int:
@@ -169,10 +260,11 @@ class StoreWriter:
         return removed
 
     def write(self, video_id: str, streams: dict[str, np.ndarray], *, indices: np.ndarray,
-              timestamps: np.ndarray, info: dict[str, Any], int_streams: Iterable[str] = ()) -> None:
-        """Write one video's entry atomically (float streams as float16, integer streams as int16)."""
-        ints = set(int_streams)
-        arrays = {k: np.ascontiguousarray(v, np.int16 if k in ints else np.float16) for k, v in streams.items()}
+              timestamps: np.ndarray, info: dict[str, Any]) -> None:
+        """Write one video's entry atomically, each stream in the spec's stored dtype."""
+        if set(streams) != set(self.spec.dtypes):
+            raise ValueError(f"video {video_id!r}: streams {sorted(streams)}, the store has {sorted(self.spec.dtypes)}")
+        arrays = to_stored(streams, self.spec.dtypes)
         arrays.update(_indices=np.asarray(indices, np.int64), _timestamps=np.asarray(timestamps, np.float64),
                       _info=np.array(json.dumps(info, sort_keys=True)))
         write_atomic(self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}", lambda f: np.savez(f, **arrays))

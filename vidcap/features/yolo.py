@@ -12,7 +12,9 @@ Streams (D = C3 + C4 + C5, the channel counts of the three neck outputs fed to t
 Detections are the head's decoded boxes, thresholded at ``conf``, then class-aware NMS at ``iou``
 (``torchvision.ops.batched_nms``, one label per box as ultralytics' default), best ``top_k`` kept in
 descending score order. Random weights give meaningless, tiny scores: use ``conf=0`` to still get boxes.
-Input: letterbox to ``imgsz``² (default 640), pixels /255.
+Input: letterbox to ``imgsz``² (default 640), pixels /255. Weights: ``coco`` (the default) is
+ultralytics' released COCO-trained ``<name>.pt``; also ``none`` (seeded random), a ``.pt`` name or path.
+The feature spec identifies weights by the file's SHA-256.
 
 Example:
     >>> from vidcap.features import get_backbone
@@ -23,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,17 +43,19 @@ MAX_NMS = 30000  # candidate boxes per frame entering NMS, as ultralytics caps t
 log = logging.getLogger(__name__)
 
 
-def _load(name: str, weights: str, seed: int) -> tuple[nn.Module, str, dict[str, Any]]:
-    """Build (weights='none', from ``<name>.yaml``) or load (a .pt name or path) the detection model."""
+def _load(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str]:
+    """Build (weights='none', from ``<name>.yaml``) or load (``coco``, a .pt name or path) the detection
+    model: ``(model, weights as given for rebuilding, weights identity)``."""
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint  # heavy import, only when used
 
     if weights == "none":
         with seeded(seed):
-            return DetectionModel(f"{name}.yaml", nc=80, verbose=False), "none", {"seed": seed}
-    if weights == "imagenet":  # the CLI's generic default: for YOLO, the family's pretrained COCO file
+            return DetectionModel(f"{name}.yaml", nc=80, verbose=False), "none", f"none(seed={seed})"
+    if weights == "coco":  # ultralytics' released COCO-trained detector of this name
         weights = f"{name}.pt"
     if not weights.endswith(".pt"):
-        raise UsageError(f"YOLO weights {weights!r}: give 'none', a .pt name such as {name}.pt, or a .pt path")
+        raise UsageError(f"YOLO weights {weights!r}: give 'coco' (ultralytics' COCO-trained {name}.pt), "
+                         f"'none' for random weights, a .pt name such as {name}.pt, or a .pt path")
     try:
         model, _ = load_checkpoint(weights)
     except ConnectionError as err:  # ultralytics' download failure when the file is nowhere local
@@ -62,14 +67,15 @@ def _load(name: str, weights: str, seed: int) -> tuple[nn.Module, str, dict[str,
             f"or pass its path, or use --weights none for random weights") from None
     except (TypeError, FileNotFoundError) as err:  # ultralytics' messages for damaged or foreign files
         raise InputError(f"YOLO weights {weights}: {err}") from None
-    file = getattr(model, "pt_path", weights)
-    return model, weights, {"weights_sha256": file_digest(file) if file else None}
+    file = getattr(model, "pt_path", None) or weights
+    return model, weights, f"sha256:{file_digest(Path(file))}"
 
 
 class YoloBackbone(Backbone):
     """An ultralytics detection model; see the module docstring for the streams."""
 
     int_streams = frozenset({"object_classes"})
+    default_weights = "coco"
 
     def __init__(self, name: str, *, weights: str, device: torch.device, imgsz: int = 640,
                  top_k: int = 10, conf: float = 0.25, iou: float = 0.7, roi_size: int = 7,
@@ -81,13 +87,15 @@ class YoloBackbone(Backbone):
             raise UsageError(f"top_k={top_k!r}: keep at least one detection per frame")
         if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0):
             raise UsageError(f"conf={conf!r}, iou={iou!r}: both must lie in [0, 1]")
-        model, self.weights, self._weights_meta = _load(name, weights, seed)
+        model, self.weights, self.weights_id = _load(name, weights, seed)
         self.name = name
         self.model = model.fuse(verbose=False).eval()  # conv+bn folded: same outputs, faster
         self.top_k, self.conf, self.iou, self.roi_size = int(top_k), float(conf), float(iou), int(roi_size)
         self.class_names = dict(model.names)
         self.strides = [float(s) for s in model.stride]
         self.transform = Letterbox(imgsz=int(imgsz))
+        self.preprocessing = {"colour": "RGB", "fit": "letterbox", "input_size": self.transform.imgsz,
+                              "pad": self.transform.pad_value, "scale": "pixels / 255"}
         with torch.inference_mode():  # channel counts of the neck outputs, from a tiny dry run
             _, preds = self.model(torch.zeros(1, 3, 64, 64))
         dim = sum(f.shape[1] for f in self._neck(preds))
@@ -137,7 +145,7 @@ class YoloBackbone(Backbone):
         return {**outputs, "object_boxes": np.where(valid[..., None], boxes, 0.0).astype(np.float32)}
 
     def meta(self) -> dict[str, Any]:
-        return {**super().meta(), **self._weights_meta, "imgsz": self.transform.imgsz,
+        return {**super().meta(), "imgsz": self.transform.imgsz,
                 "letterbox_pad": self.transform.pad_value, "normalization": "pixels / 255",
                 "top_k": self.top_k, "conf": self.conf, "iou": self.iou, "roi_size": self.roi_size,
                 "class_names": [self.class_names[i] for i in sorted(self.class_names)]}
