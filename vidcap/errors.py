@@ -6,6 +6,8 @@ checkpoints, results files. Messages always name the offending input.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class VidcapError(Exception):
     """Base class of vidcap's own errors."""
@@ -23,3 +25,15 @@ class InputError(VidcapError, ValueError):
     """An input file is missing, malformed or untrusted; the message names the file and the problem."""
 
     exit_code = 1
+
+
+def listing(items: Sequence[object], shown: int = 5) -> str:
+    """The first ``shown`` items and, when there are more, how many there are in all: what an error
+    message quotes of a long list of offending entries.
+
+    Example:
+        >>> listing(["video3", "video9"]), listing([f"v{i}" for i in range(7)])
+        ('video3, video9', 'v0, v1, v2, v3, v4, ... (7 in all)')
+    """
+    quoted = ", ".join(map(str, items[:shown]))
+    return f"{quoted}, ... ({len(items)} in all)" if len(items) > shown else quoted

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from vidcap.errors import InputError, UsageError
+from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json
 
 SPLITS = ("train", "validate", "test")
@@ -41,8 +41,6 @@ CATEGORY_NAMES: dict[int, str] = dict(enumerate([
     "movie/comedy", "animation", "vehicles/autos", "howto", "travel", "science/technology",
     "animals/pets", "kids/family", "documentary", "food/drink", "cooking", "beauty/fashion",
     "advertisement"]))
-
-_SHOWN = 5  # offending entries quoted per problem; the count says how many there are in all
 
 
 @dataclass(frozen=True)
@@ -63,11 +61,6 @@ def natural_key(text: str) -> tuple[Any, ...]:
     """
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
                  for part in re.split(r"(\d+)", text) if part)
-
-
-def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:_SHOWN])
-    return f"{shown}, ... ({len(items)} in all)" if len(items) > _SHOWN else shown
 
 
 def _is_int(value: Any) -> bool:
@@ -111,7 +104,7 @@ class Annotations:
             clashes = [vid for vid in file_videos if vid in videos]
             if clashes:
                 raise InputError(f"{path}: video ids already listed in {owner[clashes[0]]}: "
-                                 f"{_listing(clashes)}")
+                                 f"{listing(clashes)}")
             videos.update(file_videos)
             owner.update(dict.fromkeys(file_videos, path))
             pending.append((path, sentences))
@@ -122,17 +115,17 @@ class Annotations:
             unknown = sorted({vid for _, vid, _ in sentences if vid not in videos}, key=natural_key)
             if unknown:
                 raise InputError(f"{path}: sentences for videos that no annotation file lists: "
-                                 f"{_listing(unknown)}")
+                                 f"{listing(unknown)}")
             for sen_id, vid, caption in sentences:
                 by_video[vid].append((sen_id, caption))
         uncaptioned = sorted((vid for vid, sens in by_video.items() if not sens), key=natural_key)
         if uncaptioned:
-            raise InputError(f"{owner[uncaptioned[0]]}: videos without any sentence: {_listing(uncaptioned)}")
+            raise InputError(f"{owner[uncaptioned[0]]}: videos without any sentence: {listing(uncaptioned)}")
         repeated = sorted({f"{vid} sen_id {s}" for vid, sens in by_video.items()
                            for s in _duplicates([s for s, _ in sens])}, key=natural_key)
         if repeated:
             raise InputError(f"{', '.join(map(str, paths))}: sentence ids repeated for one video: "
-                             f"{_listing(repeated)}")
+                             f"{listing(repeated)}")
         captions = {vid: [c for _, c in sorted(sens)] for vid, sens in by_video.items()}
         return cls(videos, captions, [Path(p) for p in paths])
 
@@ -160,7 +153,7 @@ class Annotations:
         chosen = self.ids() if ids is None else list(ids)
         unknown = [vid for vid in chosen if vid not in self.captions]
         if unknown:
-            raise UsageError(f"unknown video ids: {_listing(unknown)}")
+            raise UsageError(f"unknown video ids: {listing(unknown)}")
         return {vid: list(self.captions[vid]) for vid in chosen}
 
     def category_of(self, video_id: str) -> str | None:
@@ -213,11 +206,11 @@ def _parse_file(path: Path) -> tuple[dict[str, VideoRecord], list[tuple[int, str
         else:
             videos[vid] = VideoRecord(vid, entry["split"], entry.get("category"))
     if bad:
-        raise InputError(f"{path}: malformed videos: {_listing(bad)}")
+        raise InputError(f"{path}: malformed videos: {listing(bad)}")
     if bad_split:
-        raise InputError(f"{path}: unknown split (expected one of {', '.join(SPLITS)}): {_listing(bad_split)}")
+        raise InputError(f"{path}: unknown split (expected one of {', '.join(SPLITS)}): {listing(bad_split)}")
     if dup_ids:
-        raise InputError(f"{path}: duplicate video ids: {_listing(sorted(set(dup_ids), key=natural_key))}")
+        raise InputError(f"{path}: duplicate video ids: {listing(sorted(set(dup_ids), key=natural_key))}")
 
     sentences: list[tuple[int, str, str]] = []
     blank: list[str] = []
@@ -231,9 +224,9 @@ def _parse_file(path: Path) -> tuple[dict[str, VideoRecord], list[tuple[int, str
             blank.append(f"sen_id {entry['sen_id']} ({entry['video_id']})")
         sentences.append((entry["sen_id"], entry["video_id"], caption))
     if bad:
-        raise InputError(f"{path}: malformed sentences: {_listing(bad)}")
+        raise InputError(f"{path}: malformed sentences: {listing(bad)}")
     if blank:
-        raise InputError(f"{path}: blank captions: {_listing(blank)}")
+        raise InputError(f"{path}: blank captions: {listing(blank)}")
     return videos, sentences
 
 

@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 import cv2
 import numpy as np
 
+from vidcap.data.annotations import SPLITS
 from vidcap.errors import InputError, UsageError
 from vidcap.files import read_json, write_json
 
@@ -61,7 +62,6 @@ CONTAINERS = ((".mp4", "mp4v"), (".avi", "MJPG"), (".avi", "XVID"))
 SIZES = ((160, 120), (192, 144), (128, 96))  # (width, height)
 FPS = (10, 15, 25)
 CATEGORY = 8  # MSR-VTT's "animation"
-SPLITS = ("train", "validate", "test")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, List, Optional, Sequence, Union
 
+from vidcap.data.annotations import SPLITS
 from vidcap.errors import UsageError
 
 __all__ = ["Bounds", "Config", "KeySpec", "option", "section", "specs"]
@@ -99,9 +100,6 @@ def _cell_names() -> list[str]:
     from vidcap.models import CELLS
 
     return list(CELLS)
-
-
-SPLITS = ("train", "validate", "test")
 
 
 @dataclass

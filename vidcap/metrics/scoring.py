@@ -27,17 +27,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from vidcap.data.annotations import Annotations, natural_key
-from vidcap.errors import InputError, UsageError
+from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json, write_atomic
 from vidcap.metrics.coco import METRICS, Evaluation, evaluate, preflight
 
-_SHOWN = 5
 AnnotationSource = Annotations | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-
-
-def _listing(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:_SHOWN])
-    return f"{shown}, ... ({len(items)} in all)" if len(items) > _SHOWN else shown
 
 
 @dataclass
@@ -69,7 +63,7 @@ class ScoreReport:
             notes.append(f"only {self.scored} of the {self.split_size} {self.split} videos were scored "
                          f"(--allow-missing): NOT comparable to numbers on the whole {self.split} split")
         if self.blank:
-            notes.append(f"{len(self.blank)} blank caption(s) scored as empty sentences: {_listing(self.blank)}")
+            notes.append(f"{len(self.blank)} blank caption(s) scored as empty sentences: {listing(self.blank)}")
         return notes
 
     def table(self) -> str:
@@ -152,10 +146,10 @@ def check_results(items: Iterable[Any], *, split_ids: Sequence[str], source: str
         else:
             captions[vid] = caption
     if bad:
-        raise InputError(f"{source}: malformed entries: {_listing(bad)}")
+        raise InputError(f"{source}: malformed entries: {listing(bad)}")
     if duplicates:
         dups = sorted(set(duplicates), key=natural_key)
-        raise InputError(f"{source}: videos with more than one caption: {_listing(dups)}")
+        raise InputError(f"{source}: videos with more than one caption: {listing(dups)}")
     wanted = set(split_ids)
     extra = sorted((vid for vid in captions if vid not in wanted), key=natural_key)
     if extra:
@@ -165,11 +159,11 @@ def check_results(items: Iterable[Any], *, split_ids: Sequence[str], source: str
             known = sum(v in annotations.videos for v in extra)
             if known:
                 elsewhere = f" ({known} of them belong to the {'/'.join(other)} split)"
-        raise InputError(f"{source}: ids not in the chosen split{elsewhere}: {_listing(extra)}")
+        raise InputError(f"{source}: ids not in the chosen split{elsewhere}: {listing(extra)}")
     missing = [vid for vid in split_ids if vid not in captions]
     if missing and not allow_missing:
         raise InputError(f"{source}: {len(missing)} of the {len(split_ids)} videos of the split have no caption "
-                         f"(--allow-missing scores the others): {_listing(missing)}")
+                         f"(--allow-missing scores the others): {listing(missing)}")
     if not captions:
         raise InputError(f"{source}: no captions to score")
     ordered = {vid: captions[vid] for vid in split_ids if vid in captions}

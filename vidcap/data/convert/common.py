@@ -33,20 +33,6 @@ from vidcap.data.annotations import SPLITS, Annotations
 from vidcap.errors import InputError
 from vidcap.files import write_json
 
-_SHOWN = 5  # offending entries quoted in an error message; the count says how many there are
-
-
-def listing(items: list[str]) -> str:
-    """The first few ``items`` and how many there are in all (for error messages).
-
-    Example:
-        >>> listing(["a", "b"]), listing([str(i) for i in range(7)])
-        ('a, b', '0, 1, 2, 3, 4, ... (7 in all)')
-    """
-    shown = ", ".join(items[:_SHOWN])
-    return f"{shown}, ... ({len(items)} in all)" if len(items) > _SHOWN else shown
-
-
 @dataclass(frozen=True)
 class VideoEntry:
     """One converted video: its id (the clip's file stem), split, and extra keys kept in the file."""

@@ -29,8 +29,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from vidcap.data.annotations import SPLITS
-from vidcap.data.convert.common import Conversion, VideoEntry, listing
-from vidcap.errors import InputError
+from vidcap.data.convert.common import Conversion, VideoEntry
+from vidcap.errors import InputError, listing
 from vidcap.files import read_json
 
 COLUMNS = ("VideoID", "Start", "End", "WorkerID", "Source", "AnnotationTime", "Language", "Description")

@@ -25,8 +25,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from vidcap.data.convert.common import Conversion, VideoEntry, listing
-from vidcap.errors import InputError
+from vidcap.data.convert.common import Conversion, VideoEntry
+from vidcap.errors import InputError, listing
 from vidcap.files import read_json
 
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}_[0-9]{6}_[0-9]{6}")
