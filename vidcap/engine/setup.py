@@ -25,7 +25,7 @@ from vidcap.features import FeatureStore
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
 
-__all__ = ["RunData", "build_data", "build_model", "check_stores", "model_kwargs"]
+__all__ = ["RunData", "build_data", "build_model", "check_aligned", "check_stores", "model_kwargs"]
 
 
 @dataclass
@@ -96,9 +96,26 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None,
     val = EvalDataset(list(d.features), ann, split=d.val_split, normalizer=normalizer, **common)
     val_pairs = CaptionDataset(list(d.features), ann, vocab, ids=val.video_ids, max_len=d.max_len,
                                normalizer=normalizer, **common)
+    check_aligned(d.features, train.store_metas)
     if data_state is not None:
         check_stores(d.features, train.store_metas, data_state["stores"], against=data_source)
     return RunData(ann, vocab, normalizer, train, val, val_pairs, train.store_metas)
+
+
+def check_aligned(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]]) -> None:
+    """InputError unless stores combined in one model sampled the same frames: the models read their
+    frame streams side by side, time step by time step.
+
+    Example:
+        >>> check_aligned(["resnet/", "yolo/"], [FeatureStore("resnet/").meta,
+        ...                                      FeatureStore("yolo/").meta])           # doctest: +SKIP
+    """
+    specs = [FeatureSpec.from_dict(m.get("spec"), source=f"feature store {p}") for p, m in zip(paths, metas)]
+    for path, spec in zip(paths[1:], specs[1:]):
+        diff = [d for d in spec.differences(specs[0]) if d.startswith("sampling.")]
+        if diff:
+            raise InputError(f"feature stores {path} and {paths[0]} sampled other frames ({'; '.join(diff)}); "
+                             "a model reads its streams frame by frame: extract both with the same --frames/--fps")
 
 
 def check_stores(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]], trained: Sequence[Mapping[str, Any]],
