@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vidcap.errors import VidcapError
 from vidcap.features.extract import collect_sources, extract, parse_shard
+from vidcap.features.sources import missing_summary
 from vidcap.video import Sampling
 
 
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"extract_features: error: {err}", file=sys.stderr)
         return err.exit_code
     print(report.summary())
+    missing = missing_summary(sources)  # annotated videos without a file, per split
+    if missing:
+        print(missing)
     return 1 if report.failures else 0
 
 
