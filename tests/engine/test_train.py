@@ -279,5 +279,5 @@ def test_ema_keeps_the_exponential_average_of_every_step_without_changing_traini
     with pytest.raises(InputError, match="lacks the optimised weights"):
         train(tiny_cfg("train.epochs=3", "train.ema=0.9", out=tmp_path / "ema"), resume=True)
     assert (tmp_path / "ema" / "last.pt").read_bytes() == before
-    with pytest.raises(UsageError, match=r"train.ema=1.0: must be in \[0, 1\)"):
+    with pytest.raises(UsageError, match=r"train.ema=1 \(override 'train.ema=1'\): must be in \[0, 1\)"):
         train(tiny_cfg("train.ema=1", out=tmp_path / "bad"))
