@@ -15,9 +15,10 @@ the store's ``object_classes`` is ``>= 0`` (YOLO pads to K detections with class
 ``object_scores``) are not model inputs.
 
 Example:
-    >>> metas = [{"backbone": "resnet152", "dims": {"frame": [2048]}},
+    >>> f16 = {"spec": {"dtypes": {"frame": "float16", "objects": "float16", "object_classes": "int16"}}}
+    >>> metas = [{"backbone": "resnet152", "dims": {"frame": [2048]}, **f16},
     ...          {"backbone": "yolov8x", "dims": {"frame": [640], "objects": [10, 640],
-    ...                                            "object_classes": [10]}}]
+    ...                                            "object_classes": [10]}, **f16}]
     >>> [s.name for s in resolve_streams(metas, ["resnet152/frame", "objects"])]
     ['resnet152/frame', 'yolov8x/objects']
 """

@@ -1,0 +1,166 @@
+"""`vidcap caption`, `vidcap eval` and `vidcap score`: captions of videos, and their scores."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vidcap.cli.base import Command
+from vidcap.errors import UsageError, VidcapError
+
+
+def _add_caption(p: argparse.ArgumentParser) -> None:
+    p.add_argument("videos", nargs="+", metavar="VIDEO", type=Path)
+    p.add_argument("--model", required=True, type=Path, help="checkpoint written by `vidcap train`")
+    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
+    p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
+                   help="build a backbone with these weights (e.g. a local file offline) instead of the ones "
+                        "its store recorded; they must be the same weights (checked). Repeat as "
+                        "BACKBONE=WEIGHTS for a model with several backbones")
+    p.add_argument("--json", type=Path, help="write COCO results JSON here")
+    p.add_argument("--segment", type=float, metavar="SECONDS",
+                   help="caption consecutive windows of this length (for long videos)")
+    p.add_argument("--srt", type=Path, help="write per-segment captions as SubRip (one video only)")
+    p.add_argument("--vtt", type=Path, help="write per-segment captions as WebVTT (one video only)")
+    p.add_argument("--preview", type=Path, metavar="PNG", help="contact sheet of sampled frames + caption")
+
+
+def weights_values(values: list[str] | None) -> str | dict[str, str] | None:
+    """``--weights`` values: one plain ``WEIGHTS``, or ``BACKBONE=WEIGHTS`` pairs.
+
+    Example:
+        >>> weights_values(["r.pth"]), weights_values(["resnet18=r.pth", "yolov8n=y.pt"])
+        ('r.pth', {'resnet18': 'r.pth', 'yolov8n': 'y.pt'})
+    """
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = [v.partition("=") for v in values]
+    bad = [v for v, (name, sep, weights) in zip(values, pairs) if not (sep and name and weights)]
+    if bad:
+        raise UsageError(f"--weights {bad[0]!r}: with several --weights, write BACKBONE=WEIGHTS each time")
+    return {name: weights for name, _, weights in pairs}
+
+
+def _run_caption(args: argparse.Namespace) -> int:
+    from vidcap.engine.captioner import Captioner
+    from vidcap.outputs import Segment, save_preview, write_results, write_srt, write_vtt
+
+    if (args.srt or args.vtt or args.preview) and len(args.videos) != 1:
+        raise UsageError("--srt, --vtt and --preview take exactly one VIDEO")
+    captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=weights_values(args.weights))
+    results, failed = [], 0
+    for path in args.videos:
+        try:
+            described = captioner.describe(path, beam_size=args.beam_size, segment=args.segment)
+        except VidcapError as err:  # one bad file must not stop the others
+            print(f"vidcap: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}\t{described.caption}", flush=True)
+        results.append({"video_id": path.stem, "caption": described.caption})
+        segments = [Segment(*span) for span in described.segments]
+        if args.srt:
+            write_srt(args.srt, segments)
+        if args.vtt:
+            write_vtt(args.vtt, segments)
+        if args.preview:
+            save_preview(args.preview, described.clip.frames, described.clip.timestamps, described.caption)
+    if args.json:
+        write_results(args.json, results)
+    return 1 if failed else 0
+
+
+SCORE_RULES = """\
+Rules for results files (COCO results format, [{"video_id": "...", "caption": "..."}]):
+  * "image_id" is accepted as a synonym of "video_id" (not both in one entry); an integer id is read
+    as its decimal string; other keys (e.g. "score") are ignored.
+  * Every video of the chosen split must have a caption: missing videos are an error that lists them
+    (--allow-missing scores the videos present, and the report says how many of the split were scored).
+  * Ids that are not in the split are an error that lists them (and says which split they belong to).
+  * A video with two or more entries is an error that lists the duplicates.
+  * An empty or blank caption is scored as an empty sentence (0 for that video on BLEU, METEOR,
+    ROUGE-L and CIDEr; it also counts towards corpus BLEU's brevity penalty) and is counted in the
+    report.
+  * Invalid JSON, a top level that is not a list, entries that are not objects, a missing id or caption,
+    and ids or captions that are not strings are errors that name the file and the entries.
+Scores: pycocoevalcap's Bleu_1..4, METEOR, ROUGE_L, CIDEr (CIDEr-D) and SPICE on PTB-tokenised captions;
+the table prints them x100, --json writes them unscaled with per-video and per-category scores.
+Java is required (PTB tokenizer, METEOR); --no-java skips METEOR and SPICE and tokenises in Python,
+and the output marks such scores as NOT comparable to published numbers. SPICE needs the Stanford
+CoreNLP 3.6.0 jars in pycocoevalcap/spice/lib; --spice auto skips it with a one-line note when absent.
+Exit status: 0 scored, 1 bad input file (the message names the entries), 2 usage error (e.g. no Java).
+"""
+
+
+def _add_score(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", required=True, type=Path, help="COCO results JSON")
+    p.add_argument("--annotations", required=True, type=Path, action="append",
+                   help="MSR-VTT-schema annotations (repeatable, e.g. train_val and test files)")
+    p.add_argument("--split", default="test", help="split to score (default: test)")
+    p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")
+    p.add_argument("--allow-missing", action="store_true", help="score the videos present only")
+    p.add_argument("--no-java", action="store_true",
+                   help="skip METEOR and SPICE and tokenise in Python: NOT comparable to published numbers")
+    p.add_argument("--spice", choices=["auto", "on", "off"], default="auto",
+                   help="auto: run SPICE when its CoreNLP models are installed, else skip it with a note; "
+                        "on: require it; off: skip it")
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from vidcap.metrics.scoring import score_results_file
+
+    report = score_results_file(args.results, args.annotations, split=args.split,
+                                allow_missing=args.allow_missing, java=not args.no_java,
+                                spice=args.spice)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+    return 0
+
+
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, type=Path, help="checkpoint written by `vidcap train`")
+    p.add_argument("--annotations", required=True, type=Path, action="append")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--features", type=Path, help="feature store made with the checkpoint's backbone")
+    src.add_argument("--video-dir", type=Path, help="videos named <video_id>.<ext>")
+    p.add_argument("--split", default="test")
+    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--device")
+    p.add_argument("--results", type=Path, help="also write the generated captions here (COCO results)")
+    p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="skip videos without features (or file), e.g. clips gone from YouTube; the report says "
+                        "how many of the split were scored")
+    p.add_argument("--no-java", action="store_true",
+                   help="skip METEOR and SPICE and tokenise in Python: NOT comparable to published numbers")
+    p.add_argument("--spice", choices=["auto", "on", "off"], default="auto")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from vidcap.engine.captioner import Captioner
+    from vidcap.metrics.scoring import score_results
+    from vidcap.outputs import write_results
+
+    captioner = Captioner.from_checkpoint(args.model, device=args.device)
+    results = captioner.caption_split(args.annotations, split=args.split, features=args.features,
+                                      video_dir=args.video_dir, beam_size=args.beam_size,
+                                      allow_missing=args.allow_missing)
+    if args.results:
+        write_results(args.results, results)
+    report = score_results(results, args.annotations, split=args.split, java=not args.no_java,
+                           spice=args.spice, source=str(args.model), allow_missing=args.allow_missing)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+    return 0
+
+
+COMMANDS: list[Command] = [
+    Command("caption", "caption video files with a trained checkpoint", _add_caption, _run_caption),
+    Command("score", "score a COCO results file against annotations", _add_score, _run_score, epilog=SCORE_RULES),
+    Command("eval", "caption a split with a checkpoint, then score it", _add_eval, _run_eval),
+]
