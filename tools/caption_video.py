@@ -1,48 +1,22 @@
-"""Caption video files with a trained checkpoint through the Python API, optionally per segment.
+"""Caption video files with a trained checkpoint: ``python tools/caption_video.py ARGS`` is ``vidcap caption ARGS``.
 
-Prints ``path<TAB>caption`` per video, and with ``--segment`` each window as ``start-end<TAB>caption``
-under it. Exit status 1 when some video could not be read (the others are still captioned).
+The same arguments, output and exit status as the command (``vidcap caption --help``): this script only
+hands its arguments to the CLI, so the two cannot drift apart.
 
 Example:
-    $ python tools/caption_video.py runs/sa/best.pt clip.mp4 other.mkv
-    $ python tools/caption_video.py runs/sa/best.pt long.mp4 --segment 10 --beam-size 3
+    $ python tools/caption_video.py clip.mp4 other.mkv --model runs/sa/best.pt
+    $ python tools/caption_video.py long.mp4 --model runs/sa/best.pt --segment 10 --srt long.srt
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from vidcap.engine.captioner import Captioner
-from vidcap.errors import VidcapError
+from vidcap.cli import main as vidcap
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", type=Path)
-    p.add_argument("videos", nargs="+", type=Path)
-    p.add_argument("--beam-size", type=int, default=5)
-    p.add_argument("--segment", type=float, metavar="SECONDS")
-    p.add_argument("--device")
-    args = p.parse_args(argv)
-    try:
-        captioner = Captioner.from_checkpoint(args.checkpoint, device=args.device)
-    except VidcapError as err:
-        print(f"caption_video: error: {err}", file=sys.stderr)
-        return err.exit_code
-    failed = 0
-    for video in args.videos:
-        try:
-            described = captioner.describe(video, beam_size=args.beam_size, segment=args.segment)
-        except VidcapError as err:
-            print(f"caption_video: {err}", file=sys.stderr)
-            failed += 1
-            continue
-        print(f"{video}\t{described.caption}")
-        if args.segment:
-            for start, end, text in described.segments:
-                print(f"  {start:.1f}-{end:.1f}\t{text}")
-    return 1 if failed else 0
+    """Run ``vidcap caption`` with ``argv`` (default: this script's command line); its exit status."""
+    return vidcap(["caption", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -204,16 +204,19 @@ def _tool(name: str):
     return module
 
 
-def test_caption_video_tool_prints_every_segment(trained, tmp_path, capsys):
+def test_caption_video_tool_is_the_caption_command(trained, tmp_path, capsys):
     video = sorted(trained["videos"].iterdir())[0]
     missing = tmp_path / "missing.mp4"
-    code = _tool("caption_video").main([str(trained["ckpt"]), str(video), str(missing), "--segment", "1",
-                                        "--beam-size", "2", "--device", "cpu"])
+    args = [str(video), str(missing), "--model", str(trained["ckpt"]), "--beam-size", "2", "--device", "cpu"]
+    assert _tool("caption_video").main(args) == 1
     out, err = capsys.readouterr()
-    lines = out.splitlines()
-    assert code == 1 and f"{missing}: no such file" in err
-    assert lines[0].startswith(f"{video}\t") and len(lines) == 1 + len(windows(probe(video).duration, 1.0))
-    assert all(line.startswith("  ") and "\t" in line for line in lines[1:])
+    assert f"{missing}: no such file" in err and out.startswith(f"{video}\t") and len(out.splitlines()) == 1
+    assert main(["caption", *args]) == 1 and capsys.readouterr().out == out  # the command's, line for line
+    one = [str(video), "--model", str(trained["ckpt"]), "--segment", "1", "--beam-size", "2", "--device", "cpu"]
+    assert _tool("caption_video").main([*one, "--srt", str(tmp_path / "tool.srt")]) == 0
+    assert main(["caption", *one, "--srt", str(tmp_path / "cli.srt")]) == 0
+    srt = (tmp_path / "tool.srt").read_text()
+    assert srt == (tmp_path / "cli.srt").read_text() and srt.count(" --> ") == len(windows(probe(video).duration, 1.0))
 
 
 def test_eval_command_captions_a_split_and_scores_it(trained, tmp_path, capsys):

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -375,12 +374,3 @@ def train(cfg: DictConfig, *, resume: bool = False) -> dict[str, Any] | None:
         return Trainer(cfg, resume=resume).run()
     finally:
         close_distributed()
-
-
-def read_metrics(out: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of a run folder's ``metrics.json``."""
-    path = Path(out) / "metrics.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read metrics ({err})") from None
