@@ -21,8 +21,8 @@ from vidcap.data.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocabulary
 
 # Names from modules that import torch, loaded on first use: `vidcap score` reads annotations through
 # this package and should not pay torch's import time for it.
-_LAZY = {"Batch": "dataset", "BucketBatchSampler": "dataset", "CaptionDataset": "dataset",
-         "EvalDataset": "dataset", "build_vocabulary": "dataset", "collate": "dataset",
+_LAZY = {"Batch": "batch", "BucketBatchSampler": "dataset", "CaptionDataset": "dataset",
+         "EvalDataset": "dataset", "build_vocabulary": "dataset", "collate": "batch",
          "FeatureNormalizer": "normalize"}
 
 

@@ -6,7 +6,7 @@
   drawn reference per video (6,513 items, a new draw every epoch). Keeping the choice in the sampler,
   not the dataset, means DataLoader workers (persistent or not) never need to know the epoch.
 * :class:`EvalDataset` — one item per video, with its references (for scoring) instead of a caption.
-* :func:`collate` — pads frames (and regions) with masks and captions with ``PAD`` into a :class:`Batch`.
+* :func:`vidcap.data.batch.collate` pads items into a :class:`~vidcap.data.batch.Batch`.
 
 Features are read one video per item from the stores (``FeatureStore`` objects are created lazily in
 each process and hold no open files), so no worker ever holds a copy of a store. With ``cache_bytes``,
@@ -28,10 +28,8 @@ Example:
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, fields
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -41,7 +39,7 @@ from vidcap.data.annotations import Annotations
 from vidcap.data.normalize import FeatureNormalizer
 from vidcap.data.streams import Stream, resolve_streams, select
 from vidcap.data.tokenize import tokenize
-from vidcap.data.vocab import PAD, Vocabulary
+from vidcap.data.vocab import Vocabulary
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.features.store import FeatureStore
 
@@ -364,83 +362,3 @@ class EvalDataset(_FeatureDataset):
         if self.references is not None:
             item["references"] = self.references[vid]
         return item
-
-
-@dataclass
-class Batch:
-    """A padded batch: ``feats`` name → (B, T, D) / (B, T, K, D) float32; ``masks`` name → (B, T) /
-    (B, T, K) bool (True = valid); ``captions`` (B, L) int64 BOS … EOS PAD … (training items only);
-    ``references`` (evaluation items with annotations only); ``ids`` the video ids.
-
-    ``batch["feats"]`` works too (mapping-style access)."""
-
-    ids: list[str]
-    feats: dict[str, torch.Tensor]
-    masks: dict[str, torch.Tensor]
-    captions: torch.Tensor | None = None
-    references: list[list[str]] | None = None
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def _map(self, fn) -> "Batch":
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["feats"] = {k: fn(v) for k, v in self.feats.items()}
-        values["masks"] = {k: fn(v) for k, v in self.masks.items()}
-        if self.captions is not None:
-            values["captions"] = fn(self.captions)
-        return Batch(**values)
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
-        """The same batch with every tensor on ``device``."""
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
-
-    def pin_memory(self) -> "Batch":
-        """Called by ``DataLoader(pin_memory=True)``."""
-        return self._map(lambda t: t.pin_memory())
-
-
-def _pad(arrays: Sequence[np.ndarray], fill: Any, dtype: torch.dtype) -> torch.Tensor:
-    """Stack arrays that differ in their first dimension, padding it with ``fill``.
-
-    Inside a DataLoader worker the batch is built directly in shared memory (as torch's own
-    ``default_collate`` does), so handing it to the main process copies nothing; the filling itself
-    is done through a numpy view, which is much faster than per-row tensor assignment."""
-    shape = (len(arrays), max(len(a) for a in arrays), *arrays[0].shape[1:])
-    if torch.utils.data.get_worker_info() is None:
-        out = torch.empty(shape, dtype=dtype)
-    else:
-        proto = torch.empty(0, dtype=dtype)
-        out = proto.new(proto._typed_storage()._new_shared(math.prod(shape), device="cpu")).view(shape)
-    view = out.numpy()
-    view.fill(fill)
-    for i, a in enumerate(arrays):
-        view[i, :len(a)] = a
-    return out
-
-
-def collate(items: Sequence[Mapping[str, Any]]) -> Batch:
-    """Pad a list of dataset items into a :class:`Batch` (padding is zero features, False masks, PAD).
-
-    Example:
-        >>> items = [{"id": "a", "feats": {"frame": np.ones((2, 3), np.float32)},
-        ...           "masks": {"frame": np.ones(2, bool)}, "caption": np.array([1, 5, 2])},
-        ...          {"id": "b", "feats": {"frame": np.ones((1, 3), np.float32)},
-        ...           "masks": {"frame": np.ones(1, bool)}, "caption": np.array([1, 2])}]
-        >>> b = collate(items)
-        >>> b.feats["frame"].shape, b.masks["frame"].tolist(), b.captions.tolist()
-        (torch.Size([2, 2, 3]), [[True, True], [True, False]], [[1, 5, 2], [1, 2, 0]])
-    """
-    if not items:
-        raise UsageError("collate: empty batch")
-    names = list(items[0]["feats"])
-    feats = {n: _pad([it["feats"][n] for it in items], 0.0, torch.float32) for n in names}
-    masks = {n: _pad([it["masks"][n] for it in items], False, torch.bool) for n in names}
-    captions = None
-    if "caption" in items[0]:
-        captions = _pad([np.asarray(it["caption"], np.int64) for it in items], PAD, torch.int64)
-    references = [list(it["references"]) for it in items] if "references" in items[0] else None
-    return Batch([it["id"] for it in items], feats, masks, captions, references)
