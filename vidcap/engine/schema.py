@@ -29,7 +29,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 from vidcap.data.annotations import SPLITS
 from vidcap.errors import UsageError
 
-__all__ = ["Bounds", "Config", "KeySpec", "option", "section", "specs"]
+__all__ = ["Bounds", "Config", "KeySpec", "option", "section", "section_docs", "specs"]
 
 Choices = Union[Sequence[str], Callable[[], Sequence[str]]]
 
@@ -306,20 +306,27 @@ def _leaf(key: str, hint: Any, f: dataclasses.Field) -> KeySpec:
     return KeySpec(key, hint, item, nullable, default, m["doc"], m["choices"], m["bounds"], m["one_or_more"])
 
 
-def _walk(cls: type, prefix: str) -> dict[str, KeySpec]:
+def _walk(cls: type, prefix: str, leaves: dict[str, KeySpec], sections: dict[str, str]) -> None:
     hints = typing.get_type_hints(cls)
-    out: dict[str, KeySpec] = {}
     for f in dataclasses.fields(cls):
         if "doc" not in f.metadata:
             raise TypeError(f"{cls.__name__}.{f.name}: declare it with option(...) or section(...)")
+        key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(hints[f.name]):
-            out.update(_walk(hints[f.name], f"{prefix}{f.name}."))
+            sections[key] = f.metadata["doc"]
+            _walk(hints[f.name], f"{key}.", leaves, sections)
         else:
-            out[f"{prefix}{f.name}"] = _leaf(f"{prefix}{f.name}", hints[f.name], f)
-    return out
+            leaves[key] = _leaf(key, hints[f.name], f)
 
 
 @lru_cache(maxsize=1)
+def _schema() -> tuple[dict[str, KeySpec], dict[str, str]]:
+    leaves: dict[str, KeySpec] = {}
+    sections: dict[str, str] = {}
+    _walk(Config, "", leaves, sections)
+    return leaves, sections
+
+
 def specs() -> dict[str, KeySpec]:
     """Every leaf key of :class:`Config` (dotted, in declaration order) → its :class:`KeySpec`.
 
@@ -327,18 +334,14 @@ def specs() -> dict[str, KeySpec]:
         >>> list(specs())[:2], specs()["data.frames"].type_text()
         (['data.annotations', 'data.features'], 'int >= 1 or null')
     """
-    return _walk(Config, "")
+    return _schema()[0]
 
 
 def section_docs() -> dict[str, str]:
-    """Each section's dotted name → its meaning, e.g. ``"train.scheduled_sampling"``."""
-    out: dict[str, str] = {}
+    """Each section's dotted name (``"train.scheduled_sampling"``) → its meaning.
 
-    def walk(cls: type, prefix: str) -> None:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if dataclasses.is_dataclass(hints[f.name]):
-                out[f"{prefix}{f.name}"] = f.metadata["doc"]
-                walk(hints[f.name], f"{prefix}{f.name}.")
-    walk(Config, "")
-    return out
+    Example:
+        >>> section_docs()["eval"]
+        'caption generation for validation and testing'
+    """
+    return _schema()[1]
