@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hashlib
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 pytest.importorskip("timm")
 
@@ -63,8 +63,8 @@ def test_any_timm_model_random_weights_streams_and_recorded_preprocessing():
     bb = get_backbone(TINY_VIT, weights="none", device="cpu")
     assert bb.streams == {"frame": (64,)} and bb.weights == "none" and bb.weights_id == "none(seed=0)"
     assert bb.preprocessing == {"colour": "RGB", "input_size": 160, "fit": "crop", "resize": 168, "crop_pct": 0.95,
-                                "interpolation": "bicubic", "resizer": "opencv", "mean": [0.5, 0.5, 0.5],
-                                "std": [0.5, 0.5, 0.5]}  # timm's pretrained config: floor(160 / 0.95) = 168
+                                "interpolation": "bicubic", "resizer": "antialiased (PIL-equivalent, torchvision uint8)",
+                                "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # timm's pretrained config: floor(160 / 0.95) = 168
     assert bb.options == {"frame": "pre_logits", "grid": None, "crop_pct": None, "dtype": "fp32", "seed": 0}
     out = bb.features(frames(3))
     assert out["frame"].shape == (3, 64) and out["frame"].dtype == np.float32
@@ -86,14 +86,17 @@ def test_options_rebuild_the_same_backbone():
                                                                   bb.features(frames())["frame"])
 
 
-def test_transform_is_timm_eval_resize_and_crop_with_opencv_bicubic():
+def test_transform_is_timms_own_eval_transform():
     bb = get_backbone(TINY_VIT, weights="none")
-    f = frames(1, 90, 160)
+    f = frames(2, 300, 500)
     out = bb.transform(f)
-    assert out.shape == (1, 3, 160, 160) and out.dtype == np.uint8
-    # shorter side 90 → 168 (width 160 → 299), centre 160×160: rows 4.., columns (299 - 160) // 2 = 69..
-    expected = cv2.resize(f[0], (299, 168), interpolation=cv2.INTER_CUBIC)[4:164, 69:229]
-    np.testing.assert_array_equal(out[0], expected.transpose(2, 0, 1))
+    assert out.shape == (2, 3, 160, 160) and out.dtype == np.uint8
+    # timm's eval transform (PIL: shorter side to floor(160 / 0.95) = 168, bicubic, centre crop), unnormalised
+    config = {**timm.data.resolve_data_config({}, model=bb.model), "mean": (0, 0, 0), "std": (1, 1, 1)}
+    theirs = timm.data.create_transform(**config)
+    for ours, frame in zip(out, f):
+        expected = (theirs(Image.fromarray(frame)) * 255).round().to(torch.uint8).numpy()
+        assert np.abs(ours.astype(int) - expected).max() <= 1  # PIL and torchvision's uint8 kernels round apart
     mean = torch.tensor(bb.preprocessing["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(bb.preprocessing["std"]).view(1, 3, 1, 1)
     torch.testing.assert_close(bb.preprocess(f), (torch.from_numpy(out).float() / 255 - mean) / std)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pickle
 
-import cv2
 import numpy as np
 import pytest
 
-from vidcap.features.transforms import Letterbox, ResizeCenterCrop, Stretch
+from PIL import Image
+
+from vidcap.features.transforms import Letterbox, PilResizeCenterCrop, ResizeCenterCrop, Stretch
 
 
 def test_resize_center_crop_keeps_the_centre():
@@ -61,22 +62,22 @@ def test_transforms_pickle_for_worker_processes():
         assert pickle.loads(pickle.dumps(t)) == t
 
 
-def test_resize_center_crop_with_a_named_interpolation():
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
-    out = ResizeCenterCrop(size=56, resize=64, interpolation="bicubic")(frames)
-    # shorter side 90 → 64 (width 160 → 114), then the centre 56×56: (64-56)//2 = 4 rows, (114-56)//2 = 29 columns
-    expected = cv2.resize(frames[1], (114, 64), interpolation=cv2.INTER_CUBIC)[4:60, 29:85]
-    np.testing.assert_array_equal(out[1], expected.transpose(2, 0, 1))
-    # the default (area when shrinking) gives other pixels: the name is not ignored
-    assert not np.array_equal(ResizeCenterCrop(size=56, resize=64)(frames), out)
-    with pytest.raises(ValueError, match="interpolation 'cubic'.*bicubic"):
-        ResizeCenterCrop(size=56, resize=64, interpolation="cubic")
-
-
 def test_transforms_keep_the_rgb_channel_order():
     frame = np.zeros((1, 48, 64, 3), np.uint8)
     frame[..., 0] = 200  # pure red in RGB
-    for t in (ResizeCenterCrop(32, 36), ResizeCenterCrop(32, 36, "bicubic"), Stretch(32), Letterbox(32)):
+    for t in (ResizeCenterCrop(32, 36), PilResizeCenterCrop(32, 36), Stretch(32), Letterbox(32)):
         out = t(frame)
         assert out[0, 0, 16, 16] == 200 and out[0, 1, 16, 16] == 0 and out[0, 2, 16, 16] == 0
+
+
+def test_pil_resize_center_crop_equals_pil():
+    frames = np.random.default_rng(1).integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
+    frames[:, 30:60, 40:120] = 255  # an edge for the filters to disagree on
+    out = PilResizeCenterCrop(size=56, resize=64, interpolation="bicubic")(frames)
+    assert out.shape == (2, 3, 56, 56) and out.flags.c_contiguous
+    for ours, frame in zip(out, frames):  # PIL: 90×160 → 64×113 (int(64·160/90)), crop at round(28.5) = 28
+        pil = np.asarray(Image.fromarray(frame).resize((113, 64), Image.BICUBIC))[4:60, 28:84]
+        assert np.abs(ours.astype(int) - pil.transpose(2, 0, 1)).max() <= 1
+    assert pickle.loads(pickle.dumps(PilResizeCenterCrop(56, 64))) == PilResizeCenterCrop(56, 64)
+    with pytest.raises(ValueError, match="interpolation 'area'"):
+        PilResizeCenterCrop(56, 64, "area")

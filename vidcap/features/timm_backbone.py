@@ -16,8 +16,8 @@ map (CNN) or the patch tokens laid out on their grid (ViT, class token dropped) 
 row-major, as ResNet's ``grid``.
 
 Preprocessing comes from the model's pretrained config (``timm.data.resolve_data_config``): shorter side
-to ``floor(input / crop_pct)`` with its interpolation (OpenCV, see ``transforms.INTERPOLATIONS``),
-centre crop, its mean/std; ``crop_pct=`` overrides the config's (e.g. 1.0 for OpenAI's own CLIP
+to ``floor(input / crop_pct)`` with its interpolation, antialiased as PIL does it (timm's own eval
+transform; ``transforms.PilResizeCenterCrop``), centre crop, its mean/std; ``crop_pct=`` overrides the config's (e.g. 1.0 for OpenAI's own CLIP
 preprocessing, which crops nothing beyond the square). Everything is recorded in ``preprocessing``.
 
 Weights (:mod:`vidcap.features.timm_weights`): each short name's pretrained keyword (``openai`` for the
@@ -42,7 +42,7 @@ from torch import nn
 from vidcap.errors import UsageError
 from vidcap.features.backbone import BACKBONES, DEFAULT_SEED, Backbone
 from vidcap.features.timm_weights import EFFICIENTNET_PACKAGE, HUB, load_timm, require_timm
-from vidcap.features.transforms import INTERPOLATIONS, ResizeCenterCrop
+from vidcap.features.transforms import PilResizeCenterCrop
 
 PREFIX = "timm:"
 FRAMES = ("pre_logits", "head")
@@ -169,14 +169,15 @@ def _transform(name: str, config: dict[str, Any], crop_pct: float | None) -> tup
     if config.get("crop_mode", "center") != "center":
         raise UsageError(f"backbone {name}: crop_mode {config['crop_mode']!r} is not supported (only 'center')")
     interpolation = config["interpolation"]
-    if interpolation not in INTERPOLATIONS:
-        raise UsageError(f"backbone {name}: interpolation {interpolation!r} has no OpenCV equivalent here")
+    if interpolation not in PilResizeCenterCrop.modes:
+        raise UsageError(f"backbone {name}: interpolation {interpolation!r} is not supported "
+                         f"(only {', '.join(PilResizeCenterCrop.modes)})")
     crop = float(crop_pct if crop_pct is not None else config["crop_pct"])
     resize = math.floor(height / crop)  # timm's eval transform: scale_size = floor(img_size / crop_pct)
-    transform = ResizeCenterCrop(size=height, resize=resize, interpolation=interpolation)
+    transform = PilResizeCenterCrop(size=height, resize=resize, interpolation=interpolation)
     record = {"colour": "RGB", "input_size": height, "fit": "crop", "resize": resize, "crop_pct": crop,
-              "interpolation": interpolation, "resizer": "opencv", "mean": list(config["mean"]),
-              "std": list(config["std"])}
+              "interpolation": interpolation, "resizer": "antialiased (PIL-equivalent, torchvision uint8)",
+              "mean": list(config["mean"]), "std": list(config["std"])}
     return transform, record
 
 

@@ -1,9 +1,9 @@
 """Picklable frame transforms that run in the decoding workers: uint8 NHWC → uint8 NCHW.
 
-They resize with OpenCV on uint8 data (INTER_AREA when shrinking, INTER_LINEAR when enlarging, unless a
-transform names the interpolation its model was trained with), which costs a fraction of a float resize
-and keeps the tensor sent to the main process small. Normalisation happens later, on the model's device
-(``Backbone.normalize``).
+They resize uint8 data — with OpenCV (INTER_AREA when shrinking, INTER_LINEAR when enlarging), or, for
+``PilResizeCenterCrop``, with torchvision's antialiased kernels that reproduce PIL — which costs a
+fraction of a float resize and keeps the tensor sent to the main process small. Normalisation happens
+later, on the model's device (``Backbone.normalize``).
 
 Example:
     >>> frames = np.zeros((2, 240, 320, 3), np.uint8)
@@ -13,6 +13,8 @@ Example:
     (2, 3, 640, 640)
     >>> Stretch(size=64)(frames).shape
     (2, 3, 64, 64)
+    >>> PilResizeCenterCrop(size=224, resize=256, interpolation="bicubic")(frames).shape
+    (2, 3, 224, 224)
 """
 from __future__ import annotations
 
@@ -20,19 +22,13 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
 
 
-# Interpolations by the names timm/torchvision configs use. OpenCV's cubic is not PIL's: PIL widens its
-# filter when shrinking (antialiasing), OpenCV does not (effect measured in docs/features.md).
-INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
-                  "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
-
-
-def _resize(frame: np.ndarray, width: int, height: int, interpolation: str | None = None) -> np.ndarray:
+def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     if frame.shape[1] == width and frame.shape[0] == height:
         return frame
-    if interpolation is not None:
-        return cv2.resize(frame, (width, height), interpolation=INTERPOLATIONS[interpolation])
     shrinking = width * height < frame.shape[0] * frame.shape[1]
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
@@ -44,24 +40,46 @@ def _to_nchw(frames: list[np.ndarray]) -> np.ndarray:
 @dataclass(frozen=True)
 class ResizeCenterCrop:
     """Resize the shorter side to ``resize``, then crop the centre ``size``×``size`` (torchvision's
-    ImageNet evaluation transform, e.g. 256 → 224); ``interpolation`` is one of ``INTERPOLATIONS`` (None:
-    area when shrinking, linear when enlarging)."""
+    ImageNet evaluation transform, e.g. 256 → 224)."""
 
     size: int
     resize: int
-    interpolation: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.interpolation is not None and self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation {self.interpolation!r}: choose one of {', '.join(INTERPOLATIONS)}")
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         h, w = frames.shape[1:3]
         scale = self.resize / min(h, w)
         nw, nh = max(self.size, round(w * scale)), max(self.size, round(h * scale))
         top, left = (nh - self.size) // 2, (nw - self.size) // 2
-        return _to_nchw([_resize(f, nw, nh, self.interpolation)[top:top + self.size, left:left + self.size]
-                         for f in frames])
+        return _to_nchw([_resize(f, nw, nh)[top:top + self.size, left:left + self.size] for f in frames])
+
+
+@dataclass(frozen=True)
+class PilResizeCenterCrop:
+    """timm's and torchvision's evaluation transform as PIL computes it: shorter side to ``resize``
+    (longer side truncated, as ``transforms.Resize(int)``) with an antialiased ``interpolation`` filter,
+    then the centre ``size``×``size`` crop (offsets rounded as ``CenterCrop``).
+
+    Runs torchvision's uint8 tensor kernels, which equal PIL's output within one grey level at about
+    OpenCV's speed. Why not OpenCV: its bicubic does not widen the filter when shrinking (PIL does:
+    antialiasing), and with the real EfficientNet-Lite0 weights that difference decided whether a
+    missing normalisation still passed for correct features (docs/features.md).
+    """
+
+    size: int
+    resize: int
+    interpolation: str = "bicubic"
+
+    modes = ("nearest", "bilinear", "bicubic")  # the filters torchvision's tensor kernels have
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in self.modes:
+            raise ValueError(f"interpolation {self.interpolation!r}: choose one of {', '.join(self.modes)}")
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        x = TF.resize(x, [self.resize], interpolation=TF.InterpolationMode(self.interpolation), antialias=True)
+        x = TF.center_crop(x, [self.size, self.size])
+        return np.ascontiguousarray(x.numpy())
 
 
 @dataclass(frozen=True)
