@@ -10,7 +10,9 @@ from vidcap.models import get_model
 
 ROOT = Path(__file__).resolve().parents[2]
 VOCAB = 12
-MODEL_NAMES = ("mp-lstm", "s2vt", "sa-lstm")
+CELL_MODELS = ("mp-lstm", "s2vt", "sa-lstm")  # the models with a cell (LSTM/GRU) and layers choice
+MODEL_NAMES = (*CELL_MODELS, "topdown")
+ATTENTION_MODELS = ("sa-lstm", "topdown")
 CELL_NAMES = ("lstm", "gru")
 FRAME_DIMS = {"frame": 6}
 MULTI_DIMS = {"resnet18/frame": 6, "yolov8n/frame": 4, "objects": (3, 5)}
@@ -18,7 +20,7 @@ MULTI_DIMS = {"resnet18/frame": 6, "yolov8n/frame": 4, "objects": (3, 5)}
 
 def tiny(name: str, dims: dict = FRAME_DIMS, *, vocab: int = VOCAB, **cfg):
     """A small model in eval mode with dropout off (so outputs are deterministic)."""
-    sizes = {"embed_size": 8, "hidden_size": 16, "dropout": 0.0, **({"attention_size": 8} if name == "sa-lstm" else {})}
+    sizes = {"embed_size": 8, "hidden_size": 16, "dropout": 0.0, **({"attention_size": 8} if name in ATTENTION_MODELS else {})}
     return get_model(name, vocab_size=vocab, input_dims=dims, **{**sizes, **cfg}).eval()
 
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from modelkit import (CELL_NAMES, FRAME_DIMS, MODEL_NAMES, MULTI_DIMS, VOCAB, captions, fit, make_batch,
-                      random_captions, tiny)
+from modelkit import (CELL_MODELS, CELL_NAMES, FRAME_DIMS, MODEL_NAMES, MULTI_DIMS, VOCAB, captions, fit,
+                      make_batch, random_captions, tiny)
 from vidcap.data.vocab import EOS
 from vidcap.errors import InputError, UsageError
 from vidcap.models import caption_loss, get_model, greedy, list_models, model_options
@@ -60,15 +60,15 @@ def test_config_rebuilds_the_same_model():
     torch.testing.assert_close(clone(feats, masks, caps), model(feats, masks, caps), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name, cell", [(n, c) for n in CELL_MODELS for c in CELL_NAMES] + [("topdown", None)])
 @pytest.mark.parametrize("dims", [FRAME_DIMS, MULTI_DIMS], ids=["frame", "multi+objects"])
 def test_every_model_and_cell_follows_the_interface(name, cell, dims):
     """Shapes, batch-first enc/state, and teacher forcing == step-by-step decoding."""
-    model = tiny(name, dims, cell=cell, layers=2)
-    assert model.config["cell"] == cell
-    rnn_types = {type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.RNNBase)}
-    assert rnn_types == {cell.upper()}
+    model = tiny(name, dims, **({"cell": cell, "layers": 2} if cell else {}))  # topdown: two LSTM cells, no choice
+    if cell:
+        assert model.config["cell"] == cell
+        rnn_types = {type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.RNNBase)}
+        assert rnn_types == {cell.upper()}
     feats, masks = make_batch(dims)
     caps = captions([[4, 5, 6], [7], [8, 9]])
     b, t = caps.shape

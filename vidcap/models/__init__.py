@@ -3,12 +3,14 @@
 Models: ``mp-lstm`` (mean-pooled features), ``s2vt`` (stacked sequence to sequence), ``sa-lstm``
 (recurrent frame encoder + temporal attention, and attention over objects when an object stream is
 given); each with ``cell="lstm"`` (default) or ``"gru"``. Options: ``embed_size``, ``hidden_size``,
-``layers``, ``dropout``, ``cell``, and ``attention_size`` for ``sa-lstm``.
+``layers``, ``dropout``, ``cell``, and ``attention_size`` for ``sa-lstm``. ``topdown`` (Up-Down:
+attention LSTM + language LSTM over frames and objects) takes ``embed_size``, ``hidden_size``,
+``attention_size`` and ``dropout``.
 
 Example:
     >>> from vidcap.models import beam_search, get_model, list_models
     >>> list_models()
-    ['mp-lstm', 's2vt', 'sa-lstm']
+    ['mp-lstm', 's2vt', 'sa-lstm', 'topdown']
     >>> model = get_model("sa-lstm", vocab_size=100, input_dims={"frame": 512, "objects": (10, 256)},
     ...                   hidden_size=64, cell="gru").eval()
     >>> model.config["name"], model.config["cell"]
@@ -32,12 +34,14 @@ from vidcap.models.mp_lstm import MPLSTM
 from vidcap.models.rnn import CELLS
 from vidcap.models.s2vt import S2VT
 from vidcap.models.sa_lstm import SALSTM
+from vidcap.models.topdown import TopDown
 from vidcap.registry import Registry
 
 MODELS: Registry[Callable[..., CaptionModel]] = Registry("model")
 MODELS.register("mp-lstm")(MPLSTM)
 MODELS.register("s2vt")(S2VT)
 MODELS.register("sa-lstm")(SALSTM)
+MODELS.register("topdown")(TopDown)
 
 _REQUIRED = ("vocab_size", "input_dims")
 
