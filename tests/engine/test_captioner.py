@@ -175,6 +175,20 @@ def test_several_files_and_a_bad_one(trained, tmp_path, capsys):
     assert [r["video_id"] for r in json.loads((tmp_path / "r.json").read_text())] == [p.stem for p in good]
 
 
+def test_results_ids_must_be_unique(tmp_path, capsys):
+    # a/x.mp4 and b/x.mp4 would both be "x" in the results file: refused before any work is done (the
+    # checkpoint named here does not exist and is never opened).
+    first, second = tmp_path / "a" / "x.mp4", tmp_path / "b" / "x.mp4"
+    args = ["caption", first, second, "--model", tmp_path / "absent.pt"]
+    code, out, err = _in_process(capsys, *args, "--json", tmp_path / "r.json")
+    assert code == 2 and out == "" and f"--json: {first} and {second} would both be video id 'x'" in err
+    assert not (tmp_path / "r.json").exists()
+    code, _, err = _in_process(capsys, *args[:2], args[1], *args[3:], "--json", tmp_path / "r.json")
+    assert code == 2 and f"{first} and {first} would both" in err  # the same file twice
+    code, _, err = _in_process(capsys, *args)  # without --json the ids are never written: no conflict
+    assert code == 1 and "absent.pt" in err and "would both" not in err
+
+
 def test_untrusted_checkpoints_are_refused_with_a_clear_error(trained, tmp_path, capsys):
     marker = tmp_path / "pwned"
 

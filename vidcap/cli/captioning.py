@@ -18,12 +18,32 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
                    help="build a backbone with these weights (e.g. a local file offline) instead of the ones "
                         "its store recorded; they must be the same weights (checked). Repeat as "
                         "BACKBONE=WEIGHTS for a model with several backbones")
-    p.add_argument("--json", type=Path, help="write COCO results JSON here")
+    p.add_argument("--json", type=Path, help="write COCO results JSON here; a video's id is its file name without "
+                                              "the extension, so the VIDEOs' names must differ")
     p.add_argument("--segment", type=float, metavar="SECONDS",
                    help="caption consecutive windows of this length (for long videos)")
     p.add_argument("--srt", type=Path, help="write per-segment captions as SubRip (one video only)")
     p.add_argument("--vtt", type=Path, help="write per-segment captions as WebVTT (one video only)")
     p.add_argument("--preview", type=Path, metavar="PNG", help="contact sheet of sampled frames + caption")
+
+
+def check_video_ids(paths: list[Path]) -> None:
+    """UsageError naming both paths when two videos would get one id in the results file (an id is the
+    file name without its extension, as in a video folder), before any video is captioned.
+
+    Example:
+        >>> check_video_ids([Path("a/x.mp4"), Path("b/x.mkv")])
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: --json: a/x.mp4 and b/x.mkv would both be video id 'x' in the results ...
+    """
+    seen: dict[str, Path] = {}
+    for path in paths:
+        first = seen.setdefault(path.stem, path)
+        if first is not path:
+            raise UsageError(f"--json: {first} and {path} would both be video id {path.stem!r} in the results "
+                             "(an id is the file name without its extension); rename one, or caption them "
+                             "in separate runs")
 
 
 def weights_values(values: list[str] | None) -> str | dict[str, str] | None:
@@ -50,6 +70,8 @@ def _run_caption(args: argparse.Namespace) -> int:
 
     if (args.srt or args.vtt or args.preview) and len(args.videos) != 1:
         raise UsageError("--srt, --vtt and --preview take exactly one VIDEO")
+    if args.json:
+        check_video_ids(args.videos)
     captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=weights_values(args.weights))
     results, failed = [], 0
     for path in args.videos:
