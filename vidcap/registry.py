@@ -86,7 +86,3 @@ class Registry(Generic[T]):
         """Registered names and, for each prefix, ``prefix + placeholder``, sorted."""
         names = sorted([*self._builders, *(p + ph for p, (ph, _) in self._prefixes.items())])
         return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._builders or any(
-            isinstance(name, str) and name.startswith(p) and len(name) > len(p) for p in self._prefixes)

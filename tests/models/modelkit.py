@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from vidcap.data.vocab import PAD
 from vidcap.models import get_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,15 +72,18 @@ def random_captions(n: int, *, vocab: int = VOCAB, lengths=(2, 6), seed: int = 5
     return [torch.randint(4, vocab, (int(s),), generator=gen).tolist() for s in sizes]
 
 
+def token_loss(logits: torch.Tensor, caps: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of teacher-forced ``logits`` against ``caps[:, 1:]`` over the non-PAD tokens."""
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), caps[:, 1:].flatten(), ignore_index=PAD)
+
+
 def fit(model, feats, masks, caps, *, steps: int, lr: float = 0.02, stop_below: float = 0.0) -> float:
     """Train ``model`` on one batch with Adam; returns the last training loss (the model ends in eval mode)."""
-    from vidcap.models import caption_loss
-
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         opt.zero_grad()
-        loss = caption_loss(model(feats, masks, caps), caps)
+        loss = token_loss(model(feats, masks, caps), caps)
         loss.backward()
         opt.step()
         if loss.item() < stop_below:

@@ -1,7 +1,5 @@
-"""vidcap.models.base: the stream contract, masked pooling, left alignment, the caption loss."""
+"""vidcap.models.base: the stream contract, masked pooling, left alignment."""
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
@@ -9,7 +7,7 @@ import torch
 from modelkit import MULTI_DIMS, make_batch, tiny
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model
-from vidcap.models.base import Streams, VocabLinear, caption_loss, frame_sequence, left_align, masked_mean
+from vidcap.models.base import Streams, VocabLinear, frame_sequence, left_align, masked_mean
 
 
 def test_streams_parse_frame_and_object_streams():
@@ -47,15 +45,6 @@ def test_frame_sequence_concatenates_and_pools_objects_per_frame():
     assert mask.tolist() == [[True, False]]  # valid where every frame-like stream is
     with pytest.raises(InputError, match="same number of frames"):
         frame_sequence({**feats, "b": torch.zeros(1, 3, 1)}, masks, ["a", "b"])
-
-
-def test_caption_loss_is_the_mean_over_real_tokens():
-    logits = torch.zeros(2, 3, 5)
-    logits[0, 0, 4] = 2.0  # one confident, correct position; the others uniform
-    caps = torch.tensor([[1, 4, 2, 0], [1, 3, 2, 0]])
-    confident = -math.log(math.exp(2) / (math.exp(2) + 4))
-    expected = (confident + 3 * math.log(5)) / 4  # four non-PAD targets
-    assert caption_loss(logits, caps).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_model_specific_input_rules():

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from modelkit import (CELL_MODELS, CELL_NAMES, FRAME_DIMS, MODEL_NAMES, MULTI_DIMS, VOCAB, captions, fit,
-                      make_batch, random_captions, tiny)
+                      make_batch, random_captions, tiny, token_loss)
 from vidcap.data.vocab import EOS
 from vidcap.errors import InputError, UsageError
-from vidcap.models import caption_loss, get_model, greedy, list_models, model_options
+from vidcap.models import get_model, greedy, list_models, model_options
 
 
 def test_list_models():
@@ -99,8 +99,8 @@ def test_caption_padding_does_not_change_the_loss(name):
     feats, masks = make_batch(MULTI_DIMS)
     rows = [[4, 5, 6], [7], [8, 9]]
     short, long = captions(rows), captions(rows, width=9)
-    loss_short = caption_loss(model(feats, masks, short), short)
-    loss_long = caption_loss(model(feats, masks, long), long)
+    loss_short = token_loss(model(feats, masks, short), short)
+    loss_long = token_loss(model(feats, masks, long), long)
     torch.testing.assert_close(loss_long, loss_short)
 
 
@@ -149,7 +149,7 @@ def test_tiny_model_overfits_and_captions_exactly(name, cell):
                       **({"attention_size": 16} if name == "sa-lstm" else {}))
     fit(model, feats, masks, caps, steps=300, lr=0.02, stop_below=0.005)
     with torch.no_grad():
-        final = caption_loss(model(feats, masks, caps), caps).item()
+        final = token_loss(model(feats, masks, caps), caps).item()
     assert final < 0.02
     out = greedy(model, feats, masks, max_len=10)
     assert out.tokens == rows

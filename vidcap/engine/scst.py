@@ -112,6 +112,5 @@ class SelfCritical(nn.Module):
         base = BASELINES[self.baseline](reward, self.samples, lambda: self._greedy_rewards(batch))
         self.timings["reward"] += time.perf_counter() - sampled
         advantage = torch.as_tensor(reward - base, dtype=out.logprobs.dtype, device=out.logprobs.device)
-        self.last_reward = float(reward.mean())
         loss = -(advantage.unsqueeze(1) * out.logprobs * out.mask).sum()
         return loss, torch.tensor(len(ids), device=out.logprobs.device)

@@ -237,16 +237,3 @@ class CaptionModel(nn.Module, metaclass=ABCMeta):
         enc = self.encode(feats, masks)
         logits, _ = self.decode(captions[:, :-1], self.init_state(enc), enc)
         return logits
-
-
-def caption_loss(logits: Tensor, captions: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
-    """Mean token cross-entropy of ``forward``'s logits against ``captions[:, 1:]``, PAD positions ignored.
-
-    Example:
-        >>> round(caption_loss(torch.zeros(1, 2, 5), torch.tensor([[1, 4, 2]])).item(), 4)  # uniform over 5
-        1.6094
-    """
-    target = captions[:, 1:]
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
-                           ignore_index=PAD, label_smoothing=label_smoothing)
