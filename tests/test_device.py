@@ -18,7 +18,7 @@ def test_named_devices_are_checked():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
 def test_without_cuda_the_default_is_the_cpu_and_cuda_is_refused():
     assert resolve_device(None) == torch.device("cpu")
-    with pytest.raises(UsageError, match="CUDA is not available here; use --device cpu"):
+    with pytest.raises(UsageError, match="CUDA is not available here; use the cpu device"):
         resolve_device("cuda")
 
 

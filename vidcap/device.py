@@ -34,5 +34,5 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     except RuntimeError as err:
         raise UsageError(f"bad device {device!r}: {err}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+        raise UsageError(f"device {device!r} asked for, but CUDA is not available here; use the cpu device")
     return dev

@@ -177,7 +177,7 @@ def test_frames_are_subsampled_uniformly(world):
     item = ds[0]  # v0 has 8 stored frames: 0, 3.5 → 4, 7
     np.testing.assert_array_equal(item["feats"]["frame"], world["resnet_data"]["v0"]["frame"][[0, 4, 7]])
     assert _train(world, frames=5)[len(ds) - 1]["feats"]["frame"].shape == (4, 6)  # v5: 4 frames, all kept
-    with pytest.raises(UsageError, match="data.frames"):
+    with pytest.raises(UsageError, match="frames=0: must be a positive integer"):
         _train(world, frames=0)
 
 

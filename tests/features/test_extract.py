@@ -135,7 +135,7 @@ def test_usage_errors_come_before_any_work(clip_dir, tmp_path):
     srcs = collect_sources(video_dir=clip_dir)
     with pytest.raises(UsageError, match="unknown backbone 'resnet19'; choose one of: resnet101"):
         extract(srcs, tmp_path / "a", backbone="resnet19", weights="none")
-    with pytest.raises(UsageError, match="--batch-size 0"):
+    with pytest.raises(UsageError, match="batch_size=0"):
         extract(srcs, tmp_path / "a", backbone="resnet18", weights="none", batch_size=0)
     assert not (tmp_path / "a").exists()
     extract(srcs[:1], tmp_path / "b", backbone="resnet18", weights="none", sampling=Sampling(frames=2),

@@ -55,7 +55,7 @@ def test_small_annotation_file_and_its_errors(tmp_path):
 
 
 def test_usage_errors(tmp_path):
-    with pytest.raises(UsageError, match="needs --video-dir"):
+    with pytest.raises(UsageError, match="need a video folder"):
         collect_sources(["a.mp4"], annotations=["ann.json"])
     with pytest.raises(UsageError, match="no videos given"):
         collect_sources([])

@@ -92,7 +92,7 @@ def test_a_store_without_a_spec_is_refused_with_what_to_do(tmp_path):
                                                     "dims": {"frame": [3]}}))
     with pytest.raises(InputError, match=f"feature store {tmp_path}: not a vidcap feature spec.*re-extract"):
         FeatureStore(tmp_path)
-    with pytest.raises(UsageError, match="not a vidcap feature spec.*another --out"):
+    with pytest.raises(UsageError, match="not a vidcap feature spec.*another folder"):
         StoreWriter(tmp_path, SPEC, DIMS)
 
 

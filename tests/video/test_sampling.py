@@ -23,7 +23,7 @@ def _info(count: int, fps: float) -> VideoInfo:
     (dict(fps=0), "fps must be > 0"),
     (dict(fps=-1.0), "fps must be > 0"),
     (dict(fps=math.nan), "fps must be a finite number"),
-    (dict(frames=8, fps=2.0), "either --frames or --fps"),
+    (dict(frames=8, fps=2.0), "a number of frames or a rate (fps), not both"),
     (dict(start=-1.0), "start must be >= 0"),
     (dict(start=5.0, end=5.0), "end (5.0 s) must be after start (5.0 s)"),
     (dict(start=5.0, end=2.0), "must be after start"),

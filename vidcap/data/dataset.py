@@ -69,9 +69,9 @@ class _Features:
                  frames: int | None, cache_bytes: int = 0):
         paths = [features] if isinstance(features, (str, os.PathLike)) else list(features)
         if not paths:
-            raise UsageError("data.features: give at least one feature store folder")
+            raise UsageError("features: give at least one feature store folder")
         if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
-            raise UsageError(f"data.frames={frames!r}: must be a positive integer or null")
+            raise UsageError(f"frames={frames!r}: must be a positive integer or null")
         self.paths = [os.fspath(p) for p in paths]
         self.frames = frames
         self._stores: list[FeatureStore] | None = None
@@ -109,7 +109,7 @@ class _Features:
         missing = [v for v in ids if not all(v in p for p in present)]
         if missing and not allow_missing:
             where = ", ".join(self.paths[i] for i in used)
-            raise InputError(f"{where}: no features for {listing(missing)} (extract them, or set data.allow_missing=true)")
+            raise InputError(f"{where}: no features for {listing(missing)} (extract them, or allow_missing to skip them)")
         absent = set(missing)
         return [v for v in ids if v not in absent]
 
@@ -127,9 +127,21 @@ class _Features:
         if hit is not None:
             self._cache.move_to_end(video_id)
             return dict(hit[0]), dict(hit[1])  # new dicts: a caller replacing a stream changes nothing cached
+        return self.keep(video_id, *self.ready(video_id))
+
+    def ready(self, video_id: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The video's model-ready (selected, normalised) features, read now and not cached."""
         feats, masks = self.raw(video_id)
         if self.normalizer is not None:
             feats = self.normalizer(feats, masks)
+        return feats, masks
+
+    def cached(self, video_id: str) -> bool:
+        return video_id in self._cache
+
+    def keep(self, video_id: str, feats: dict[str, np.ndarray], masks: dict[str, np.ndarray]
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Cache ``ready``'s output for ``video_id`` (when the cache is on and it fits); returns it."""
         if self.cache_bytes:
             arrays = [*feats.values(), *masks.values()]
             size = sum(a.nbytes for a in arrays)
@@ -162,6 +174,11 @@ class _FeatureDataset(torch.utils.data.Dataset):
     @normalizer.setter
     def normalizer(self, value: FeatureNormalizer | None) -> None:
         self._feats.normalizer = value
+
+    @property
+    def reader(self) -> _Features:
+        """This process's feature reader and cache (:class:`vidcap.data.loader.CachedLoader` fills it)."""
+        return self._feats
 
     @property
     def input_dims(self) -> dict[str, int | tuple[int, ...]]:
@@ -206,7 +223,7 @@ class CaptionDataset(_FeatureDataset):
                  frames: int | None = None, max_len: int = 20, normalizer: FeatureNormalizer | None = None,
                  allow_missing: bool = False, cache_bytes: int = 0):
         if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise UsageError(f"data.max_len={max_len!r}: must be a positive integer")
+            raise UsageError(f"max_len={max_len!r}: must be a positive integer")
         self._feats = _Features(features, streams, frames, cache_bytes)
         self._feats.normalizer = normalizer
         wanted = list(ids) if ids is not None else annotations.ids(split)
@@ -236,6 +253,10 @@ class CaptionDataset(_FeatureDataset):
         caption = self._tokens[self._offsets[index]:self._offsets[index + 1]].astype(np.int64)
         return {"id": vid, "feats": feats, "masks": masks, "caption": caption}
 
+    def video_of(self, index: int) -> str:
+        """The video id of item ``index``."""
+        return self.video_ids[self.groups[index]]
+
     def caption_text(self, index: int) -> str:
         """The reference text behind item ``index``."""
         return self.references[self.video_ids[self.groups[index]]][self._ref[index]]
@@ -245,7 +266,7 @@ class CaptionDataset(_FeatureDataset):
         """A length-bucketing sampler over this dataset: every pair (``references="all"``) or one
         random reference per video per epoch (``"sample"``)."""
         if references not in ("all", "sample"):
-            raise UsageError(f"data.references={references!r}: choose 'all' or 'sample'")
+            raise UsageError(f"references={references!r}: choose 'all' or 'sample'")
         return BucketBatchSampler(self.lengths, batch_size, groups=self.groups if references == "sample" else None,
                                   shuffle=shuffle, seed=seed, drop_last=drop_last,
                                   num_replicas=num_replicas, rank=rank)

@@ -82,11 +82,11 @@ def resolve_streams(metas: Sequence[Mapping[str, Any]], requested: Sequence[str]
     if isinstance(requested, str):
         requested = [requested]
     if not requested:
-        raise UsageError("data.streams: choose at least one feature stream, e.g. [frame]")
+        raise UsageError("streams: choose at least one feature stream, e.g. [frame]")
     prefixed = len(metas) > 1
     backbones = [str(m.get("backbone", f"store{i}")) for i, m in enumerate(metas)]
     if prefixed and len(set(backbones)) != len(backbones):
-        raise UsageError(f"data.features: stores from the same backbone cannot be combined ({', '.join(backbones)})")
+        raise UsageError(f"features: stores from the same backbone cannot be combined ({', '.join(backbones)})")
     available: dict[str, Stream] = {}
     for i, meta in enumerate(metas):
         dims = meta.get("dims", {})
@@ -110,7 +110,7 @@ def resolve_streams(metas: Sequence[Mapping[str, Any]], requested: Sequence[str]
         else:
             matches = []
         if not matches:
-            raise UsageError(f"data.streams: no feature stream {want!r} in the stores; available: "
+            raise UsageError(f"streams: no feature stream {want!r} in the stores; available: "
                              f"{', '.join(available) or 'none'}")
         chosen.extend(s for s in matches if s not in chosen)
     return chosen

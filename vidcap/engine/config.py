@@ -203,7 +203,7 @@ def keyed_error(err: UsageError, section: str, values: Mapping[str, Any]) -> Usa
     message = str(err)
     named = getattr(err, "kind", None)  # a registry lookup (UnknownNameError) names what it looked up
     for name, value in values.items():
-        if name == named or message.startswith(f"{name} "):
+        if name == named or message.startswith((f"{name} ", f"{name}=", f"{name}:")):
             return UsageError(f"{section}.{name}={_show(value)}: {message}")
     return UsageError(f"{section}: {message}")
 

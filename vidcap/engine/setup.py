@@ -83,7 +83,10 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None,
         normalizer = None
     common = dict(streams=list(d.streams), frames=d.frames, allow_missing=d.allow_missing,
                   cache_bytes=d.cache_mb * 2**20)
-    train = CaptionDataset(list(d.features), ann, vocab, split=d.train_split, max_len=d.max_len, **common)
+    try:
+        train = CaptionDataset(list(d.features), ann, vocab, split=d.train_split, max_len=d.max_len, **common)
+    except UsageError as err:  # the datasets speak of their own arguments; the config names the key
+        raise keyed_error(err, "data", dict(d)) from None
     if d.whiten and not d.normalize:
         raise UsageError(f"data.whiten={d.whiten} needs data.normalize: true (whitening standardises first)")
     if data_state is None and (d.normalize or d.deltas):

@@ -248,9 +248,9 @@ def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.Pa
         >>> extract(["a.mp4", "b.mkv"], "feats/", backbone="resnet18", weights="none")  # doctest: +SKIP
     """
     if batch_size is not None and batch_size < 1:
-        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
+        raise UsageError(f"batch_size={batch_size}: frames per forward pass must be at least 1")
     if workers < 0:
-        raise UsageError(f"--workers {workers}: must be 0 (decode in this process) or more")
+        raise UsageError(f"workers={workers}: decoding processes must be 0 (decode in this process) or more")
     sampling = Sampling() if sampling is None else sampling
     srcs = [s if isinstance(s, Source) else Source(Path(s).stem, Path(s)) for s in sources]
     model = get_backbone(backbone, weights=weights, device=device, **(options or {}))

@@ -51,7 +51,7 @@ def _by_stem(paths: Sequence[Path], where: str) -> list[Source]:
 
 def _videos_in(video_dir: Path) -> list[Path]:
     if not video_dir.is_dir():
-        raise InputError(f"--video-dir {video_dir}: no such folder")
+        raise InputError(f"video folder {video_dir}: no such folder")
     return [video_dir / e.name for e in os.scandir(video_dir)
             if e.is_file() and not e.name.startswith(".") and Path(e.name).suffix.lower() in VIDEO_EXTENSIONS]
 
@@ -66,7 +66,7 @@ def _annotation_ids(paths: Sequence[Path], split: str | None) -> dict[str, str |
             ids.update((str(v["video_id"]), v.get("split")) for v in data["videos"]
                        if split is None or v.get("split") == split)
         except (KeyError, TypeError, AttributeError) as err:
-            raise InputError(f"--annotations {path}: not an MSR-VTT-schema file with videos[].video_id "
+            raise InputError(f"annotations {path}: not an MSR-VTT-schema file with videos[].video_id "
                              f"({type(err).__name__}: {err})") from None
     return dict(sorted(ids.items()))
 
@@ -85,24 +85,24 @@ def collect_sources(videos: Sequence[str | os.PathLike[str]] = (), *, video_dir:
         ...                        split="test")                              # doctest: +SKIP
     """
     if annotations and video_dir is None:
-        raise UsageError("--annotations needs --video-dir, the folder holding <video_id>.<ext> files")
+        raise UsageError("annotations need a video folder (video_dir), the folder holding <video_id>.<ext> files")
     if split is not None and not annotations:
-        raise UsageError("--split only applies with --annotations")
+        raise UsageError("a split only applies to the videos that annotations list")
     if videos and video_dir is not None:
-        raise UsageError("give VIDEO files or --video-dir, not both")
+        raise UsageError("give video files or a video folder, not both")
     if video_dir is None:
         if not videos:
-            raise UsageError("no videos given: pass VIDEO files or --video-dir")
+            raise UsageError("no videos given: name video files or a video folder")
         return _by_stem([Path(v) for v in videos], "among the given VIDEOs")
     folder = Path(video_dir)
     found = _by_stem(_videos_in(folder), f"in {folder}")
     if not annotations:
         if not found:
-            raise InputError(f"--video-dir {folder}: no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+            raise InputError(f"video folder {folder}: no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
         return found
     ids = _annotation_ids([Path(a) for a in annotations], split)
     if not ids:
-        raise InputError(f"--annotations: no videos{f' in split {split!r}' if split else ''}")
+        raise InputError(f"annotations: no videos{f' in split {split!r}' if split else ''}")
     by_id = {s.video_id: s for s in found}
     return [dataclasses.replace(by_id[v], split=s) if v in by_id
             else Source(v, folder / v, f"no video file for id {v} in {folder}", split=s, missing=True)
@@ -162,7 +162,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         i, n = -1, 0
     if not sep or not 0 <= i < n:
-        raise UsageError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
+        raise UsageError(f"shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
     return i, n
 
 

@@ -215,7 +215,7 @@ class StoreWriter:
         self.path = Path(path)
         self.videos = self.path / VIDEOS
         if self.path.exists() and not self.path.is_dir():
-            raise UsageError(f"--out {self.path}: exists and is not a folder")
+            raise UsageError(f"feature store {self.path}: exists and is not a folder")
         self.videos.mkdir(parents=True, exist_ok=True)
         self.spec = spec
         self.meta = store_meta(spec, dims, extra)
@@ -229,18 +229,18 @@ class StoreWriter:
         try:
             old = json.loads(file.read_text())
         except ValueError as err:
-            raise InputError(f"{file}: unreadable store metadata ({err}); remove the folder or pick another --out")
+            raise InputError(f"{file}: unreadable store metadata ({err}); remove the folder or write the store elsewhere")
         stored = old.get("spec") if isinstance(old, dict) else None
         try:
             diff = FeatureSpec.from_dict(stored, source=str(file)).differences(self.spec)
         except InputError as err:
-            raise UsageError(f"--out {self.path}: {err}; use another --out folder") from None
+            raise UsageError(f"feature store {self.path}: {err}; write the store to another folder") from None
         keys = sorted((set(old) | set(self.meta)) - set(UNCHECKED_META) - {"spec"})
         diff += [f"{k}: {json.dumps(old.get(k))} vs {json.dumps(self.meta.get(k))}"
                  for k in keys if old.get(k) != self.meta.get(k)]
         if diff:
-            raise UsageError(f"--out {self.path} holds features made differently, and stores never mix "
-                             "(stored vs now): " + "; ".join(diff) + ". Use another --out folder, or the stored settings.")
+            raise UsageError(f"feature store {self.path} holds features made differently, and stores never mix "
+                             "(stored vs now): " + "; ".join(diff) + ". Write to another folder, or use the stored settings.")
 
     def done(self, video_id: str) -> bool:
         """Whether ``video_id`` has an entry (damaged or not: see :meth:`FeatureStore.problem`)."""

@@ -88,7 +88,7 @@ class Sampling:
                      end: float | None = None) -> Sampling:
         """From command-line options: neither frames nor fps means the default frame count."""
         if frames is not None and fps is not None:
-            raise UsageError("give either --frames or --fps, not both")
+            raise UsageError("sample either a number of frames or a rate (fps), not both")
         if frames is None and fps is None:
             frames = DEFAULT_FRAMES
         return cls(frames=frames, fps=fps, start=start, end=end)
