@@ -1,4 +1,4 @@
-"""Shared test set-up: offline library settings, thread counts, the shared real assets."""
+"""Shared test set-up: offline library settings, thread counts, the real-data fixtures."""
 from __future__ import annotations
 
 import os
@@ -22,19 +22,27 @@ torch.set_num_threads(os.cpu_count() or 1)
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT.parent / "shared" / "assets"
+MSRVTT = ROOT / "tests" / "assets" / "msrvtt"  # part of the repository (tests/assets/README.md)
+MSRVTT_FILES = ("train_val_videodatainfo.json", "test_videodatainfo.json", "category.txt")
 
 
 @pytest.fixture(scope="session")
 def assets() -> Path:
-    """../shared/assets (real MSR-VTT annotations and clips); tests using it skip when absent."""
+    """../shared/assets (real clips); tests using it skip when absent."""
     if not ASSETS.is_dir():
         pytest.skip("../shared/assets is not present")
     return ASSETS
 
 
 @pytest.fixture(scope="session")
-def msrvtt_dir(assets: Path) -> Path:
-    return assets / "msrvtt"
+def msrvtt_dir() -> Path:
+    """tests/assets/msrvtt: real MSR-VTT annotations of 469 videos. They ship with the repository, so a
+    missing file fails the test instead of skipping it."""
+    missing = [name for name in MSRVTT_FILES if not (MSRVTT / name).is_file()]
+    if missing:
+        pytest.fail(f"{MSRVTT}: {', '.join(missing)} missing; restore them from git, or rebuild them with "
+                    f"{MSRVTT / 'make_subset.py'}")
+    return MSRVTT
 
 
 @pytest.fixture(scope="session")

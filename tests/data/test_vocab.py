@@ -88,7 +88,7 @@ def test_build_vocabulary_uses_only_the_split():
 
 
 def test_msrvtt_vocabulary(msrvtt_dir):
-    # The validate split (497 videos, 9,940 captions) keeps this fast; train is built the same way.
+    # The validate split of tests/assets/msrvtt (104 videos, 2,080 captions); train is built the same way.
     ann = Annotations.load(msrvtt_dir / "train_val_videodatainfo.json")
     vocab = build_vocabulary(ann, split="validate", min_count=3)
     counts = Counter(tok for caps in ann.references(ann.ids("validate")).values() for c in caps

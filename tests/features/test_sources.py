@@ -32,7 +32,7 @@ def test_annotations_pick_ids_and_report_missing_files(tmp_path, msrvtt_dir):
     _touch(tmp_path, "video7010.mp4", "video7011.mkv", "video1.mp4")
     srcs = collect_sources(video_dir=tmp_path, annotations=[msrvtt_dir / "test_videodatainfo.json"],
                            split="test")
-    assert len(srcs) == 2990 and srcs == sorted(srcs, key=lambda s: s.video_id)
+    assert len(srcs) == 195 and srcs == sorted(srcs, key=lambda s: s.video_id)
     by_id = {s.video_id: s for s in srcs}
     assert by_id["video7010"].problem is None and by_id["video7011"].path.name == "video7011.mkv"
     assert by_id["video7012"].problem == f"no video file for id video7012 in {tmp_path}"

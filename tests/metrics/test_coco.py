@@ -124,7 +124,7 @@ def msrvtt_case(msrvtt_dir, meteor):
     refs: dict[str, list[str]] = {}
     for s in sorted(data["sentences"], key=lambda s: s["sen_id"]):
         refs.setdefault(s["video_id"], []).append(s["caption"])
-    ids = sorted(refs)[::10]  # 299 videos across the split
+    ids = sorted(refs)  # the 195 test videos of tests/assets/msrvtt, spread over the split
     gts = {vid: refs[vid][1:] for vid in ids}
     res = {vid: refs[vid][:1] for vid in ids}
     return ids, direct(gts, res, meteor), evaluate(gts, res)
