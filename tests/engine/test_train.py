@@ -93,7 +93,8 @@ def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(t
     assert len(pairs) == 12 and summary["best"]["loss"] == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_validation_loss_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
+def test_validation_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
+    from vidcap.engine.generate import generate_captions
     from vidcap.engine.train import Trainer
 
     trainer = Trainer(tiny_cfg("model.dropout=0.3"))
@@ -101,6 +102,28 @@ def test_validation_loss_leaves_the_training_random_stream_alone(tiny_cfg, tmp_p
     loss = trainer._validation_loss()
     assert loss > 0 and torch.equal(torch.get_rng_state(), state)  # dropout and sampling go on unchanged
     assert trainer._validation_loss() == loss  # dropout is off while validating
+    captions = generate_captions(trainer.model, trainer.data.val, trainer.data.vocab, beam_size=2, max_len=6,
+                                 batch_size=4)  # several batches
+    assert len(captions) == len(trainer.data.val) == 6 and torch.equal(torch.get_rng_state(), state)
+    scores = trainer._validate()
+    assert set(scores) == {"CIDEr", "Bleu_4", "loss"} and torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_training_run_does_not_depend_on_validating(tiny_cfg, tmp_path):
+    from vidcap.engine.train import Trainer
+
+    # Dropout and scheduled sampling both draw from the random stream that validation must leave alone.
+    overrides = ("model.dropout=0.3", "train.scheduled_sampling.max_prob=0.25", "train.epochs=2")
+    weights = []
+    for validate in (True, False):
+        trainer = Trainer(tiny_cfg(*overrides, out=tmp_path / f"validate_{validate}"))
+        for _ in range(2):
+            trainer._train_epoch()
+            if validate:
+                trainer._validate()
+            trainer.epoch += 1
+        weights.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+    assert _states_equal(*weights)  # bitwise
 
 
 def _train_cli(cfg_overrides: list[str], *extra: str) -> subprocess.Popen:

@@ -12,17 +12,31 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from pycocoevalcap.bleu.bleu import Bleu
 
-from vidcap.data import EvalDataset, Vocabulary, collate, tokenize
+from vidcap.data import Batch, EvalDataset, Vocabulary, collate, tokenize
 from vidcap.engine.distributed import DistContext, all_gather_objects
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, beam_search
 
-__all__ = ["generate_captions", "validation_scores"]
+__all__ = ["batches_in_order", "generate_captions", "validation_scores"]
+
+
+def batches_in_order(items: Sequence[Any], indices: Sequence[int], batch_size: int) -> Iterator[Batch]:
+    """Collated batches of ``items[i]`` for ``indices``, in order.
+
+    Made here rather than by a DataLoader, whose iterator draws a seed from torch's global random stream:
+    validating every epoch must not change the training run's dropout and sampling.
+
+    Example:
+        >>> [b.ids for b in batches_in_order(dataset, [0, 1, 2], batch_size=2)]   # doctest: +SKIP
+        [['video0', 'video1'], ['video2']]
+    """
+    for start in range(0, len(indices), batch_size):
+        yield collate([items[i] for i in indices[start:start + batch_size]])
 
 
 def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabulary, *, beam_size: int = 5,
@@ -37,14 +51,12 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
         'a man is playing a guitar'
     """
     mine = list(range(ctx.rank, len(dataset), ctx.world_size))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, mine), batch_size=batch_size,
-                                         shuffle=False, collate_fn=collate)
     was_training = model.training
     model.eval()
     captions: dict[str, str] = {}
     try:
         with torch.inference_mode():
-            for batch in loader:
+            for batch in batches_in_order(dataset, mine, batch_size):
                 batch = batch.to(device)
                 out = beam_search(model, batch.feats, batch.masks, beam_size=beam_size, max_len=max_len,
                                   length_penalty=length_penalty, block_trigrams=block_trigrams)

@@ -38,7 +38,7 @@ from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
-from vidcap.engine.generate import generate_captions, reference_scorer, validation_scores
+from vidcap.engine.generate import batches_in_order, generate_captions, reference_scorer, validation_scores
 from vidcap.engine.objectives import CrossEntropy
 from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import RunData, build_data, build_model
@@ -101,40 +101,59 @@ class Trainer:
 
     def __init__(self, cfg: DictConfig, *, resume: bool = False):
         self.cfg, self.out = cfg, Path(cfg.out)
+        self._setup_processes()
+        resume_from = self._resume_checkpoint(resume)
+        init = None if resume_from or not cfg.train.init else load_checkpoint(cfg.train.init)
+        self._build_data_and_model(resume_from or init, cfg.train.init if init else str(self.out / "last.pt"))
+        self._build_step()
+        self._build_optimiser()
+        self._build_loader()
+        self._start(resume_from)
+
+    # ------------------------------------------------------------------- set-up, in this order
+    def _setup_processes(self) -> None:
+        """Device, process group, precision, and the config as plain data (what checkpoints record)."""
+        cfg = self.cfg
         self.device = resolve_device(None if cfg.device == "auto" else cfg.device)
         self.ctx: DistContext = init_distributed(self.device.type)
         self.amp = _amp_dtype(cfg.train.amp, self.device)
         self.minimise = cfg.train.monitor in LOWER_IS_BETTER
-        plain_cfg = OmegaConf.to_container(cfg, resolve=True)
-        self.plain_cfg: dict[str, Any] = plain_cfg  # type: ignore[assignment]
+        self.plain_cfg: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
 
-        resume_from = self._resume_checkpoint(resume)
-        init = None if resume_from or not cfg.train.init else load_checkpoint(cfg.train.init)
-        source = resume_from or init
+    def _build_data_and_model(self, source: dict[str, Any] | None, source_path: str) -> None:
+        """Datasets and model; from ``source`` (the resumed or train.init checkpoint) their vocabulary,
+        normaliser and weights."""
+        cfg = self.cfg
         self.data: RunData = build_data(cfg, data_state=source["data"] if source else None,
-                                        data_source=f"checkpoint {cfg.train.init if init else self.out / 'last.pt'}")
-
+                                        data_source=f"checkpoint {source_path}")
         torch.manual_seed(cfg.train.seed)  # the same initial weights in every process and every resumption
         self.model = build_model(cfg, vocab_size=len(self.data.vocab), input_dims=self.data.input_dims)
         if source:
-            self._load_model_state(source, cfg.train.init if init else str(self.out / "last.pt"))
+            self._load_model_state(source, source_path)
         self.model.to(self.device)
+
+    def _build_step(self) -> None:
+        """The objective, wrapped for DDP and torch.compile as configured: what a training step calls."""
         self.objective = self._objective()
         self.step_fn: torch.nn.Module = self.objective
         if self.ctx.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.step_fn = torch.nn.parallel.DistributedDataParallel(self.objective, device_ids=ids)
-        if cfg.train.compile:
+        if self.cfg.train.compile:
             self.step_fn = torch.compile(self.step_fn)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
-                                           weight_decay=cfg.train.weight_decay)
+
+    def _build_optimiser(self) -> None:
+        t = self.cfg.train
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         # Averaged weights (Polyak/EMA): late-epoch weights swing from batch to batch, the average less so.
         self.ema: AveragedModel | None = None
-        if cfg.train.ema:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema),
-                                     use_buffers=True)
+        if t.ema:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(t.ema), use_buffers=True)
 
+    def _build_loader(self) -> None:
+        """This process's share of the training batches, and the validation references' CIDEr-D scorer."""
+        cfg = self.cfg
         self.sampler = self.data.train.batch_sampler(cfg.train.batch_size, references=cfg.data.references,
                                                      seed=cfg.train.seed, num_replicas=self.ctx.world_size,
                                                      rank=self.ctx.rank)
@@ -143,12 +162,15 @@ class Trainer:
             pin_memory=self.device.type == "cuda", persistent_workers=False)
         self.total_steps = cfg.train.epochs * len(self.sampler)
         self.cider = reference_scorer(self.data.val.references or {})
+
+    def _start(self, resume_from: dict[str, Any] | None) -> None:
+        """Epoch, step, best score, history and random state: a fresh run's, or the resumed run's."""
         worst = math.inf if self.minimise else -math.inf
         self.epoch, self.step, self.best, self.best_epoch, self.history = 0, 0, worst, -1, []
         if resume_from:
             self._restore_training_state(resume_from)
         else:  # each process its own dropout/sampling stream from here on
-            torch.manual_seed(cfg.train.seed + 1 + self.ctx.rank)
+            torch.manual_seed(self.cfg.train.seed + 1 + self.ctx.rank)
 
     def _objective(self) -> CrossEntropy | SelfCritical:
         t = self.cfg.train
@@ -298,12 +320,8 @@ class Trainer:
         pairs = self.data.val_pairs
         objective = CrossEntropy(self._eval_model).eval()
         mine = list(range(self.ctx.rank, len(pairs), self.ctx.world_size))
-        size = self.cfg.eval.batch_size
         loss_sum = count = 0.0
-        # Batches made here, not by a DataLoader: its iterator draws a seed from the global random
-        # stream, and validating must not change the training run's dropout and sampling.
-        for start in range(0, len(mine), size):
-            batch = collate([pairs[i] for i in mine[start:start + size]])
+        for batch in batches_in_order(pairs, mine, self.cfg.eval.batch_size):  # no DataLoader: see there
             with self._autocast():
                 batch_loss, batch_count = objective(batch.to(self.device))
             loss_sum, count = loss_sum + float(batch_loss), count + float(batch_count)
