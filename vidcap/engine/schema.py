@@ -127,10 +127,10 @@ class DataConfig:
     whiten_streams: List[str] = option([], "the streams to whiten (each must be larger than whiten); [] = every "
                                        "stream larger")
     allow_missing: bool = option(False, "skip videos without features instead of stopping with an error")
-    cache_mb: int = option(1024, "per process (each DataLoader worker too, refilled every epoch): keep this many "
-                           "MB of ready (normalised) features in memory; an epoch reads each video once per "
-                           "reference, and on small models reading and normalising cost more than the step "
-                           "(0 = off)", ge=0)
+    cache_mb: int = option(1024, "keep this many MB of ready (normalised) features in memory (per dataset, in "
+                           "the main process); an epoch reads each video once per reference, and on small models "
+                           "reading and normalising cost more than the step. Large enough for the training split, "
+                           "epochs after the first read nothing (0 = off)", ge=0)
     train_split: str = option("train", "split the model is trained on", choices=SPLITS)
     val_split: str = option("validate", "split used for validation, model selection and early stopping",
                             choices=SPLITS)
@@ -178,7 +178,8 @@ class TrainConfig:
                           "Bleu_4 (of the beam-searched captions; higher is better) or loss (the validation "
                           "references' cross-entropy under teacher forcing; lower is better)",
                           choices=("CIDEr", "Bleu_4", "loss"))
-    workers: int = option(2, "DataLoader worker processes", ge=0)
+    workers: int = option(2, "processes that read the training features the cache lacks (with data.cache_mb=0: "
+                          "every item), ahead of the batches", ge=0)
     log_every: int = option(50, "log the training loss every this many steps", ge=1)
     init: Optional[str] = option(None, "checkpoint whose model weights start the run (e.g. for SCST)")
     scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from vidcap.data import collate
+from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
@@ -157,9 +157,9 @@ class Trainer:
         self.sampler = self.data.train.batch_sampler(cfg.train.batch_size, references=cfg.data.references,
                                                      seed=cfg.train.seed, num_replicas=self.ctx.world_size,
                                                      rank=self.ctx.rank)
-        self.loader = torch.utils.data.DataLoader(
-            self.data.train, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.train.workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False)
+        # Batches come from the main process's feature cache; workers only read what it lacks (see there).
+        self.loader = CachedLoader(self.data.train, self.sampler, workers=cfg.train.workers,
+                                   pin_memory=self.device.type == "cuda")
         self.total_steps = cfg.train.epochs * len(self.sampler)
         self.cider = reference_scorer(self.data.val.references or {})
 
