@@ -144,7 +144,7 @@ def test_overrides_are_typed(override, key, value):
     ("data.streams=[frame, 3]", r"data\.streams=.*every element must be a string; 3 is not"),
     ("train.amp=fp8", r"train\.amp='fp8' .*: choose one of auto, bf16, fp16, off"),
     ("model.cell=lstn", r"model\.cell='lstn' .*: choose one of lstm, gru \(did you mean lstm\?\)"),
-    ("model.name=sa_lstm", r"model\.name='sa_lstm' .*: choose one of mp-lstm, s2vt, sa-lstm \(did you mean sa-lstm"),
+    ("model.name=sa_lstm", r"model\.name='sa_lstm' .*: choose one of mp-lstm, s2vt, sa-lstm, topdown \(did you mean sa-lstm"),
     ("train.epochs=0", r"train\.epochs=0 .*: must be >= 1"),
     ("model.dropout=1", r"model\.dropout=1 .*: must be in \[0, 1\)"),
     ("train.lr=0", r"train\.lr=0 .*: must be > 0"),
@@ -182,7 +182,7 @@ def test_options_of_another_model_are_refused_not_dropped(tmp_path):
     with pytest.raises(UsageError) as err:
         load_config(None, ["model.name=mp-lstm", "model.attention_size=256"])  # even at the default value
     assert str(err.value).startswith("model.attention_size=256 (override 'model.attention_size=256'): model "
-                                     "mp-lstm does not take attention_size (an option of sa-lstm)")
+                                     "mp-lstm does not take attention_size (an option of sa-lstm, topdown)")
     with pytest.raises(UsageError, match=r"model\.attention_size=64 \(.*demo\.yaml\): model s2vt does not take"):
         load_config(ROOT / "configs" / "demo.yaml", ["model.name=s2vt"])
     # Not set: the section's other options stay at their defaults and the model never sees them.
@@ -270,7 +270,7 @@ def test_describe_marks_values_that_differ_from_the_default():
     text = describe(load_config(None, ["train.epochs=3"]))
     assert re.search(r"^  epochs: 3 +# int >= 1; default 30 -- passes over the training items$", text, re.M)
     assert re.search(r"^  batch_size: 64 +# int >= 1 -- global batch size", text, re.M)
-    assert re.search(r"^  attention_size: 256 +# int >= 1; taken by sa-lstm -- hidden size", text, re.M)
+    assert re.search(r"^  attention_size: 256 +# int >= 1; taken by sa-lstm, topdown -- hidden size", text, re.M)
 
 
 def test_cli_config_show_and_train_help(capsys):

@@ -41,8 +41,8 @@ from vidcap.models.base import CaptionModel, Feats, Masks, State, frame_sequence
 class TopDown(CaptionModel):
     """Attention LSTM + language LSTM over frames (and objects when given); see the module docstring."""
 
-    def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int = 512,
-                 hidden_size: int = 512, attention_size: int = 512, dropout: float = 0.5):
+    def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int = 300,
+                 hidden_size: int = 512, attention_size: int = 256, dropout: float = 0.5):
         super().__init__(vocab_size=vocab_size, input_dims=input_dims, embed_size=embed_size,
                          hidden_size=hidden_size, layers=1, dropout=dropout, cell="lstm")
         if not self.streams.frames:
