@@ -7,7 +7,7 @@ from PIL import Image, ImageFont
 
 from videogen import counter_frames, frame_counter
 from vidcap.outputs import save_preview
-from vidcap.outputs.preview import CAPTION_LINE, LABEL_HEIGHT, PAD, layout, wrap
+from vidcap.outputs.preview import CAPTION_LINE, HEAT, LABEL_HEIGHT, PAD, layout, strip_layout, wrap
 from vidcap.video import Sampling, read_clip
 
 BACKGROUND = (24, 24, 24)
@@ -81,3 +81,42 @@ def test_real_clip_preview(tmp_path, real_videos):
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.size == (grid.width, grid.grid_height + CAPTION_LINE + PAD)
+
+
+# ------------------------------------------------------------------------------------ attention strip
+def _strip_sheet(tmp_path, weights, positions, words=("a", "dog", "runs"), n=6):
+    frames = _frames(n)
+    path = save_preview(tmp_path / "s.png", frames, np.arange(n) / 2, "a dog runs",
+                        attention=(list(words), np.asarray(weights, np.float32), positions))
+    return np.asarray(Image.open(path).convert("RGB")), layout(n, 64, 48)
+
+
+def test_attention_strip_shades_each_words_frames(tmp_path):
+    weights = [[0.7, 0.2, 0.1, 0.0], [0.0, 0.0, 0.25, 0.75], [0.25, 0.25, 0.25, 0.25]]
+    positions = [0, 2, 3, 5]  # the model read 4 of the 6 sampled frames
+    image, grid = _strip_sheet(tmp_path, weights, positions)
+    top = grid.grid_height + CAPTION_LINE + PAD
+    strip = strip_layout(top, grid.width, 3, 4, 64, 48, label=60)
+    assert image.shape[0] == top + strip.height and image.shape[1] == grid.width
+    for f, position in enumerate(positions):  # the strip's thumbnails are the frames the model read
+        x, y = strip.thumb_box(f)
+        assert frame_counter(image[y:y + strip.thumb_height, x + 1:x + strip.cell - 1]) == position
+
+    def colour(w, f):  # a pixel of the cell's right edge, clear of the printed percentage
+        x0, y0, x1, y1 = strip.cell_box(w, f)
+        return tuple(int(v) for v in image[(y0 + y1) // 2, x1 - 1])
+
+    assert colour(0, 0) == HEAT and colour(1, 3) == HEAT  # each word's strongest frame
+    assert colour(0, 3) == BACKGROUND and colour(1, 0) == BACKGROUND  # frames a word ignored
+    assert BACKGROUND[0] < colour(0, 1)[0] < HEAT[0]  # 0.2 of the peak 0.7: between the two
+    assert all(colour(2, f) == HEAT for f in range(4))  # uniform attention: every frame is the peak
+    word_column = image[strip.cell_box(0, 0)[1]:strip.cell_box(2, 0)[3], PAD:PAD + 40]
+    assert (word_column > 200).any()  # the words are written left of their rows
+
+
+def test_attention_strip_rejects_mismatched_inputs(tmp_path):
+    with pytest.raises(ValueError, match="weights must be"):
+        _strip_sheet(tmp_path, [[0.5, 0.5]], [0, 1, 2])
+    with pytest.raises(ValueError, match="positions indices of the 6 frames"):
+        _strip_sheet(tmp_path, [[1.0]] * 3, [6])
+    assert not list(tmp_path.iterdir())

@@ -17,7 +17,7 @@ import logging
 import sys
 
 from vidcap import __version__
-from vidcap.cli import captioning, data, features, training
+from vidcap.cli import captioning, data, features, sharing, training
 from vidcap.cli.base import Command
 from vidcap.cli.captioning import weights_values
 from vidcap.cli.features import backbone_option_values
@@ -29,7 +29,8 @@ log = logging.getLogger("vidcap")
 
 # The order `vidcap --help` lists them in: the pipeline, then the rest.
 COMMANDS: list[Command] = [
-    *features.COMMANDS[:1], *training.COMMANDS[:2], *captioning.COMMANDS, *training.COMMANDS[2:],
+    *features.COMMANDS[:1], *training.COMMANDS[:2], *captioning.COMMANDS, *sharing.COMMANDS,
+    *training.COMMANDS[2:],
     *data.COMMANDS, *features.COMMANDS[1:],
 ]
 

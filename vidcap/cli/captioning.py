@@ -11,7 +11,8 @@ from vidcap.errors import UsageError, VidcapError
 
 def _add_caption(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", type=Path)
-    p.add_argument("--model", required=True, type=Path, help="checkpoint written by `vidcap train`")
+    p.add_argument("--model", required=True, type=Path,
+                   help="checkpoint written by `vidcap train`, model folder (`vidcap export`) or hf:org/name[@revision]")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
@@ -20,11 +21,45 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
                         "BACKBONE=WEIGHTS for a model with several backbones")
     p.add_argument("--json", type=Path, help="write COCO results JSON here; a video's id is its file name without "
                                               "the extension, so the VIDEOs' names must differ")
-    p.add_argument("--segment", type=float, metavar="SECONDS",
-                   help="caption consecutive windows of this length (for long videos)")
+    p.add_argument("--segment", metavar="SECONDS|scenes",
+                   help="caption consecutive windows of this length (for long videos), or each shot: 'scenes' "
+                        "splits at shot boundaries (PySceneDetect)")
+    p.add_argument("--min-segment", type=float, metavar="SECONDS",
+                   help="with --segment scenes: a shorter shot joins the next one (default 2)")
+    p.add_argument("--max-segment", type=float, metavar="SECONDS",
+                   help="with --segment scenes: a longer shot is cut into equal parts (default 30)")
     p.add_argument("--srt", type=Path, help="write per-segment captions as SubRip (one video only)")
     p.add_argument("--vtt", type=Path, help="write per-segment captions as WebVTT (one video only)")
     p.add_argument("--preview", type=Path, metavar="PNG", help="contact sheet of sampled frames + caption")
+    p.add_argument("--attention", action="store_true",
+                   help="with --preview: add a strip showing which frames each word attended to (attention "
+                        "decoders: sa-lstm, topdown)")
+
+
+def segment_option(value: str | None, min_seconds: float | None = None,
+                   max_seconds: float | None = None) -> float | object | None:
+    """``--segment``'s value: a number of seconds (fixed windows) or a segmenter name with its lengths.
+
+    Example:
+        >>> segment_option("12.5"), segment_option("scenes", 1.0, 20.0)
+        (12.5, SceneCuts(min_seconds=1.0, max_seconds=20.0, threshold=27.0))
+    """
+    from vidcap.video.scenes import SEGMENTERS
+
+    lengths = {k: v for k, v in (("min_seconds", min_seconds), ("max_seconds", max_seconds)) if v is not None}
+    if value in SEGMENTERS:
+        return SEGMENTERS[value](**lengths)
+    if lengths:
+        raise UsageError(f"--min-segment and --max-segment go with --segment {' or '.join(SEGMENTERS)}")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"--segment {value!r}: give a positive number of seconds or one of: {', '.join(SEGMENTERS)}")
+    return seconds
 
 
 def check_video_ids(paths: list[Path]) -> None:
@@ -72,11 +107,21 @@ def _run_caption(args: argparse.Namespace) -> int:
         raise UsageError("--srt, --vtt and --preview take exactly one VIDEO")
     if args.json:
         check_video_ids(args.videos)
+    if args.attention and not args.preview:
+        raise UsageError("--attention draws on the --preview sheet: give --preview PNG too")
+    segment = segment_option(args.segment, args.min_segment, args.max_segment)
     captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=weights_values(args.weights))
+    if args.attention:
+        from vidcap.engine.attention import FRAME_ATTENTION, has_frame_attention
+
+        if not has_frame_attention(captioner.model):
+            raise UsageError(f"--attention: model {captioner.model.config['name']} has no attention over frames "
+                             f"(models that have: {', '.join(FRAME_ATTENTION)})")
     results, failed = [], 0
     for path in args.videos:
         try:
-            described = captioner.describe(path, beam_size=args.beam_size, segment=args.segment)
+            described = captioner.describe(path, beam_size=args.beam_size, segment=segment,
+                                           attention=args.attention)
         except VidcapError as err:  # one bad file must not stop the others
             print(f"vidcap: {err}", file=sys.stderr)
             failed += 1
@@ -89,7 +134,8 @@ def _run_caption(args: argparse.Namespace) -> int:
         if args.vtt:
             write_vtt(args.vtt, segments)
         if args.preview:
-            save_preview(args.preview, described.clip.frames, described.clip.timestamps, described.caption)
+            save_preview(args.preview, described.clip.frames, described.clip.timestamps, described.caption,
+                         attention=described.attention)
     if args.json:
         write_results(args.json, results)
     return 1 if failed else 0
@@ -144,7 +190,8 @@ def _run_score(args: argparse.Namespace) -> int:
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, type=Path, help="checkpoint written by `vidcap train`")
+    p.add_argument("--model", required=True, type=Path,
+                   help="checkpoint written by `vidcap train`, model folder (`vidcap export`) or hf:org/name[@revision]")
     p.add_argument("--annotations", required=True, type=Path, action="append")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--features", type=Path, help="feature store made with the checkpoint's backbone")

@@ -20,15 +20,19 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from vidcap.data import Annotations, EvalDataset, FeatureNormalizer, Vocabulary, resolve_streams, select
+from vidcap.data import (Annotations, EvalDataset, FeatureNormalizer, Vocabulary, collate, frame_indices,
+                         resolve_streams, select)
 from vidcap.device import resolve_device
+from vidcap.engine.attention import WordAttention, frame_attention
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.generate import generate_captions
+from vidcap.engine.hub import download, is_hub_id
+from vidcap.engine.modelfolder import read_model_folder
 from vidcap.engine.setup import check_stores
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
@@ -38,20 +42,24 @@ from vidcap.features.sources import collect_sources
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model
 from vidcap.video import Clip, Sampling, probe, windows
+from vidcap.video.scenes import SEGMENTERS
 
 __all__ = ["Captioner", "Described"]
 
 PathLike = str | os.PathLike[str]
+Spans = list[tuple[float, float]]
 
 
 @dataclass
 class Described:
     """A video's caption, its per-window ``(start, end, caption)`` (one window covering it all without
-    ``segment``) and the sampled frames of the whole video (for previews)."""
+    ``segment``), the sampled frames of the whole video (for previews) and, when asked for, what each
+    word of the caption attended to."""
 
     caption: str
     segments: list[tuple[float, float, str]]
     clip: Clip
+    attention: WordAttention | None = None
 
 
 class Captioner:
@@ -87,6 +95,8 @@ class Captioner:
             >>> Captioner.from_checkpoint("best.pt", weights={"resnet152": "r152.pth",
             ...                                               "yolov8x": "yolov8x.pt"})       # doctest: +SKIP
         """
+        if is_hub_id(path) or Path(path).is_dir():
+            return cls.from_pretrained(path, device, weights=weights)
         ckpt = load_checkpoint(path)
         dev = resolve_device(device)
         try:
@@ -102,6 +112,26 @@ class Captioner:
             raise InputError(f"{path}: not a complete vidcap model checkpoint ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
         return cls(**parts, device=dev, weights=weights, source=f"checkpoint {path}")
+
+    @classmethod
+    def from_pretrained(cls, source: PathLike, device: str | torch.device | None = None, *,
+                        weights: str | Mapping[str, str] | None = None,
+                        cache_dir: PathLike | None = None) -> "Captioner":
+        """Load a model folder written by ``vidcap export``, a Hub model ``hf:org/name[@revision]`` (through
+        the Hugging Face cache; ``HF_HUB_OFFLINE=1`` uses the cache only) or a training checkpoint.
+
+        Example:
+            >>> Captioner.from_pretrained("hf:vidcap/sa-lstm-msrvtt@v1.0").caption(["clip.mp4"])   # doctest: +SKIP
+            >>> Captioner.from_pretrained("models/sa-lstm", device="cpu")                           # doctest: +SKIP
+        """
+        folder = download(source, cache_dir=cache_dir) if is_hub_id(source) else Path(source)
+        if not folder.is_dir():
+            return cls.from_checkpoint(folder, device, weights=weights)
+        parts = read_model_folder(folder)
+        dev = resolve_device(device)
+        parts["model"] = parts["model"].to(dev)
+        return cls(**parts, device=dev, weights=weights,
+                   source=f"model {source}" if is_hub_id(source) else f"model folder {folder}")
 
     # ------------------------------------------------------------------------------- features
     def backbone(self, store: int) -> Backbone:
@@ -151,22 +181,69 @@ class Captioner:
         captions = self._decode(items, beam_size)
         return [captions[str(i)] for i in range(len(items))]
 
-    def describe(self, path: PathLike, *, beam_size: int = 5, segment: float | None = None) -> Described:
-        """Caption of the whole file plus, with ``segment`` seconds, one caption per consecutive window.
+    def describe(self, path: PathLike, *, beam_size: int = 5,
+                 segment: float | str | Callable[[PathLike], Spans] | None = None, attention: bool = False,
+                 progress: Callable[[float, str], object] | None = None) -> Described:
+        """Caption of the whole file plus, with ``segment``, one caption per segment (see :meth:`spans`).
+
+        ``attention=True`` adds what each word of the whole-video caption attended to (attention
+        decoders only, else UsageError). ``progress(fraction, message)`` is told how far it got.
 
         Example:
             >>> d = Captioner.from_checkpoint("best.pt").describe("long.mp4", segment=10)   # doctest: +SKIP
             >>> d.segments[0]                                                               # doctest: +SKIP
             (0.0, 10.0, 'a man is talking')
+            >>> Captioner.from_checkpoint("best.pt").describe("film.mp4", segment="scenes")  # doctest: +SKIP
         """
+        tell = progress or (lambda fraction, message: None)
+        tell(0.0, "decoding frames and computing features")
         whole, clip = self._inputs(path)
+        tell(0.3 if segment is not None else 0.8, "captioning")
         caption = self._decode([whole], beam_size)[whole["id"]]
+        words = self._word_attention(whole, caption, clip) if attention else None
         if segment is None:
-            return Described(caption, [(0.0, clip.info.duration, caption)], clip)
-        spans = windows(probe(path).duration, segment)
-        items = [{**self._inputs(path, start, end)[0], "id": str(i)} for i, (start, end) in enumerate(spans)]
+            tell(1.0, "done")
+            return Described(caption, [(0.0, clip.info.duration, caption)], clip, words)
+        tell(0.35, "finding segments")
+        spans = self.spans(path, segment)
+        items = []
+        for i, (start, end) in enumerate(spans):
+            tell(0.4 + 0.5 * i / len(spans), f"segment {i + 1} of {len(spans)}: features")
+            items.append({**self._inputs(path, start, end)[0], "id": str(i)})
+        tell(0.9, f"captioning {len(spans)} segments")
         texts = self._decode(items, beam_size)
-        return Described(caption, [(s, e, texts[str(i)]) for i, (s, e) in enumerate(spans)], clip)
+        tell(1.0, "done")
+        return Described(caption, [(s, e, texts[str(i)]) for i, (s, e) in enumerate(spans)], clip, words)
+
+    @staticmethod
+    def spans(path: PathLike, segment: float | str | Callable[[PathLike], Spans]) -> Spans:
+        """The ``[start, end)`` segments of ``path``: consecutive windows of ``segment`` seconds, shots
+        (``"scenes"``: :class:`~vidcap.video.scenes.SceneCuts` with its defaults), or what a segmenter
+        (e.g. ``SceneCuts(min_seconds=1, max_seconds=20)``) returns.
+
+        Example:
+            >>> Captioner.spans("long.mp4", 10.0)                                           # doctest: +SKIP
+            [(0.0, 10.0), (10.0, 20.0), (20.0, 27.4)]
+        """
+        if callable(segment):
+            return segment(path)
+        if isinstance(segment, str):
+            if segment not in SEGMENTERS:
+                raise UsageError(f"segment {segment!r}: give a number of seconds or one of: {', '.join(SEGMENTERS)}")
+            return SEGMENTERS[segment]()(path)
+        return windows(probe(path).duration, segment)
+
+    def _word_attention(self, item: dict[str, Any], caption: str, clip: Clip) -> WordAttention:
+        """What each word of ``caption`` attended to, over the frames the model read: ``clip``'s sampled
+        frames, or a subset of them when the model reads fewer (``data.frames``)."""
+        batch = collate([item]).to(self.device)
+        words = caption.split()
+        weights = frame_attention(self.model, batch.feats, batch.masks, self.vocab.encode(words)[1:-1])
+        positions = frame_indices(len(clip.frames), self.frames)
+        if len(positions) != weights.shape[1]:
+            raise UsageError(f"{self.source}: its streams are sampled differently, so its attention does not "
+                             "map onto the preview's frames")
+        return WordAttention(words, weights, positions)
 
     def caption_split(self, annotations: Sequence[PathLike], *, split: str = "test",
                       features: PathLike | Sequence[PathLike] | None = None, video_dir: PathLike | None = None,

@@ -1,0 +1,112 @@
+"""What each word looked at (vidcap/engine/attention.py, `vidcap caption --preview --attention`): the weights
+read from the models' steps are the attention the decoder computed, put back at their frames."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from trainkit import BOTTLE, tiny_model
+from vidcap.cli import main
+from vidcap.data import BOS
+from vidcap.engine.attention import FRAME_ATTENTION, frame_attention, has_frame_attention
+from vidcap.engine.captioner import Captioner
+from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.errors import UsageError
+from vidcap.models import get_model, list_models
+
+MASK = torch.tensor([[True, False, True, True, False, True]])  # two padded frames inside the clip
+
+
+def _inputs(objects: bool = False):
+    torch.manual_seed(0)
+    feats = {"frame": torch.randn(1, 6, 8)}
+    masks = {"frame": MASK.clone()}
+    if objects:
+        feats["objects"] = torch.randn(1, 6, 3, 5)
+        masks["objects"] = torch.ones(1, 6, 3, dtype=torch.bool)
+    return feats, masks
+
+
+def test_sa_lstm_weights_are_its_attention_at_each_frame():
+    model = get_model("sa-lstm", vocab_size=12, input_dims={"frame": 8}, hidden_size=16, embed_size=8,
+                      attention_size=6, dropout=0.0).eval()
+    feats, masks = _inputs()
+    words = [5, 7, 4]
+    got = frame_attention(model, feats, masks, words)
+    # By hand: the decoder's query before each word is the top layer's hidden state; its memory holds
+    # the four valid frames first, in order.
+    with torch.no_grad():
+        enc = model.encode(feats, masks)
+        state = model.init_state(enc)
+        rows = []
+        for token in [BOS, *words[:-1]]:
+            _, weights = model.frame_att(state["h"][:, -1], enc["frames_keys"], enc["frames"], enc["frames_mask"])
+            rows.append(weights[0, :4].numpy())
+            _, state = model.step(torch.tensor([token]), state, enc)
+    expected = np.zeros((3, 6), np.float32)
+    expected[:, [0, 2, 3, 5]] = np.stack(rows)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    assert (got[:, [1, 4]] == 0).all() and np.allclose(got.sum(1), 1.0)
+    assert len({tuple(r.round(6)) for r in got}) > 1  # the attention moves from word to word
+
+
+def test_topdown_keeps_frames_in_place():
+    model = get_model("topdown", vocab_size=12, input_dims={"frame": 8, "objects": (3, 5)}, hidden_size=16,
+                      embed_size=8, attention_size=6, dropout=0.0).eval()
+    feats, masks = _inputs(objects=True)
+    got = frame_attention(model, feats, masks, [5, 6])
+    assert got.shape == (2, 6) and (got[:, [1, 4]] == 0).all() and np.allclose(got.sum(1), 1.0)
+    with torch.no_grad():  # the first word's attention: query = the attention LSTM's output from BOS
+        enc = model.encode(feats, masks)
+        s = model.init_state(enc)
+        h, _ = model.att_lstm(torch.cat([s["lang_h"], enc["mean"], model.embed(torch.tensor([BOS]))], -1),
+                              (s["att_h"], s["att_c"]))
+        _, first = model.attention[0](h, enc["memory0_keys"], enc["memory0"], enc["memory0_mask"])
+    np.testing.assert_allclose(got[0], first[0].numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_models_without_frame_attention_say_so():
+    assert set(FRAME_ATTENTION) <= set(list_models())
+    for name in ("mp-lstm", "s2vt"):
+        model = get_model(name, vocab_size=12, input_dims={"frame": 8}, hidden_size=16, embed_size=8).eval()
+        assert not has_frame_attention(model)
+        with pytest.raises(UsageError, match=f"model {name} has no attention over frames"):
+            frame_attention(model, *_inputs(), [5])
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_model(tmp_path_factory)
+
+
+def test_describe_and_the_preview_strip_on_a_real_clip(model, tmp_path, capsys):
+    captioner = Captioner.from_checkpoint(model.ckpt, device="cpu")
+    described = captioner.describe(BOTTLE, beam_size=2, attention=True)
+    words, weights, positions = described.attention
+    assert words == described.caption.split() and weights.shape == (len(words), 4)
+    assert positions.tolist() == [0, 1, 2, 3] and np.allclose(weights.sum(1), 1.0, atol=1e-5)
+    sizes = {}
+    for extra in ([], ["--attention"]):
+        png = tmp_path / f"sheet{len(extra)}.png"
+        code = main(["caption", str(BOTTLE), "--model", str(model.ckpt), "--beam-size", "2", "--preview", str(png),
+                     *extra])
+        out, err = capsys.readouterr()
+        assert code == 0 and out == f"{BOTTLE}\t{described.caption}\n", err
+        sizes[bool(extra)] = Image.open(png).size
+    assert sizes[True][0] == sizes[False][0] and sizes[True][1] > sizes[False][1] + 20 * len(words)
+
+
+def test_attention_needs_a_preview_and_an_attention_model(model, tmp_path, capsys):
+    code = main(["caption", str(BOTTLE), "--model", str(model.ckpt), "--attention"])
+    assert code == 2 and "give --preview PNG too" in capsys.readouterr().err
+    ckpt = load_checkpoint(model.ckpt)  # the same checkpoint with an mp-lstm decoder
+    other = get_model("mp-lstm", **{k: ckpt["model"]["config"][k] for k in ("vocab_size", "input_dims")},
+                      hidden_size=16, embed_size=8)
+    ckpt["model"] = {"config": other.config, "state": other.state_dict()}
+    save_checkpoint(tmp_path / "mp.pt", {k: v for k, v in ckpt.items() if k not in ("format", "vidcap_version")})
+    code = main(["caption", str(BOTTLE), "--model", str(tmp_path / "mp.pt"), "--preview", str(tmp_path / "p.png"),
+                 "--attention"])
+    assert code == 2 and "--attention: model mp-lstm has no attention over frames" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()

@@ -1,0 +1,50 @@
+"""A small trained captioning model for the tests of what uses one (model folders, the web page, scene
+segments, attention strips): synthetic clips → ResNet-18 features (random weights, 64² input, 4 frames)
+→ SA-LSTM trained for 3 epochs. Trained once per test session and shared (about 25 s)."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+BOTTLE = ROOT / "assets" / "intel_bottle-detection.mp4"  # a real clip (tests/assets/README.md)
+_CACHE: dict[str, "TinyModel"] = {}
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    ckpt: Path        # best.pt
+    run: Path         # its run folder (metrics.json)
+    videos: Path      # the synthetic clips' folder
+    annotations: Path
+    features: Path
+
+
+def tiny_model(tmp_path_factory) -> TinyModel:
+    """The session's trained model (``tmp_path_factory``: pytest's session-scoped fixture)."""
+    if "model" not in _CACHE:
+        _CACHE["model"] = _train(tmp_path_factory.mktemp("tiny-model"))
+    return _CACHE["model"]
+
+
+def _train(root: Path) -> TinyModel:
+    sys.path.insert(0, str(ROOT / "engine"))
+    from enginekit import TINY
+
+    from vidcap.data.synthetic import generate
+    from vidcap.engine.config import load_config
+    from vidcap.engine.train import train
+    from vidcap.features import extract
+    from vidcap.features.sources import collect_sources
+    from vidcap.video import Sampling
+
+    ds = generate(root / "synth", n_videos=12, seed=3, captions_per_video=2)
+    report = extract(collect_sources(video_dir=ds.video_dir), root / "feats", backbone="resnet18", weights="none",
+                     sampling=Sampling(frames=4), batch_size=16, workers=0, progress=False,
+                     options={"input_size": 64})
+    assert not report.failures
+    cfg = load_config(None, [f"data.features={root / 'feats'}", f"data.annotations={ds.annotations}",
+                             f"out={root / 'run'}", *TINY, "train.epochs=3", "data.deltas=true"])
+    train(cfg)
+    return TinyModel(root / "run" / "best.pt", root / "run", ds.video_dir, ds.annotations, root / "feats")

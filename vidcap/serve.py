@@ -1,0 +1,182 @@
+"""``vidcap serve``: a local web page (Gradio) that captions a dropped video file.
+
+Drop or choose a video; the page shows progress while it is decoded and captioned, then the caption,
+the per-segment captions on a timeline with their timestamps, the contact sheet (with the per-word
+attention strip for attention decoders) and SRT / WebVTT / JSON downloads. A file that cannot be read
+is an error shown in the page; the server keeps serving.
+
+It binds to 127.0.0.1 unless told otherwise, limits the upload size (``max_upload_mb``), and runs
+offline: no analytics or version check (``GRADIO_ANALYTICS_ENABLED=False``), no share link, no
+server-side rendering, and a theme of system fonts only, so the page fetches nothing from outside the
+server. Gradio is an optional dependency: ``pip install 'vidcap[serve]'``.
+
+Example:
+    $ vidcap serve --model runs/sa/best.pt            # then open http://127.0.0.1:7860
+    >>> result = caption_video(captioner, "clip.mp4", "out/", segment="scenes")   # doctest: +SKIP
+    >>> result.caption, [p.name for p in result.downloads]                        # doctest: +SKIP
+    ('a man is cooking', ['clip.srt', 'clip.vtt', 'clip.json'])
+"""
+from __future__ import annotations
+
+import html
+import importlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from vidcap.engine.attention import has_frame_attention
+from vidcap.engine.captioner import Captioner
+from vidcap.errors import UsageError, VidcapError
+from vidcap.files import write_json
+from vidcap.outputs import Segment, save_preview, write_srt, write_vtt
+
+__all__ = ["DEFAULT_MAX_UPLOAD_MB", "PageResult", "SEGMENT_CHOICES", "build_page", "caption_video", "serve",
+           "timeline_html"]
+
+DEFAULT_MAX_UPLOAD_MB = 500
+# The page's segment choices → Captioner.describe's ``segment`` (given the window length in seconds)
+SEGMENT_CHOICES: dict[str, Callable[[float], float | str | None]] = {
+    "shots (scene cuts)": lambda seconds: "scenes",
+    "fixed windows": lambda seconds: float(seconds),
+    "whole video only": lambda seconds: None,
+}
+
+
+@dataclass
+class PageResult:
+    """What the page shows for one video."""
+
+    caption: str
+    segments: list[Segment]
+    duration: float
+    sheet: Path
+    downloads: list[Path]
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(float(seconds), 60.0)
+    return f"{int(minutes)}:{secs:05.2f}"
+
+
+def timeline_html(segments: list[Segment], duration: float) -> str:
+    """The segments as a proportional bar plus a list of ``start – end  caption`` lines (HTML).
+
+    Example:
+        >>> "0:04.00" in timeline_html([Segment(0, 4, "a dog <runs>"), Segment(4, 8, "it sits")], 8.0)
+        True
+        >>> "&lt;runs&gt;" in timeline_html([Segment(0, 4, "a dog <runs>")], 4.0)
+        True
+    """
+    total = max(duration, segments[-1].end if segments else 0.0) or 1.0
+    colours = ("#ff8c00", "#3b82f6")
+    bar = "".join(
+        f'<div class="vc-seg" title="{_clock(s.start)} – {_clock(s.end)}: {html.escape(s.caption)}" '
+        f'style="width:{100 * (s.end - s.start) / total:.3f}%;background:{colours[i % 2]}"></div>'
+        for i, s in enumerate(segments))
+    rows = "".join(
+        f'<li class="vc-cue"><span class="vc-time">{_clock(s.start)} – {_clock(s.end)}</span> '
+        f'<span class="vc-text">{html.escape(s.caption)}</span></li>' for s in segments)
+    return (f'<div class="vc-timeline"><div class="vc-bar" style="display:flex;height:14px;gap:1px">{bar}</div>'
+            f'<ol class="vc-cues" style="list-style:none;padding-left:0">{rows}</ol></div>')
+
+
+def caption_video(captioner: Captioner, video: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                  segment: float | str | None = "scenes", beam_size: int = 5, attention: bool = False,
+                  progress: Callable[[float, str], object] | None = None, name: str | None = None) -> PageResult:
+    """Caption ``video`` and write its contact sheet and downloads (``<name>.srt/.vtt/.json/.png``) into
+    ``out_dir``; what the page shows, without the page.
+
+    Example:
+        >>> caption_video(captioner, "clip.mp4", "out/").sheet                         # doctest: +SKIP
+        PosixPath('out/clip.png')
+    """
+    stem = Path(name or video).stem or "video"
+    out = Path(out_dir)
+    described = captioner.describe(video, beam_size=beam_size, segment=segment, attention=attention,
+                                   progress=progress)
+    segments = [Segment(*span) for span in described.segments]
+    clip = described.clip
+    sheet = save_preview(out / f"{stem}.png", clip.frames, clip.timestamps, described.caption,
+                         attention=described.attention)
+    record = {"video": Path(name or video).name, "caption": described.caption, "model": captioner.source,
+              "segments": [{"start": s.start, "end": s.end, "caption": s.caption} for s in segments]}
+    downloads = [write_srt(out / f"{stem}.srt", segments), write_vtt(out / f"{stem}.vtt", segments),
+                 write_json(out / f"{stem}.json", record)]
+    return PageResult(described.caption, segments, clip.info.duration, sheet, downloads)
+
+
+def _gradio() -> Any:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no version check
+    try:
+        return importlib.import_module("gradio")
+    except ImportError:
+        raise UsageError("vidcap serve needs Gradio: pip install 'vidcap[serve]' (or pip install gradio)") from None
+
+
+def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_size: int = 5) -> Any:
+    """The Gradio Blocks of the page; results go to fresh folders under ``work_dir``."""
+    gr = _gradio()
+    attends = has_frame_attention(captioner.model)
+
+    def run(video: str | None, segmenting: str, seconds: float, attention: bool,
+            progress: Any = gr.Progress()) -> tuple[Any, ...]:
+        if not video:
+            raise gr.Error("Drop or choose a video file first.")
+        name = Path(video).name
+        try:
+            segment = SEGMENT_CHOICES[segmenting](seconds)
+            result = caption_video(captioner, video, tempfile.mkdtemp(dir=work_dir), segment=segment,
+                                   beam_size=beam_size, attention=attention and attends, name=name,
+                                   progress=lambda fraction, message: progress(fraction, desc=message))
+        except VidcapError as err:  # the upload's folder is the server's business, its name is the user's
+            raise gr.Error(str(err).replace(str(video), name), duration=None) from None
+        return (result.caption, timeline_html(result.segments, result.duration), str(result.sheet),
+                [str(p) for p in result.downloads])
+
+    with gr.Blocks(title="vidcap", analytics_enabled=False) as page:
+        gr.Markdown(f"# vidcap\nCaption a video with `{html.escape(captioner.source)}`. Drop or choose a file; "
+                    "it is captioned as soon as it is uploaded.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                video = gr.Video(label="Video", sources=["upload"], elem_id="video")
+                segmenting = gr.Radio(list(SEGMENT_CHOICES), value="shots (scene cuts)", label="Segments")
+                seconds = gr.Number(value=10.0, minimum=0.5, label="Window length (s), for fixed windows")
+                attention = gr.Checkbox(value=attends, visible=attends, label="Attention strip under the sheet")
+                button = gr.Button("Caption again", variant="primary")
+            with gr.Column(scale=2):
+                caption = gr.Textbox(label="Caption", elem_id="caption", interactive=False)
+                timeline = gr.HTML(label="Segments", elem_id="timeline")
+                sheet = gr.Image(label="Contact sheet", type="filepath", elem_id="sheet", interactive=False)
+                downloads = gr.File(label="Downloads (SRT, WebVTT, JSON)", file_count="multiple",
+                                    elem_id="downloads", interactive=False)
+        inputs, outputs = [video, segmenting, seconds, attention], [caption, timeline, sheet, downloads]
+        video.upload(run, inputs, outputs)
+        button.click(run, inputs, outputs)
+    return page
+
+
+def serve(model: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int | None = None,
+          device: str | None = None, beam_size: int = 5, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+          weights: Any = None) -> None:
+    """Load ``model`` (checkpoint, model folder or ``hf:`` id) and serve the page until interrupted.
+
+    Example:
+        >>> serve("models/sa", port=7860)                                               # doctest: +SKIP
+    """
+    if not (isinstance(max_upload_mb, (int, float)) and max_upload_mb > 0):
+        raise UsageError(f"--max-upload-mb must be a positive number, got {max_upload_mb!r}")
+    gr = _gradio()
+    captioner = Captioner.from_pretrained(model, device=device, weights=weights)
+    with tempfile.TemporaryDirectory(prefix="vidcap-serve-") as work_dir:
+        page = build_page(captioner, work_dir, beam_size=beam_size)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"vidcap serve: listening on {host}: anyone who can reach this machine can use the page")
+        page.queue(default_concurrency_limit=1)  # one model, one video at a time
+        page.launch(server_name=host, server_port=port, share=False, ssr_mode=False, inbrowser=False,
+                    max_file_size=f"{int(max_upload_mb * 1024 * 1024)}b", allowed_paths=[work_dir],
+                    enable_monitoring=False, mcp_server=False, run_history=False, show_error=True,
+                    footer_links=["api"],
+                    theme=gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                            font_mono=["ui-monospace", "monospace"]))
