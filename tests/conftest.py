@@ -21,17 +21,11 @@ import torch  # noqa: E402  (after the environment is set)
 torch.set_num_threads(os.cpu_count() or 1)
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT.parent / "shared" / "assets"
-MSRVTT = ROOT / "tests" / "assets" / "msrvtt"  # part of the repository (tests/assets/README.md)
+ASSETS = ROOT / "tests" / "assets"  # part of the repository (tests/assets/README.md)
+MSRVTT = ASSETS / "msrvtt"
+REAL_VIDEOS = ("intel_bottle-detection.mp4", "intel_car-detection.mp4", "intel_eat.mkv",
+               "intel_one-by-one-person-detection.mp4", "intel_walk.mkv")
 MSRVTT_FILES = ("train_val_videodatainfo.json", "test_videodatainfo.json", "category.txt")
-
-
-@pytest.fixture(scope="session")
-def assets() -> Path:
-    """../shared/assets (real clips); tests using it skip when absent."""
-    if not ASSETS.is_dir():
-        pytest.skip("../shared/assets is not present")
-    return ASSETS
 
 
 @pytest.fixture(scope="session")
@@ -46,5 +40,10 @@ def msrvtt_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_videos(assets: Path) -> list[Path]:
-    return sorted((assets / "videos").glob("*.*"))
+def real_videos() -> list[Path]:
+    """The five real H.264 clips in tests/assets (tests/assets/README.md). They ship with the repository,
+    so a missing one fails the test instead of skipping it."""
+    missing = [name for name in REAL_VIDEOS if not (ASSETS / name).is_file()]
+    if missing:
+        pytest.fail(f"{ASSETS}: {', '.join(missing)} missing; restore them from git")
+    return sorted(ASSETS / name for name in REAL_VIDEOS)

@@ -71,7 +71,7 @@ def test_plausible_header_count_is_taken_as_stated(tmp_path):
     assert (info.frame_count, info.fallbacks) == (500, ())
 
 
-# Frame counts and rates from ../shared/assets/README.md.
+# Frame counts and rates from tests/assets/README.md.
 REAL = {"intel_car-detection.mp4": (768, 432, 12.5, 377),
         "intel_one-by-one-person-detection.mp4": (768, 432, 10, 1394),
         "intel_bottle-detection.mp4": (640, 360, 29.8, 1189),
