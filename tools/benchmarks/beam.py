@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from vidcap.data.vocab import BOS, EOS, PAD
+from vidcap.data.vocab import BOS, EOS, PAD, UNK
 from vidcap.models import CaptionModel, beam_search, get_model
 from vidcap.models.decoding import Decoded
 
@@ -65,7 +65,7 @@ def reference_beam_search(model: CaptionModel, feats: dict[str, torch.Tensor], m
                 beam_enc = {n: x.expand(len(beams), *x.shape[1:]) for n, x in enc.items()}  # views, no copies
                 logp, new_state = model.step(last_tokens, state, beam_enc)
                 logp = logp.clone()
-                logp[:, [PAD, BOS]] = float("-inf")
+                logp[:, [PAD, BOS, UNK]] = float("-inf")  # vidcap's decoding never emits these
                 candidates = []
                 for j, (toks, tok_lps, cum) in enumerate(beams):
                     if block_trigrams:

@@ -167,6 +167,7 @@ class Captioner:
         ev = self.eval_cfg
         return generate_captions(self.model, items, self.vocab, beam_size=beam_size, max_len=ev["max_len"],
                                  length_penalty=ev["length_penalty"], block_trigrams=ev["block_trigrams"],
+                                 allow_unk=ev.get("allow_unk", False),
                                  batch_size=ev.get("batch_size", 64), device=self.device)
 
     # -------------------------------------------------------------------------------- public

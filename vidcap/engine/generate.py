@@ -41,7 +41,7 @@ def batches_in_order(items: Sequence[Any], indices: Sequence[int], batch_size: i
 
 def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabulary, *, beam_size: int = 5,
                       max_len: int = 20, length_penalty: float = 0.0, block_trigrams: bool = False,
-                      batch_size: int = 64, device: torch.device | str = "cpu",
+                      allow_unk: bool = False, batch_size: int = 64, device: torch.device | str = "cpu",
                       ctx: DistContext = DistContext()) -> dict[str, str]:
     """Caption every video of ``dataset``: id → caption text. Under torchrun each process decodes an
     interleaved share and every process gets the whole dict back.
@@ -59,7 +59,8 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
             for batch in batches_in_order(dataset, mine, batch_size):
                 batch = batch.to(device)
                 out = beam_search(model, batch.feats, batch.masks, beam_size=beam_size, max_len=max_len,
-                                  length_penalty=length_penalty, block_trigrams=block_trigrams)
+                                  length_penalty=length_penalty, block_trigrams=block_trigrams,
+                                  allow_unk=allow_unk)
                 captions.update(zip(batch.ids, (vocab.decode(t) for t in out.tokens)))
     finally:
         model.train(was_training)

@@ -29,7 +29,7 @@ import torch  # noqa: F401  (the examples above use it)
 
 from vidcap.errors import UsageError
 from vidcap.models.base import CaptionModel, Streams
-from vidcap.models.decoding import Decoded, beam_search, greedy, sample
+from vidcap.models.decoding import Decoded, beam_search, excluded_tokens, greedy, sample
 from vidcap.models.mp_lstm import MPLSTM
 from vidcap.models.rnn import CELLS
 from vidcap.models.s2vt import S2VT
@@ -89,5 +89,5 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
-__all__ = ["CELLS", "CaptionModel", "Decoded", "MODELS", "Streams", "beam_search", "get_model",
-           "greedy", "list_models", "model_options", "sample"]
+__all__ = ["CELLS", "CaptionModel", "Decoded", "MODELS", "Streams", "beam_search", "excluded_tokens",
+           "get_model", "greedy", "list_models", "model_options", "sample"]

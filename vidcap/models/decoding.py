@@ -5,6 +5,12 @@ output and decoder state are expanded and reordered with ``index_select(0, …)`
 hypotheses in tensors and blocks repeated trigrams with tensor ops, so no step loops over videos in
 Python. Decoding stops early once every video is done, and drops finished videos from the batch.
 
+Tokens a caption never continues with: PAD and BOS always, and the unknown-word token ``<unk>`` unless
+``allow_unk=True``. A caption holding ``<unk>`` cannot match a reference word (references are the raw
+captions), so emitting it only costs score; it is ruled out by default for greedy, beam search and
+sampling alike (self-critical training then samples from the distribution it is evaluated on), and
+:func:`excluded_tokens` gives the same rule to scheduled sampling.
+
 Scores: greedy and sampling report the summed log-probability of the generated tokens (EOS included).
 Beam search ranks by the GNMT length-normalised score ``Σ log p / ((5 + n) / 6) ** length_penalty``
 with ``n`` the number of generated tokens (EOS included); ``length_penalty=0`` is the plain sum.
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidcap.data.vocab import BOS, EOS, PAD
+from vidcap.data.vocab import BOS, EOS, PAD, UNK
 from vidcap.errors import UsageError
 from vidcap.models.base import CaptionModel, Feats, Masks
 
@@ -82,16 +88,26 @@ def _select(tensors: dict[str, Tensor], index: Tensor) -> dict[str, Tensor]:
     return {k: v.index_select(0, index) for k, v in tensors.items()}
 
 
-def _allowed(logp: Tensor) -> Tensor:
-    """``logp`` with PAD and BOS ruled out: a caption never continues with them."""
-    return logp.index_fill(1, torch.tensor([PAD, BOS], device=logp.device), float("-inf"))
+def excluded_tokens(allow_unk: bool = False) -> tuple[int, ...]:
+    """The token ids a generated caption never continues with (see the module docstring).
+
+    Example:
+        >>> excluded_tokens(), excluded_tokens(allow_unk=True)
+        ((0, 1, 3), (0, 1))
+    """
+    return (PAD, BOS) if allow_unk else (PAD, BOS, UNK)
+
+
+def _allowed(logp: Tensor, allow_unk: bool) -> Tensor:
+    """``logp`` with the :func:`excluded_tokens` ruled out."""
+    return logp.index_fill(1, torch.tensor(excluded_tokens(allow_unk), device=logp.device), float("-inf"))
 
 
 def _score_dtype(model: CaptionModel) -> torch.dtype:
     return torch.promote_types(next(model.parameters()).dtype, torch.float32)
 
 
-def _run(model: CaptionModel, enc: dict[str, Tensor], max_len: int, pick) -> Decoded:
+def _run(model: CaptionModel, enc: dict[str, Tensor], max_len: int, pick, allow_unk: bool) -> Decoded:
     """Step the model from BOS, choosing each next token with ``pick(logp) -> tokens (N,)``, until EOS or max_len."""
     n = _batch_size(enc)
     device = next(iter(enc.values())).device
@@ -101,7 +117,7 @@ def _run(model: CaptionModel, enc: dict[str, Tensor], max_len: int, pick) -> Dec
     seq, logprobs = [], []
     for _ in range(max_len):
         logp, state = model.step(tokens, state, enc)
-        tokens = pick(_allowed(logp))
+        tokens = pick(_allowed(logp, allow_unk))
         lp = logp.gather(1, tokens.unsqueeze(1)).squeeze(1)
         seq.append(tokens.masked_fill(done, PAD))
         logprobs.append(lp.masked_fill(done, 0.0))
@@ -113,21 +129,23 @@ def _run(model: CaptionModel, enc: dict[str, Tensor], max_len: int, pick) -> Dec
 
 
 @torch.no_grad()
-def greedy(model: CaptionModel, feats: Feats, masks: Masks, max_len: int = 20) -> Decoded:
-    """The most likely next token at every step, for every video of the batch.
+def greedy(model: CaptionModel, feats: Feats, masks: Masks, max_len: int = 20, allow_unk: bool = False) -> Decoded:
+    """The most likely next token at every step (``<unk>`` only with ``allow_unk``), for every video of the batch.
 
     Example:
         >>> greedy(model, feats, masks, max_len=20).tokens   # doctest: +SKIP
         [[4, 17, 9, 5], [4, 12, 5]]
     """
     _check(max_len)
-    return _run(model, model.encode(feats, masks), max_len, lambda logp: logp.argmax(1))
+    return _run(model, model.encode(feats, masks), max_len, lambda logp: logp.argmax(1), allow_unk)
 
 
 def sample(model: CaptionModel, feats: Feats, masks: Masks, n: int = 1, temperature: float = 1.0,
-           top_k: int | None = None, max_len: int = 20, generator: torch.Generator | None = None) -> Decoded:
+           top_k: int | None = None, max_len: int = 20, generator: torch.Generator | None = None,
+           allow_unk: bool = False) -> Decoded:
     """``n`` sampled captions per video (rows ``video * n + i``), from softmax(logits / temperature)
-    restricted to the ``top_k`` most likely tokens (all tokens when None).
+    restricted to the ``top_k`` most likely tokens (all tokens when None) and to the tokens a caption
+    may hold (no ``<unk>`` unless ``allow_unk``).
 
     Runs with autograd as the caller set it, so ``logprobs`` (the model's untempered log-probabilities
     of the sampled tokens) can carry gradients for self-critical training.
@@ -153,7 +171,7 @@ def sample(model: CaptionModel, feats: Feats, masks: Masks, n: int = 1, temperat
 
     enc = model.encode(feats, masks)
     index = torch.arange(_batch_size(enc), device=next(iter(enc.values())).device).repeat_interleave(n)
-    return _run(model, _select(enc, index), max_len, pick)
+    return _run(model, _select(enc, index), max_len, pick, allow_unk)
 
 
 def _block_trigrams_(logp: Tensor, hist: Tensor) -> Tensor:
@@ -168,14 +186,15 @@ def _block_trigrams_(logp: Tensor, hist: Tensor) -> Tensor:
 
 @torch.no_grad()
 def beam_search(model: CaptionModel, feats: Feats, masks: Masks, beam_size: int = 5, max_len: int = 20,
-                length_penalty: float = 0.0, block_trigrams: bool = False) -> Decoded:
+                length_penalty: float = 0.0, block_trigrams: bool = False, allow_unk: bool = False) -> Decoded:
     """Batched beam search; returns each video's best hypothesis and its length-normalised score.
 
     At each step the 2K best extensions of a video's K live hypotheses are ranked; those among the
     best K that end in EOS are finished, the best K others live on. A video is done after K finished
     hypotheses; at ``max_len`` the best K extensions are finished whatever their last token. The
     answer is the finished hypothesis with the best normalised score. ``block_trigrams`` forbids a
-    token that would repeat a trigram of its hypothesis. ``beam_size=1`` gives the greedy caption.
+    token that would repeat a trigram of its hypothesis; ``<unk>`` is never a candidate unless
+    ``allow_unk``. ``beam_size=1`` gives the greedy caption.
 
     Example:
         >>> out = beam_search(model, feats, masks, beam_size=5, block_trigrams=True)   # doctest: +SKIP
@@ -204,6 +223,7 @@ def beam_search(model: CaptionModel, feats: Feats, masks: Masks, beam_size: int 
     n_finished = torch.zeros(b, dtype=torch.long, device=device)
     active = torch.arange(b, device=device)  # videos still decoding, in the order of the rows
     rank = torch.arange(2 * k, device=device)
+    excluded = torch.tensor(excluded_tokens(allow_unk), device=device)
 
     for t in range(max_len):
         a = active.numel()
@@ -213,7 +233,7 @@ def beam_search(model: CaptionModel, feats: Feats, masks: Masks, beam_size: int 
         else:
             logp, state = model.step(tokens, state, enc)
         # In place: under no_grad nothing else holds logp, and each (B·K, V) pass costs as much as a small layer.
-        logp.index_fill_(1, torch.tensor([PAD, BOS], device=device), float("-inf"))
+        logp.index_fill_(1, excluded, float("-inf"))
         vocab = logp.size(1)
         if block_trigrams and t >= 3:
             _block_trigrams_(logp, hist)
