@@ -1,5 +1,9 @@
 """S2VT (Venugopalan et al., 2015): two stacked recurrent layers read the frames, then write the words.
 
+Two stacks, each of ``layers`` recurrent layers: the frame stack and the language stack, so the model
+has ``2 * layers`` layers in all. The paper's model is ``layers=1``: one LSTM reads the frames and one
+writes the words (``configs/s2vt_msrvtt.yaml``).
+
 Frame-like streams are concatenated per time step, with each object stream's per-frame mean of valid
 detections appended, and projected to ``embed_size``. The first (frame) layer reads the valid frames;
 the second (language) layer reads [first-layer output; zero word] meanwhile. Decoding continues both
@@ -24,7 +28,7 @@ from vidcap.models.base import CaptionModel, Feats, Masks, State, frame_sequence
 
 
 class S2VT(CaptionModel):
-    """Sequence to sequence: frame layer + language layer, shared across encoding and decoding."""
+    """Sequence to sequence: frame stack + language stack (``layers`` each), shared across encoding and decoding."""
 
     def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int = 300,
                  hidden_size: int = 512, layers: int = 1, dropout: float = 0.5, cell: str = "lstm"):
