@@ -12,8 +12,9 @@ import pytest
 import torch
 from pycocoevalcap.cider.cider import Cider
 
-from vidcap.data import collate
+from vidcap.data import EOS, PAD, collate
 from vidcap.engine.checkpoint import load_checkpoint
+from vidcap.engine.generate import tokenized
 from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import build_data, build_model
 from vidcap.engine.train import train
@@ -34,7 +35,7 @@ def setup(tiny_cfg):
 
 def test_rewards_equal_pycocoevalcap_cider_d_over_the_training_references(setup):
     model, data, refs, _ = setup
-    scst = SelfCritical(model, data.vocab, refs, samples=3)
+    scst = SelfCritical(model, data.vocab, refs, samples=3, eos_word=False)
     ids = sorted(refs)
     candidates = ["a red ball rolls", "the blue cube", "a green star jumps jumps", ""] * len(ids)
     for k in range(3):  # one candidate per id per call, so pycocoevalcap's document frequencies match
@@ -43,6 +44,35 @@ def test_rewards_equal_pycocoevalcap_cider_d_over_the_training_references(setup)
                                                  {v: [c if c else ""] for v, c in zip(ids, cands)})
         got = scst.rewards(ids, cands)
         np.testing.assert_allclose(got, per_id, rtol=0, atol=1e-9)
+
+
+def test_the_end_token_counts_as_a_word_as_pycocoevalcap_scores_it_when_added(setup):
+    model, data, refs, _ = setup
+    scst = SelfCritical(model, data.vocab, refs, samples=3)  # eos_word is on by default
+    ids = sorted(refs)
+    plain = {v: [tokenized(r) for r in refs[v]] for v in ids}
+    assert all(r.endswith(" <eos>") for v in ids for r in scst.refs[v])
+    candidates = ["a red ball rolls", "the blue cube", "a green star jumps a", ""] * len(ids)
+    for k in range(3):
+        cands = candidates[k:k + len(ids)]
+        ended = [(i + k) % 3 != 0 for i in range(len(ids))]  # some captions were cut off at max_len
+        with_eos = {v: [r + " <eos>" for r in plain[v]] for v in ids}
+        res = {v: [(c + " <eos>").strip() if e else c] for v, c, e in zip(ids, cands, ended)}
+        _, per_id = Cider().compute_score(with_eos, res)
+        np.testing.assert_allclose(scst.rewards(ids, cands, ended), per_id, rtol=0, atol=1e-9)
+
+
+def test_the_end_token_penalises_a_caption_that_ends_on_an_article(setup):
+    model, data, _, _ = setup
+    refs = {"v1": ["a man is playing a guitar", "a man is playing", "a man plays a guitar"],
+            "v2": ["a cat is sleeping", "a cat sleeps on a bed"], "v3": ["a dog runs", "a dog is running"]}
+    cut, whole = "a man is playing a", "a man is playing"
+    ratios = []
+    for eos_word in (False, True):
+        scst = SelfCritical(model, data.vocab, refs, samples=2, eos_word=eos_word)
+        r_cut, r_whole = scst.rewards(["v1", "v1"], [cut, whole])
+        ratios.append(r_cut / r_whole)
+    assert ratios[1] < ratios[0]  # with <eos>, "a <eos>" and "playing a <eos>" match no reference
 
 
 def test_baselines(setup):
@@ -56,8 +86,9 @@ def test_baselines(setup):
     scst = SelfCritical(model, data.vocab, refs, samples=2, baseline="greedy")
     model.eval()
     with torch.no_grad():
-        caps = [data.vocab.decode(t) for t in greedy(model, batch.feats, batch.masks, max_len=20).tokens]
-    np.testing.assert_allclose(scst._greedy_rewards(batch), mean.rewards(batch.ids, caps))
+        out = greedy(model, batch.feats, batch.masks, max_len=20)
+    caps, ended = [data.vocab.decode(t) for t in out.tokens], (out.seq == EOS).any(1).tolist()
+    np.testing.assert_allclose(scst._greedy_rewards(batch), mean.rewards(batch.ids, caps, ended))
     with pytest.raises(UsageError, match="scst_samples >= 2"):
         SelfCritical(model, data.vocab, refs, samples=1, baseline="mean")
     with pytest.raises(UsageError, match="choose one of: mean, greedy|choose one of mean, greedy"):
@@ -80,14 +111,15 @@ def test_a_step_moves_probability_towards_higher_reward_samples(setup):
     scst = SelfCritical(model, data.vocab, refs, samples=5, baseline="mean")
     model.train()
     out = sample(model, batch.feats, batch.masks, n=5, max_len=8, generator=torch.Generator().manual_seed(1))
-    reward = scst.rewards([v for v in batch.ids for _ in range(5)], [data.vocab.decode(t) for t in out.tokens])
+    reward = scst.rewards([v for v in batch.ids for _ in range(5)], [data.vocab.decode(t) for t in out.tokens],
+                          (out.seq == EOS).any(1).tolist())
     advantage = reward - np.repeat(reward.reshape(-1, 5).mean(1), 5) * 5 / 4 + reward / 4  # mean of the others
     assert advantage.std() > 0
     model.eval()  # no dropout: the before/after log-probabilities differ only by the update
     before = _sequence_logprob(model, batch, out.seq, 5).detach()
     model.train()
     loss, n = scst.loss(batch, out)
-    assert n.item() == 5 * len(batch)
+    assert n.item() == int((out.seq != PAD).sum()) > 5 * len(batch)  # normalised per sampled token, EOS included
     torch.optim.SGD(model.parameters(), lr=0.05).zero_grad()
     (loss / n).backward()
     with torch.no_grad():
@@ -136,8 +168,8 @@ def test_bleu_mix_in_the_reward(setup):
     mixed = SelfCritical(model, data.vocab, refs, samples=2, bleu_weight=0.25)
     ids = sorted(refs)[:6]
     caps = ["a red ball rolls", "the blue cube spins", "a green star", "a red ball rolls", "the cube", "a star jumps"]
-    _, per_id = Bleu(4).compute_score({i: mixed.refs[v] for i, v in enumerate(ids)},
-                                      {i: [c] for i, c in enumerate(caps)}, verbose=0)
+    _, per_id = Bleu(4).compute_score({i: mixed.refs[v] for i, v in enumerate(ids)},  # with <eos>, as theirs
+                                      {i: [c + " <eos>"] for i, c in enumerate(caps)}, verbose=0)
     expected = 0.75 * cider_only.rewards(ids, caps) + 0.25 * np.asarray(per_id[3])
     np.testing.assert_allclose(mixed.rewards(ids, caps), expected, rtol=1e-12)
     with pytest.raises(UsageError, match="scst_bleu_weight"):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidcap.data import PAD, Batch
-from vidcap.models import CaptionModel
+from vidcap.models import CaptionModel, excluded_tokens
 
 __all__ = ["CrossEntropy", "token_count"]
 
@@ -30,8 +30,10 @@ class CrossEntropy(nn.Module):
     """Token cross-entropy with teacher forcing, label smoothing and scheduled sampling.
 
     Scheduled sampling (Bengio et al., 2015): at each position, with probability ``sampling_prob``
-    the model's own sampled previous word replaces the reference word as the next input. At 0 the
-    whole caption goes through the model in one teacher-forced call (cuDNN's fused LSTM on GPU).
+    the model's own sampled previous word replaces the reference word as the next input. The model's
+    word is drawn from the tokens a generated caption may hold (:func:`~vidcap.models.excluded_tokens`:
+    never PAD or BOS, which no caption continues with, nor ``<unk>``, which evaluation never emits).
+    At 0 the whole caption goes through the model in one teacher-forced call (cuDNN's fused LSTM on GPU).
     """
 
     def __init__(self, model: CaptionModel, *, label_smoothing: float = 0.0):
@@ -45,10 +47,12 @@ class CrossEntropy(nn.Module):
         enc = self.model.encode(batch.feats, batch.masks)
         state = self.model.init_state(enc)
         tokens, steps = captions[:, 0], []
+        excluded = torch.tensor(excluded_tokens(), device=captions.device)
         for t in range(captions.size(1) - 1):
             logp, state = self.model.step(tokens, state, enc)
             steps.append(logp)
-            own = torch.multinomial(logp.detach().exp(), 1).squeeze(1)
+            weights = logp.detach().exp().index_fill(1, excluded, 0.0)
+            own = torch.multinomial(weights, 1).squeeze(1)
             use_own = torch.rand(len(tokens), device=tokens.device) < self.sampling_prob
             tokens = torch.where(use_own, own, captions[:, t + 1])
         return torch.stack(steps, 1)  # log-probabilities: cross_entropy's log_softmax leaves them unchanged

@@ -102,6 +102,24 @@ def _cell_names() -> list[str]:
     return list(CELLS)
 
 
+def _sa_lstm_encoders() -> list[str]:
+    from vidcap.models.sa_lstm import ENCODERS
+
+    return list(ENCODERS)
+
+
+def _sa_lstm_init_states() -> list[str]:
+    from vidcap.models.sa_lstm import INIT_STATES
+
+    return list(INIT_STATES)
+
+
+def _schedules() -> list[str]:
+    from vidcap.engine.train import SCHEDULES
+
+    return list(SCHEDULES)
+
+
 @dataclass
 class DataConfig:
     annotations: List[str] = option([], "MSR-VTT-schema annotation files (videodatainfo.json)", one_or_more=True)
@@ -146,6 +164,10 @@ class ModelConfig:
     layers: int = option(1, "stacked recurrent layers", ge=1)
     dropout: float = option(0.5, "dropout on embeddings, features and decoder outputs (0 = none)", ge=0, lt=1)
     attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
+    encoder: str = option("lstm", "what the attention reads: none = the projected frame features (the SA-LSTM "
+                          "paper), lstm = a recurrent encoder's outputs over them", choices=_sa_lstm_encoders)
+    init_state: str = option("mean", "decoder state before the first word: zero (the SA-LSTM paper) or mean "
+                             "(tanh projection of the mean frame memory)", choices=_sa_lstm_init_states)
 
 
 @dataclass
@@ -161,8 +183,9 @@ class TrainConfig:
     batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
     lr: float = option(0.0002, "peak learning rate (AdamW)", gt=0)
     weight_decay: float = option(0.0, "AdamW weight decay", ge=0)
-    warmup_steps: int = option(0, "linear learning-rate warm-up steps, then cosine decay to zero at the last "
-                               "step", ge=0)
+    warmup_steps: int = option(0, "linear learning-rate warm-up steps, then train.schedule", ge=0)
+    schedule: str = option("cosine", "learning rate after the warm-up: cosine (decays to zero at the last step) or "
+                           "constant (train.lr throughout)", choices=_schedules)
     grad_clip: float = option(5.0, "clip the global gradient norm to this value (0 = no clipping)", ge=0)
     ema: float = option(0.0, ">0: keep an exponential moving average of the weights with this decay per step "
                         "(e.g. 0.998); validation, best.pt and captions then use the averaged weights", ge=0, lt=1)
@@ -190,6 +213,8 @@ class TrainConfig:
     scst_max_len: int = option(20, "longest sampled caption for SCST (words)", ge=1)
     scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",
                                      ge=0, le=1)
+    scst_eos_word: bool = option(True, "SCST reward: the end-of-sentence token counts as a word (<eos>) in samples "
+                                 "and references, as in Rennie et al.'s code (captions ending on 'a' lose)")
 
 
 @dataclass
@@ -199,6 +224,8 @@ class EvalConfig:
     length_penalty: float = option(0.0, "GNMT: beam score = sum log-prob / ((5 + n) / 6) ** length_penalty, "
                                    "n words + EOS (0 = raw)", ge=0)
     block_trigrams: bool = option(False, "forbid repeating a word trigram within a caption")
+    allow_unk: bool = option(False, "let generated captions contain <unk> (it never matches a reference word, so "
+                             "by default it is ruled out)")
     batch_size: int = option(64, "videos per decoding batch", ge=1)
 
 

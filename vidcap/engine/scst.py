@@ -3,11 +3,24 @@
 For each video, ``samples`` captions are drawn from the model (batched over the whole batch); each gets
 the reward ``CIDEr-D(sample, references)`` (optionally mixed with BLEU-4), scored in-process by a
 :class:`~vidcap.metrics.CiderD` whose document frequencies come from the training references, computed
-once. The loss is ``-(reward - baseline) · log p(sample)`` summed over the sample's tokens. Baselines:
+once. Baselines:
 
 * ``greedy`` — the reward of the model's own greedy caption (the original SCST);
 * ``mean`` — the mean reward of the *other* samples of the same video ("new self-critical", Luo 2020),
   which needs no extra decoding and is unbiased.
+
+As in Rennie et al.'s reference code (ruotianluo/self-critical.pytorch), two details:
+
+* ``eos_word`` (default on): the end-of-sentence token counts as a word, ``<eos>``, appended to every
+  reference and to every sample (and greedy caption) that ended with it, so it takes part in the
+  n-grams and the document frequencies (their ``captioning/utils/rewards.py`` ``array_to_str`` keeps
+  the final 0 token, ``scripts/prepro_ngrams.py`` appends ``<eos>`` to the references). A caption cut
+  off at ``max_len`` gets no ``<eos>``. Without it, "a man is playing a" loses nothing for ending on an
+  article; with it, the n-grams "a <eos>" and "playing a <eos>" match no reference.
+* the loss ``-(reward - baseline) · log p(token)`` is summed over the sampled tokens (EOS included) and
+  divided by their number (their ``RewardCriterion``: sum over the mask, EOS included, divided by the
+  mask's sum), so ``forward`` returns the token count; under torchrun the trainer divides by the count
+  summed over processes, which is the same mean over the global batch.
 
 Example:
     >>> objective = SelfCritical(model, vocab, train_refs, samples=5, baseline="mean")   # doctest: +SKIP
@@ -24,13 +37,16 @@ import torch
 from pycocoevalcap.bleu.bleu import Bleu
 from torch import Tensor, nn
 
-from vidcap.data import Batch, Vocabulary
+from vidcap.data import EOS, Batch, Vocabulary
 from vidcap.engine.generate import tokenized, tokenized_references
 from vidcap.errors import UsageError
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, Decoded, greedy, sample
 
-__all__ = ["BASELINES", "SelfCritical"]
+__all__ = ["BASELINES", "EOS_WORD", "SelfCritical"]
+
+# The end-of-sentence token as a word of reward texts; tokenized captions cannot contain "<".
+EOS_WORD = "<eos>"
 
 
 def _mean_of_others(rewards: np.ndarray, n: int, _greedy: Callable[[], np.ndarray]) -> np.ndarray:
@@ -48,16 +64,16 @@ BASELINES: dict[str, Callable[[np.ndarray, int, Callable[[], np.ndarray]], np.nd
 
 
 class SelfCritical(nn.Module):
-    """The SCST objective; ``forward(batch)`` returns ``(loss summed over samples, number of samples)``.
+    """The SCST objective; ``forward(batch)`` returns ``(loss summed over sampled tokens, number of tokens)``.
 
     ``references``: video id → raw reference captions of the training videos (tokenized here, as
-    evaluation does). ``timings`` accumulates seconds spent sampling, scoring rewards (and baseline),
-    for the benchmark.
+    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`). ``timings`` accumulates seconds
+    spent sampling, scoring rewards (and baseline), for the benchmark.
     """
 
     def __init__(self, model: CaptionModel, vocab: Vocabulary, references: Mapping[str, Sequence[str]], *,
                  samples: int = 5, baseline: str = "mean", temperature: float = 1.0, max_len: int = 20,
-                 bleu_weight: float = 0.0):
+                 bleu_weight: float = 0.0, eos_word: bool = True):
         super().__init__()
         if baseline not in BASELINES:
             raise UsageError(f"train.scst_baseline={baseline!r}: choose one of {', '.join(BASELINES)}")
@@ -67,19 +83,29 @@ class SelfCritical(nn.Module):
             raise UsageError(f"train.scst_bleu_weight={bleu_weight!r}: must lie in [0, 1]")
         self.model, self.vocab = model, vocab
         self.samples, self.baseline, self.temperature, self.max_len = samples, baseline, temperature, max_len
-        self.bleu_weight = float(bleu_weight)
-        self.refs = tokenized_references(references)
+        self.bleu_weight, self.eos_word = float(bleu_weight), bool(eos_word)
+        self.refs = {vid: [self._text(r, True) for r in refs]
+                     for vid, refs in tokenized_references(references).items()}
         self.cider = CiderD(self.refs)
         self.timings = {"sample": 0.0, "reward": 0.0}
 
-    def rewards(self, ids: Sequence[str], captions: Sequence[str]) -> np.ndarray:
+    def _text(self, tokens: str, ended: bool) -> str:
+        if not (self.eos_word and ended):
+            return tokens
+        return f"{tokens} {EOS_WORD}" if tokens else EOS_WORD
+
+    def rewards(self, ids: Sequence[str], captions: Sequence[str],
+                ended: Sequence[bool] | None = None) -> np.ndarray:
         """Reward of each (video id, caption) pair: CIDEr-D, mixed with BLEU-4 by ``bleu_weight``.
+        ``ended``: whether each caption ended with EOS (default: all did), which with ``eos_word`` adds
+        :data:`EOS_WORD` to its text.
 
         Example:
             >>> objective.rewards(["video0"], ["a man is singing"])   # doctest: +SKIP
             array([1.73])
         """
-        texts = [tokenized(c) for c in captions]
+        ended = [True] * len(captions) if ended is None else ended
+        texts = [self._text(tokenized(c), e) for c, e in zip(captions, ended)]
         reward = self.cider.score_pairs(list(zip(ids, texts)))
         if self.bleu_weight:
             keys = [f"{i}" for i in range(len(texts))]
@@ -94,7 +120,7 @@ class SelfCritical(nn.Module):
         with torch.no_grad():
             out = greedy(self.model, batch.feats, batch.masks, max_len=self.max_len)
         self.model.train(was_training)
-        return self.rewards(batch.ids, [self.vocab.decode(t) for t in out.tokens])
+        return self.rewards(batch.ids, [self.vocab.decode(t) for t in out.tokens], _ended(out))
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
         start = time.perf_counter()
@@ -105,12 +131,18 @@ class SelfCritical(nn.Module):
 
     def loss(self, batch: Batch, out: Decoded) -> tuple[Tensor, Tensor]:
         """The loss of given samples (``samples`` rows per video, as :func:`~vidcap.models.sample` returns
-        them, with log-probabilities that carry gradients) and their number."""
+        them, with log-probabilities that carry gradients) summed over their tokens, and the number of
+        tokens (EOS included)."""
         sampled = time.perf_counter()
         ids = [vid for vid in batch.ids for _ in range(self.samples)]
-        reward = self.rewards(ids, [self.vocab.decode(t) for t in out.tokens])
+        reward = self.rewards(ids, [self.vocab.decode(t) for t in out.tokens], _ended(out))
         base = BASELINES[self.baseline](reward, self.samples, lambda: self._greedy_rewards(batch))
         self.timings["reward"] += time.perf_counter() - sampled
         advantage = torch.as_tensor(reward - base, dtype=out.logprobs.dtype, device=out.logprobs.device)
         loss = -(advantage.unsqueeze(1) * out.logprobs * out.mask).sum()
-        return loss, torch.tensor(len(ids), device=out.logprobs.device)
+        return loss, out.mask.sum()
+
+
+def _ended(out: Decoded) -> list[bool]:
+    """Whether each decoded caption ended with EOS (not cut off at max_len)."""
+    return (out.seq == EOS).any(1).tolist()

@@ -1,9 +1,10 @@
 """The training loop behind ``vidcap train``: one process or many (torchrun), CPU or GPU.
 
 Per epoch: batches from the length-bucketing sampler (``train.batch_size`` is the global batch, split
-across processes), AdamW with linear warm-up and cosine decay, gradient clipping, mixed precision on
-GPU; then validation (beam search on the validation split, decoded in parallel across processes,
-CIDEr-D and BLEU-4; and the validation references' cross-entropy under teacher forcing, ``loss``),
+across processes), AdamW with linear warm-up and cosine decay (or a constant rate: ``train.schedule``),
+gradient clipping, mixed precision on GPU; then validation (beam search on the validation split, decoded
+in parallel across processes, CIDEr-D and BLEU-4; and the validation references' cross-entropy under
+teacher forcing, ``loss``),
 ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
 per epoch in ``metrics.json``, early stopping after ``train.early_stop`` epochs without improvement.
 With ``train.ema`` the run also keeps an exponential moving average of the weights (updated after every
@@ -26,7 +27,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -45,7 +46,7 @@ from vidcap.engine.setup import RunData, build_data, build_model
 from vidcap.errors import InputError, UsageError
 from vidcap.files import write_json
 
-__all__ = ["train", "lr_factor"]
+__all__ = ["SCHEDULES", "train", "lr_factor"]
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,27 @@ RESUMABLE_CHANGES = frozenset({"train.epochs", "train.early_stop", "train.worker
                                "data.cache_mb", "eval.batch_size", "device"})
 
 
-def lr_factor(step: int, *, warmup: int, total: int) -> float:
-    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``.
+# train.schedule: the multiplier after the warm-up, from the progress through the remaining steps (0 → 1).
+# constant is what self-critical training uses in Rennie et al.'s code (learning_rate_decay_start: -1).
+SCHEDULES: dict[str, Callable[[float], float]] = {
+    "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))),
+    "constant": lambda progress: 1.0,
+}
+
+
+def lr_factor(step: int, *, warmup: int, total: int, schedule: str = "cosine") -> float:
+    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then ``schedule`` (cosine: decay
+    to 0 at ``total``; constant: 1).
 
     Example:
         >>> [round(lr_factor(s, warmup=2, total=6), 3) for s in range(6)]
         [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+        >>> [lr_factor(s, warmup=2, total=6, schedule="constant") for s in range(4)]
+        [0.5, 1.0, 1.0, 1.0]
     """
     if step < warmup:
         return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return SCHEDULES[schedule]((step - warmup) / max(1, total - warmup))
 
 
 def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
@@ -181,7 +192,8 @@ class Trainer:
                         "rarely learns; start from a cross-entropy checkpoint")
         refs = self.data.annotations.references(self.data.train.video_ids)
         return SelfCritical(self.model, self.data.vocab, refs, samples=t.scst_samples, baseline=t.scst_baseline,
-                            temperature=t.scst_temperature, max_len=t.scst_max_len, bleu_weight=t.scst_bleu_weight)
+                            temperature=t.scst_temperature, max_len=t.scst_max_len, bleu_weight=t.scst_bleu_weight,
+                            eos_word=t.scst_eos_word)
 
     # ------------------------------------------------------------------------------ checkpoints
     def _resume_checkpoint(self, resume: bool) -> dict[str, Any] | None:
@@ -260,7 +272,7 @@ class Trainer:
         batch = batch.to(self.device, non_blocking=True)
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.train.lr * lr_factor(self.step, warmup=self.cfg.train.warmup_steps,
-                                                        total=self.total_steps)
+                                                        total=self.total_steps, schedule=self.cfg.train.schedule)
         with self._autocast():
             loss_sum, count = self.step_fn(batch)
         # DDP averages gradients over processes; scaling by their number makes this the mean over the
@@ -308,7 +320,8 @@ class Trainer:
         ev = self.cfg.eval
         captions = generate_captions(self._eval_model, self.data.val, self.data.vocab, beam_size=ev.beam_size,
                                      max_len=ev.max_len, length_penalty=ev.length_penalty,
-                                     block_trigrams=ev.block_trigrams, batch_size=ev.batch_size,
+                                     block_trigrams=ev.block_trigrams, allow_unk=ev.allow_unk,
+                                     batch_size=ev.batch_size,
                                      device=self.device, ctx=self.ctx)
         return {**validation_scores(captions, self.data.val.references or {}, self.cider),
                 "loss": self._validation_loss()}
