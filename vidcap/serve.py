@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any, Callable
 
 from vidcap.engine.attention import has_frame_attention
 from vidcap.engine.captioner import Captioner
+from vidcap.engine.hub import is_hub_id
 from vidcap.errors import UsageError, VidcapError
 from vidcap.files import write_json
 from vidcap.outputs import Segment, save_preview, write_srt, write_vtt
@@ -84,9 +86,11 @@ def timeline_html(segments: list[Segment], duration: float) -> str:
 
 def caption_video(captioner: Captioner, video: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                   segment: float | str | None = "scenes", beam_size: int = 5, attention: bool = False,
-                  progress: Callable[[float, str], object] | None = None, name: str | None = None) -> PageResult:
+                  progress: Callable[[float, str], object] | None = None, name: str | None = None,
+                  model_name: str | None = None) -> PageResult:
     """Caption ``video`` and write its contact sheet and downloads (``<name>.srt/.vtt/.json/.png``) into
-    ``out_dir``; what the page shows, without the page.
+    ``out_dir``; what the page shows, without the page. ``model_name`` is what the JSON calls the model
+    (default: where the captioner was loaded from).
 
     Example:
         >>> caption_video(captioner, "clip.mp4", "out/").sheet                         # doctest: +SKIP
@@ -100,7 +104,8 @@ def caption_video(captioner: Captioner, video: str | os.PathLike[str], out_dir: 
     clip = described.clip
     sheet = save_preview(out / f"{stem}.png", clip.frames, clip.timestamps, described.caption,
                          attention=described.attention)
-    record = {"video": Path(name or video).name, "caption": described.caption, "model": captioner.source,
+    record = {"video": Path(name or video).name, "caption": described.caption,
+              "model": model_name or captioner.source,
               "segments": [{"start": s.start, "end": s.end, "caption": s.caption} for s in segments]}
     downloads = [write_srt(out / f"{stem}.srt", segments), write_vtt(out / f"{stem}.vtt", segments),
                  write_json(out / f"{stem}.json", record)]
@@ -115,8 +120,10 @@ def _gradio() -> Any:
         raise UsageError("vidcap serve needs Gradio: pip install 'vidcap[serve]' (or pip install gradio)") from None
 
 
-def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_size: int = 5) -> Any:
-    """The Gradio Blocks of the page; results go to fresh folders under ``work_dir``."""
+def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_size: int = 5,
+               model_name: str = "the model") -> Any:
+    """The Gradio Blocks of the page; results go to fresh folders under ``work_dir``. The page names the
+    model ``model_name`` (not the server's paths)."""
     gr = _gradio()
     attends = has_frame_attention(captioner.model)
 
@@ -129,6 +136,7 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
             segment = SEGMENT_CHOICES[segmenting](seconds)
             result = caption_video(captioner, video, tempfile.mkdtemp(dir=work_dir), segment=segment,
                                    beam_size=beam_size, attention=attention and attends, name=name,
+                                   model_name=model_name,
                                    progress=lambda fraction, message: progress(fraction, desc=message))
         except VidcapError as err:  # the upload's folder is the server's business, its name is the user's
             raise gr.Error(str(err).replace(str(video), name), duration=None) from None
@@ -136,7 +144,7 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
                 [str(p) for p in result.downloads])
 
     with gr.Blocks(title="vidcap", analytics_enabled=False) as page:
-        gr.Markdown(f"# vidcap\nCaption a video with `{html.escape(captioner.source)}`. Drop or choose a file; "
+        gr.Markdown(f"# vidcap\nCaption a video with `{html.escape(model_name)}`. Drop or choose a file; "
                     "it is captioned as soon as it is uploaded.")
         with gr.Row():
             with gr.Column(scale=1):
@@ -168,9 +176,11 @@ def serve(model: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int |
     if not (isinstance(max_upload_mb, (int, float)) and max_upload_mb > 0):
         raise UsageError(f"--max-upload-mb must be a positive number, got {max_upload_mb!r}")
     gr = _gradio()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests to itself, one line each
     captioner = Captioner.from_pretrained(model, device=device, weights=weights)
     with tempfile.TemporaryDirectory(prefix="vidcap-serve-") as work_dir:
-        page = build_page(captioner, work_dir, beam_size=beam_size)
+        shown = str(model) if is_hub_id(model) else Path(model).name  # a Hub id, or a file or folder name
+        page = build_page(captioner, work_dir, beam_size=beam_size, model_name=shown)
         if host not in ("127.0.0.1", "localhost", "::1"):
             print(f"vidcap serve: listening on {host}: anyone who can reach this machine can use the page")
         page.queue(default_concurrency_limit=1)  # one model, one video at a time
