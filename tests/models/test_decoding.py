@@ -14,7 +14,7 @@ from torch import nn
 
 from modelkit import (FRAME_DIMS, MULTI_DIMS, benchmark_module, captions, fit, make_batch, random_captions,
                       reference_beam_search, tiny)
-from vidcap.data.vocab import BOS, EOS, PAD
+from vidcap.data.vocab import BOS, EOS, PAD, UNK
 from vidcap.errors import UsageError
 from vidcap.models import CaptionModel, beam_search, greedy, sample
 from vidcap.models.decoding import Decoded, strip_after_eos
@@ -245,3 +245,25 @@ def test_beam_benchmark_runs_and_agrees():
                               "--feature-dim", "8", "--frames", "4", "--max-len", "6", "--beam-size", "3"])
     (case,) = bench.run(args)
     assert case["identical"] and case["max_score_diff"] < 1e-4 and case["ratio"] > 0
+
+
+def test_no_unk_in_decoded_captions_when_the_vocabulary_is_small():
+    """A vocabulary that keeps one word: the training captions are mostly <unk>, and a model fitted to
+    them finds <unk> its likeliest next word. Greedy, beam search and sampling still never emit it."""
+    from vidcap.data import Vocabulary, tokenize
+
+    texts = ["a red ball rolls", "a blue cube spins", "a green star jumps", "the dog barks"]
+    vocab = Vocabulary.build([tokenize(t) for t in texts], min_count=2)
+    assert vocab.words[4:] == ["a"]
+    caps = captions([vocab.encode(t)[1:-1] for t in texts])
+    torch.manual_seed(0)
+    model = tiny("sa-lstm", FRAME_DIMS, vocab=len(vocab))
+    feats, masks = make_batch(FRAME_DIMS, lengths=(5, 3, 4, 2))
+    fit(model, feats, masks, caps, steps=60, lr=0.03)
+    unk_first = greedy(model, feats, masks, max_len=6, allow_unk=True)
+    assert any(UNK in row for row in unk_first.tokens)  # what decoding would emit if it were allowed
+    gen = torch.Generator().manual_seed(0)
+    for out in (greedy(model, feats, masks, max_len=6), beam_search(model, feats, masks, beam_size=3, max_len=6),
+                sample(model, feats, masks, n=20, max_len=6, generator=gen)):
+        assert not any(UNK in row for row in out.tokens)
+        assert all("<unk>" not in vocab.decode(row) for row in out.tokens)

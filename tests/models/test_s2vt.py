@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from modelkit import captions, make_batch, tiny
+from vidcap.data.vocab import BOS
 
 
 def test_encoder_state_is_the_two_layers_run_over_the_valid_frames():
@@ -25,3 +26,28 @@ def test_frame_order_matters():
     caps = captions([[4, 5]])
     reversed_feats = {"frame": feats["frame"].flip(1)}
     assert not torch.allclose(model(reversed_feats, masks, caps), model(feats, masks, caps))
+
+
+def test_the_paper_config_builds_two_lstms_and_one_step_matches_a_hand_computation():
+    """configs/s2vt_msrvtt.yaml: one LSTM reads the frames, one writes the words (2 in all). The hand
+    computation runs the LSTM equations on the model's own weights: encode two frames, then one word."""
+    from paperkit import lstm_cell, paper_model
+
+    model = paper_model("s2vt_msrvtt")
+    lstms = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    assert [m.num_layers for m in lstms] == [1, 1] and model.hidden_size == 1000 and model.embed_size == 500
+    feats, masks = make_batch({"frame": 6}, lengths=(2,), frames=3, dtype=torch.float64)
+    frame, word = model.frame_rnn.rnn, model.word_rnn.rnn
+    zeros = torch.zeros(1, 1000, dtype=torch.float64)
+    h1, c1, h2, c2 = zeros, zeros, zeros, zeros
+    for t in range(2):  # the third frame is padding: never read
+        x = model.frame_proj(feats["frame"][:, t])
+        h1, c1 = lstm_cell(x, h1, c1, frame)
+        h2, c2 = lstm_cell(torch.cat([h1, torch.zeros(1, 500, dtype=torch.float64)], 1), h2, c2, word)
+    h1, c1 = lstm_cell(torch.zeros(1, 500, dtype=torch.float64), h1, c1, frame)  # no frame while writing
+    h2, c2 = lstm_cell(torch.cat([h1, model.embed(torch.tensor([BOS]))], 1), h2, c2, word)
+    expected = torch.log_softmax(model.out(h2), -1)
+    enc = model.encode(feats, masks)
+    logp, state = model.step(torch.tensor([BOS]), model.init_state(enc), enc)
+    torch.testing.assert_close(logp, expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(state["word_c"][:, 0], c2, rtol=1e-10, atol=1e-10)
