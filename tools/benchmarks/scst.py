@@ -3,8 +3,10 @@
 Data as in the ``train`` benchmark (random 28 × 2048 features, MSR-VTT's own training references when
 ../shared/assets has them). One SCST step = sample ``--samples`` captions per video for a batch of
 ``--batch-size`` videos (batched), score them with in-process CIDEr-D against the training references
-(plus the baseline), backward and AdamW. ``ratio`` = share of the step spent computing rewards (lower is
-better: the reward must not dominate training).
+(plus the baseline), backward and AdamW. Figures: seconds per step and the shares of sampling, reward
+(with ``--baseline greedy`` it includes decoding the greedy captions, also timed alone as
+``greedy_decode_s``) and backward + update. ``ratio`` = share of the step spent computing rewards (lower
+is better: the reward must not dominate training).
 
 Example:
     $ python tools/benchmark.py scst --json --steps 5
@@ -21,6 +23,7 @@ import torch
 from vidcap.data import Annotations
 from vidcap.engine.config import load_config
 from vidcap.engine.train import Trainer
+from vidcap.models import greedy
 
 from benchmarks._msrvtt import annotations, feature_store
 
@@ -57,7 +60,16 @@ def run(args: argparse.Namespace) -> list[dict]:
         trainer._train_step(batch)
     total = (time.perf_counter() - start) / args.steps
     sample_s, reward_s = (objective.timings[k] / args.steps for k in ("sample", "reward"))
+    update_s = total - sample_s - reward_s
+    extra = {}
+    if args.baseline == "greedy":  # the reward time includes decoding the greedy captions: how much of it
+        start = time.perf_counter()
+        for batch in batches[1:]:
+            greedy(trainer.model.eval(), batch.feats, batch.masks, max_len=cfg.train.scst_max_len)
+        trainer.model.train()
+        extra["greedy_decode_s"] = (time.perf_counter() - start) / args.steps
     return [{"case": f"scst_{args.baseline}", "device": str(trainer.device), "references": source,
              "videos_per_step": args.batch_size, "samples": args.samples, "step_s": total, "sample_s": sample_s,
-             "reward_s": reward_s, "backward_and_update_s": total - sample_s - reward_s,
+             "reward_s": reward_s, "backward_and_update_s": update_s, **extra,
+             "sample_share": sample_s / total, "reward_share": reward_s / total, "update_share": update_s / total,
              "threads": torch.get_num_threads(), "ratio": reward_s / total}]
