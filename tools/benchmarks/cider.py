@@ -10,7 +10,10 @@ Cases (each with the ``ratio`` it is judged by):
 - ``score``: wall time of ``vidcap score`` (a fresh process) vs pycocoevalcap run directly in a fresh
   process (PTBTokenizer, Bleu, Meteor, Rouge, Cider; SPICE cannot run offline) on the same files: each
   video's first sentence as the result, its other 19 as references. ratio = pycocoevalcap / vidcap
-  (target >= 1/1.1, i.e. vidcap no more than 10% slower), with the largest score difference.
+  (target >= 2), with the largest score difference (must be <= 1e-9);
+- ``meteor`` (with the score case): METEOR alone on the same captions, start-up included, in one Java
+  process vs the shards ``vidcap score`` uses (:func:`vidcap.metrics.meteor.meteor_processes`);
+  ratio = one process / sharded, ``equal`` when every score is identical.
 
 Candidates for the CIDEr cases are the first sentence of the *next* video (realistic, mostly wrong
 captions); references are all 20 sentences. Cases also give CPU-time figures (``cpu_ratio``,
@@ -36,6 +39,7 @@ import numpy as np
 
 from vidcap.data.annotations import Annotations
 from vidcap.metrics import CiderD, cider_d, java_version, ptb_tokenize
+from vidcap.metrics.meteor import MeteorJob, MeteorPool, available_cores, meteor_processes
 
 DEFAULT_ANN = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt" / "test_videodatainfo.json"
 
@@ -152,14 +156,47 @@ def _score_case(ann_path: Path, repeat: int = 1) -> dict:
     diff = max(abs(ours[m] - v) for m, v in reference.items())
     return {"case": "score", "videos": len(results), "pycocoevalcap_s": round(direct_s, 2),
             "vidcap_s": round(vidcap_s, 2), "pycocoevalcap_cpu_s": round(direct_cpu, 2),
-            "vidcap_cpu_s": round(vidcap_cpu, 2), "max_abs_diff": diff, "equal": bool(diff <= 1e-6),
+            "vidcap_cpu_s": round(vidcap_cpu, 2), "max_abs_diff": diff, "equal": bool(diff <= 1e-9),
+            "meteor_processes": meteor_processes(len(results)), "cores": available_cores(),
             "extra": "vidcap also computes 20 per-category breakdowns; SPICE skipped in both (offline)",
             "ratio": round(direct_s / vidcap_s, 3)}
+
+
+def _meteor_case(ann: Annotations, repeat: int) -> dict:
+    """METEOR alone, start-up included: one process (pycocoevalcap's way) vs vidcap's shards, alternating."""
+    ids = ann.ids("test")
+    refs = ann.references(ids)
+    tokens = ptb_tokenize([c for vid in ids for c in refs[vid]])
+    gts, res, at = {}, {}, 0
+    for vid in ids:
+        n = len(refs[vid])
+        res[vid], gts[vid] = tokens[at:at + 1], tokens[at + 1:at + n]
+        at += n
+    shards = meteor_processes(len(ids))
+
+    def score(processes: int) -> tuple[float, list[float]]:
+        with MeteorPool(processes) as pool:
+            return MeteorJob(pool, gts, res, ids, {}).result()[:2]
+
+    seconds: dict[int, float] = {1: float("inf"), shards: float("inf")}
+    results = {}
+    for _ in range(max(repeat, 1)):
+        for processes in seconds:
+            start = time.perf_counter()
+            results[processes] = score(processes)
+            seconds[processes] = min(seconds[processes], time.perf_counter() - start)
+    one, many = results[1], results[shards]
+    return {"case": "meteor", "videos": len(ids), "processes": shards, "cores": available_cores(),
+            "one_process_s": round(seconds[1], 2), "sharded_s": round(seconds[shards], 2),
+            "equal": bool(one[0] == many[0] and one[1] == many[1]), "meteor": one[0],
+            "ratio": round(seconds[1] / seconds[shards], 3)}
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     ann = Annotations.load(args.annotations)
     cases = _cider_cases(ann, args.repeat)
     if not args.skip_score:
+        if java_version():
+            cases.append(_meteor_case(ann, args.score_repeat))
         cases.append(_score_case(args.annotations, args.score_repeat))
     return cases

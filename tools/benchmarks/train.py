@@ -14,7 +14,7 @@ batch ``--batch-size``, CPU unless ``--device``. Cases (``--cases``):
   for attention decoders), on the same in-memory batches, alternating the two ``--rounds`` times;
   ``ratio`` = vidcap captions/s / minimal captions/s (best round of each). ``max_loss_diff`` is the
   difference of the two losses on the first batch with dropout off (the check that both compute the
-  same model).
+  same model); ``cpu_ratio`` the same comparison in CPU seconds per step (steadier on a shared machine).
 - ``loading``: data loading's share of training time, epoch 1 (cold feature cache) and epoch 2
   separately, ``--loading-videos`` videos with all their references per epoch, ``--workers`` workers:
   the trainer's step fed by a plain ``DataLoader`` (each worker its own cache, refilled every epoch:
@@ -176,16 +176,22 @@ def _minimal_case(args: argparse.Namespace, name: str) -> dict:
         model.train(), minimal.train()
     steps = {"vidcap": trainer._train_step, "minimal": _minimal_step(minimal, trainer)}
     rates: dict[str, list[float]] = {"vidcap": [], "minimal": []}
+    cpu: dict[str, list[float]] = {"vidcap": [], "minimal": []}  # CPU seconds per step: steadier when shared
     for r in range(args.rounds):
         for side in (("vidcap", "minimal") if r % 2 == 0 else ("minimal", "vidcap")):
             _rate(steps[side], batches[:args.warmup], trainer.device)
+            start = time.process_time()
             rates[side].append(_rate(steps[side], batches[args.warmup:], trainer.device))
+            cpu[side].append((time.process_time() - start) / args.steps)
     best = {k: max(v) for k, v in rates.items()}
     return {"case": f"minimal_{name}", "device": str(trainer.device), "references": source,
             "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
             "parameters": n_params[0], "same_parameter_count": n_params[0] == n_params[1],
             "max_loss_diff": loss_diff, "vidcap_captions_per_s": [round(x, 2) for x in rates["vidcap"]],
             "minimal_captions_per_s": [round(x, 2) for x in rates["minimal"]],
+            "vidcap_cpu_s_per_step": [round(x, 3) for x in cpu["vidcap"]],
+            "minimal_cpu_s_per_step": [round(x, 3) for x in cpu["minimal"]],
+            "cpu_ratio": min(cpu["minimal"]) / min(cpu["vidcap"]),
             "threads": torch.get_num_threads(), "ratio": best["vidcap"] / best["minimal"]}
 
 

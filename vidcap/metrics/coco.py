@@ -7,9 +7,11 @@ these differences in *how* they are computed, none in *what*:
   hint instead of a late ``FileNotFoundError``; ``java=False`` skips METEOR and SPICE and needs a Python
   tokenizer, and the result is marked as not comparable to published numbers.
 * References and candidates are PTB-tokenised in one Java run, not two.
-* ONE METEOR process per evaluation: it is started first, so its ~10 s start-up overlaps tokenisation,
-  scores in a thread while BLEU/ROUGE-L/CIDEr are computed, answers the per-group aggregates too, and is
-  always closed (no leaked ``java`` process).
+* METEOR runs in one Java process per 500 ids, up to one per core and four
+  (:mod:`vidcap.metrics.meteor`): each scores a contiguous shard's statistics and one final evaluation
+  over all of them gives the scores of a single process. The processes start first, so their start-up
+  overlaps tokenisation, score in threads while BLEU/ROUGE-L/CIDEr are computed, answer the per-group
+  aggregates too, and are always closed (no leaked ``java`` process). ``meteor_processes`` sets the count.
 * CIDEr comes from :func:`vidcap.metrics.cider.cider_d` (equal to pycocoevalcap's ``Cider`` to ~1e-15,
   20x faster).
 * SPICE is optional: with ``spice="auto"`` it is skipped, with a one-line reason and without touching the
@@ -27,18 +29,19 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import math
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterator, Mapping, Sequence, Union
+from typing import Callable, Hashable, Mapping, Sequence, Union
 
 import numpy as np
 
 from vidcap.errors import UsageError
 from vidcap.metrics.cider import cider_d
 from vidcap.metrics.java import JavaError, ptb_tokenize, pycocoevalcap_dir, require_java
+from vidcap.metrics.meteor import MeteorJob, MeteorPool
+from vidcap.metrics.meteor import meteor_processes as default_meteor_processes
 
 BLEU = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4")
 METRICS = (*BLEU, "METEOR", "ROUGE_L", "CIDEr", "SPICE")
@@ -132,13 +135,14 @@ def score(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence
 
 def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence[str]], *,
              java: bool = True, spice: str = "auto", tokenizer: Tokenizer = "ptb",
-             groups: Mapping[str, Ids] | None = None) -> Evaluation:
+             groups: Mapping[str, Ids] | None = None, meteor_processes: int | None = None) -> Evaluation:
     """Score raw captions ``res`` (id → [one caption]) against ``gts`` (id → [references]).
 
     ``tokenizer``: "ptb" (pycocoevalcap's Java PTBTokenizer, the published pipeline), "none" (captions
     are already tokenised, space-separated) or a function caption → tokens. ``java=False`` skips METEOR
     and SPICE and needs a tokenizer other than "ptb". ``spice``: "auto" runs SPICE when its models are
-    installed and otherwise skips it with a reason, "on" requires it, "off" skips it.
+    installed and otherwise skips it with a reason, "on" requires it, "off" skips it. ``meteor_processes``:
+    how many METEOR processes score shards of the ids (None: see the module docstring).
 
     Example:
         >>> ev = evaluate({"v1": ["a cat"], "v2": ["a dog"]}, {"v1": ["a cat"], "v2": ["a cow"]},
@@ -151,11 +155,13 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
     skipped = preflight(java=java, spice=spice, tokenizer=tokenizer)
 
     seconds: dict[str, float] = {}
-    with _meteor_process(start="METEOR" not in skipped) as meteor:  # start-up overlaps tokenisation
+    processes = default_meteor_processes(len(ids)) if meteor_processes is None else meteor_processes
+    pool = MeteorPool(processes) if "METEOR" not in skipped else contextlib.nullcontext()
+    with pool as meteor:  # start-up overlaps tokenisation
         clock = time.perf_counter()
         tok_gts, tok_res = _tokenize(gts, res, ids, tokenizer)
         seconds["tokenize"] = time.perf_counter() - clock
-        meteor_job = _MeteorJob(meteor, tok_gts, tok_res, ids, groups) if meteor is not None else None
+        meteor_job = MeteorJob(meteor, tok_gts, tok_res, ids, groups) if meteor is not None else None
         clock = time.perf_counter()
         per_metric, group_scores = _python_metrics(tok_gts, tok_res, ids, groups)
         seconds["bleu_rouge_cider"] = time.perf_counter() - clock
@@ -280,106 +286,6 @@ def _python_metrics(gts, res, ids, groups) -> tuple[dict, dict[str, dict[str, fl
         scores["CIDEr"] = float(np.mean(cider_per[members]))
         group_scores[name] = scores
     return per_metric, group_scores
-
-
-@contextmanager
-def _meteor_process(*, start: bool) -> Iterator[object | None]:
-    """pycocoevalcap's ``Meteor`` (its constructor starts the Java process), closed on exit."""
-    if not start:
-        yield None
-        return
-    jar = pycocoevalcap_dir() / "meteor" / "meteor-1.5.jar"
-    if not jar.is_file():
-        raise JavaError(f"{jar}: pycocoevalcap's METEOR jar is missing (reinstall pycocoevalcap)")
-    from pycocoevalcap.meteor.meteor import Meteor
-
-    meteor = Meteor()
-    try:
-        yield meteor
-    finally:
-        proc = meteor.meteor_p
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            try:
-                pipe.close()
-            except OSError:  # the process may already be gone; closing is all that matters
-                pass
-        proc.kill()
-        proc.wait()  # Meteor.__del__ repeats these steps later; each is a no-op on a finished process
-
-
-class _MeteorJob:
-    """Scores METEOR in a background thread: overall, per id and per group from one process.
-
-    Same protocol and lines as ``Meteor.compute_score``: one ``SCORE`` line per id gives its statistics,
-    then an ``EVAL`` line with all of them gives the per-id scores and the aggregate; groups send further
-    ``EVAL`` lines with their ids' statistics (no re-scoring). The ``SCORE`` lines are pipelined (a writer
-    thread feeds them while this thread reads the answers) instead of one round trip per id: a round
-    trip needs the GIL, which the main thread holds while it computes BLEU/ROUGE-L, so lock-step
-    round trips would leave METEOR idle for most of that time.
-    """
-
-    def __init__(self, meteor, gts, res, ids, groups: dict[str, list[int]]) -> None:
-        self._meteor, self._gts, self._res, self._ids, self._groups = meteor, gts, res, ids, groups
-        self._outcome: tuple | BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="vidcap-meteor", daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _score_line(hypothesis: str, references: Sequence[str]) -> bytes:
-        # What pycocoevalcap's Meteor._stat sends: "|||" dropped from the hypothesis, double spaces halved.
-        hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
-        return ("SCORE ||| " + " ||| ".join(references) + " ||| " + hypothesis + "\n").encode()
-
-    def _readline(self) -> str:
-        line = self._meteor.meteor_p.stdout.readline()
-        if not line:
-            raise OSError("the METEOR process ended unexpectedly")
-        return line.decode().strip()
-
-    def _stats(self) -> list[str]:
-        proc = self._meteor.meteor_p
-        payload = b"".join(self._score_line(self._res[vid][0], self._gts[vid]) for vid in self._ids)
-
-        def feed() -> None:
-            try:
-                proc.stdin.write(payload)
-                proc.stdin.flush()
-            except OSError:  # the process died; the reader below reports it
-                pass
-
-        writer = threading.Thread(target=feed, name="vidcap-meteor-feed", daemon=True)
-        writer.start()
-        stats = [self._readline() for _ in self._ids]
-        writer.join()
-        return stats
-
-    def _eval(self, stats: list[str]) -> tuple[float, list[float]]:
-        proc = self._meteor.meteor_p
-        proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
-        proc.stdin.flush()
-        per = [float(self._readline()) for _ in stats]
-        return float(self._readline()), per
-
-    def _run(self) -> None:
-        try:
-            with self._meteor.lock:
-                stats = self._stats()
-                overall, per = self._eval(stats)
-                by_group = {name: self._eval([stats[i] for i in members])[0]
-                            for name, members in self._groups.items()}
-            self._outcome = (overall, per, by_group)
-        except (OSError, ValueError) as err:  # a dead process: broken pipe, no answer or a garbled one
-            self._outcome = err
-
-    def result(self) -> tuple[float, list[float], dict[str, float]]:
-        self._thread.join()
-        if isinstance(self._outcome, BaseException):
-            proc = self._meteor.meteor_p
-            proc.kill()
-            tail = proc.stderr.read().decode("utf-8", "replace").strip()[-300:] if proc.stderr else ""
-            raise JavaError(f"METEOR (pycocoevalcap meteor-1.5.jar) failed: {self._outcome}"
-                            f"{'; java said: ' + tail if tail else ''}")
-        return self._outcome
 
 
 def _spice(gts, res, ids, *, required: bool) -> tuple[float, list[float]] | str:

@@ -1,0 +1,204 @@
+"""METEOR 1.5 (pycocoevalcap's jar) in one or several Java processes: statistics on shards, one evaluation.
+
+pycocoevalcap scores METEOR in one process: a ``SCORE`` line per id (aligning the caption with its
+references: nearly all of the work) answers that id's sufficient statistics, then one ``EVAL`` line
+with all of them answers each id's score and the corpus score, computed from the statistics alone. An
+id's statistics do not depend on the other ids, so :class:`MeteorPool` sends the ``SCORE`` lines of
+contiguous shards of the ids to its processes at once, and the ``EVAL`` line with every statistic, in
+the original order, to one of them: the scores are those of a single process (tested on real MSR-VTT
+references). A group's score is one more ``EVAL`` line over the group's statistics (no re-scoring).
+
+Every process loads METEOR's paraphrase table when it starts (seconds of one core), so more processes
+pay off only when there are enough ids to score and cores to score them on: :func:`meteor_processes`.
+
+Example:
+    >>> with MeteorPool(2) as pool:                                                  # doctest: +SKIP
+    ...     job = MeteorJob(pool, {"v1": ["a man sings"]}, {"v1": ["a man is singing"]}, ["v1"], {})
+    ...     overall, per_id, by_group = job.result()
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import threading
+from typing import Hashable, Mapping, Sequence
+
+from vidcap.errors import UsageError
+from vidcap.metrics.java import JavaError, pycocoevalcap_dir
+
+# pycocoevalcap's invocation of the jar (meteor.py): English, normalised, statistics over stdin/stdout.
+METEOR_ARGS = ("-", "-", "-stdio", "-l", "en", "-norm")
+# Ids per extra process: below this, a process's start-up costs more than its share of the scoring saves
+# (see docs/benchmarks.md, `tools/benchmark.py cider`).
+IDS_PER_PROCESS = 500
+MAX_PROCESSES = 4
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def meteor_processes(ids: int, cores: int | None = None) -> int:
+    """How many METEOR processes to score ``ids`` ids with: one per ``IDS_PER_PROCESS`` ids, at most one
+    per core and ``MAX_PROCESSES``, at least one.
+
+    Example:
+        >>> meteor_processes(5, cores=8), meteor_processes(2990, cores=2), meteor_processes(2990, cores=16)
+        (1, 2, 4)
+    """
+    cores = available_cores() if cores is None else cores
+    return max(1, min(cores, MAX_PROCESSES, math.ceil(ids / IDS_PER_PROCESS)))
+
+
+def _start() -> subprocess.Popen:
+    jar = pycocoevalcap_dir() / "meteor" / "meteor-1.5.jar"
+    if not jar.is_file():
+        raise JavaError(f"{jar}: pycocoevalcap's METEOR jar is missing (reinstall pycocoevalcap)")
+    cmd = ["java", "-Xmx2G", "-jar", jar.name, *METEOR_ARGS]
+    try:
+        return subprocess.Popen(cmd, cwd=jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as err:
+        raise JavaError(f"cannot start METEOR ({' '.join(cmd[:3])} {jar}): {err}") from None
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            pipe.close()
+        except OSError:  # the process may already be gone; closing is all that matters
+            pass
+    proc.kill()
+    proc.wait()
+
+
+class MeteorPool:
+    """``processes`` METEOR Java processes, started at once (their start-ups overlap whatever the caller
+    does next) and all stopped on :meth:`close` or leaving the ``with`` block."""
+
+    def __init__(self, processes: int = 1):
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise UsageError(f"METEOR processes must be a positive integer, got {processes!r}")
+        self.procs: list[subprocess.Popen] = []
+        try:
+            for _ in range(processes):
+                self.procs.append(_start())
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "MeteorPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        while self.procs:
+            _stop(self.procs.pop())
+
+    def fail(self, reason: BaseException) -> JavaError:
+        """A :class:`JavaError` for ``reason``, with what the processes said on stderr; stops them."""
+        tails = []
+        for proc in self.procs:
+            proc.kill()
+            if proc.stderr:
+                tail = proc.stderr.read().decode("utf-8", "replace").strip()[-300:]
+                if tail:
+                    tails.append(tail)
+        return JavaError(f"METEOR (pycocoevalcap meteor-1.5.jar) failed: {reason}"
+                         f"{'; java said: ' + ' | '.join(tails) if tails else ''}")
+
+    @staticmethod
+    def _readline(proc: subprocess.Popen) -> str:
+        line = proc.stdout.readline()
+        if not line:
+            raise OSError("a METEOR process ended unexpectedly")
+        return line.decode().strip()
+
+    @staticmethod
+    def score_line(hypothesis: str, references: Sequence[str]) -> bytes:
+        """The ``SCORE`` line pycocoevalcap's ``Meteor._stat`` sends: "|||" dropped from the hypothesis,
+        double spaces halved."""
+        hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
+        return ("SCORE ||| " + " ||| ".join(references) + " ||| " + hypothesis + "\n").encode()
+
+    def _shard_stats(self, proc: subprocess.Popen, lines: list[bytes], out: list, at: int) -> None:
+        """Statistics of ``lines`` from ``proc`` into ``out[at:]``. The lines are written by a second
+        thread while this one reads the answers (pipelined, not one round trip per line): a round trip
+        needs the GIL, which the caller's thread holds while it computes the other metrics."""
+        def feed() -> None:
+            try:
+                proc.stdin.write(b"".join(lines))
+                proc.stdin.flush()
+            except OSError:  # the process died; the reader below reports it
+                pass
+
+        writer = threading.Thread(target=feed, name="vidcap-meteor-feed", daemon=True)
+        writer.start()
+        try:
+            for i in range(len(lines)):
+                out[at + i] = self._readline(proc)
+        except OSError as err:
+            out[at] = err
+        writer.join()
+
+    def statistics(self, lines: Sequence[bytes]) -> list[str]:
+        """The statistics answering each ``SCORE`` line, in order; the lines are split into contiguous
+        shards, one per process, scored at the same time."""
+        out: list = [None] * len(lines)
+        size = math.ceil(len(lines) / len(self.procs)) if lines else 0
+        shards = [(proc, start) for proc, start in zip(self.procs, range(0, len(lines), max(size, 1)))]
+        threads = [threading.Thread(target=self._shard_stats, args=(proc, list(lines[start:start + size]), out, start),
+                                    name="vidcap-meteor", daemon=True) for proc, start in shards]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for proc, start in shards:
+            if isinstance(out[start], BaseException):
+                raise out[start]
+        return out
+
+    def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
+        """The corpus score and each statistic's score, from one ``EVAL`` line in the first process."""
+        proc = self.procs[0]
+        proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
+        proc.stdin.flush()
+        per = [float(self._readline(proc)) for _ in stats]
+        return float(self._readline(proc)), per
+
+
+class MeteorJob:
+    """Scores METEOR in a background thread: overall, per id and per group (``groups``: name →
+    positions in ``ids``), with the ``SCORE`` lines sharded over ``pool``'s processes."""
+
+    def __init__(self, pool: MeteorPool, gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence[str]],
+                 ids: Sequence[Hashable], groups: Mapping[str, Sequence[int]]) -> None:
+        self._pool, self._groups = pool, groups
+        self._lines = [MeteorPool.score_line(res[vid][0], gts[vid]) for vid in ids]
+        self._outcome: tuple | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="vidcap-meteor-job", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            stats = self._pool.statistics(self._lines)
+            overall, per = self._pool.evaluate(stats)
+            by_group = {name: self._pool.evaluate([stats[i] for i in members])[0]
+                        for name, members in self._groups.items()}
+            self._outcome = (overall, per, by_group)
+        except (OSError, ValueError) as err:  # a dead process: broken pipe, no answer or a garbled one
+            self._outcome = err
+
+    def result(self) -> tuple[float, list[float], dict[str, float]]:
+        """(overall, per-id scores in ``ids`` order, group → score); raises :class:`JavaError` on failure."""
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._pool.fail(self._outcome)
+        return self._outcome
