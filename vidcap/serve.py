@@ -143,7 +143,8 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
         return (result.caption, timeline_html(result.segments, result.duration), str(result.sheet),
                 [str(p) for p in result.downloads])
 
-    with gr.Blocks(title="vidcap", analytics_enabled=False) as page:
+    # Uploads and results live in Gradio's cache: files older than an hour go, and all of them at a restart.
+    with gr.Blocks(title="vidcap", analytics_enabled=False, delete_cache=(600, 3600)) as page:
         gr.Markdown(f"# vidcap\nCaption a video with `{html.escape(model_name)}`. Drop or choose a file; "
                     "it is captioned as soon as it is uploaded.")
         with gr.Row():

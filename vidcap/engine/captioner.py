@@ -85,7 +85,8 @@ class Captioner:
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: str | torch.device | None = None, *,
                         weights: str | Mapping[str, str] | None = None) -> "Captioner":
-        """Load a checkpoint written by ``vidcap train`` (``best.pt`` or ``last.pt``).
+        """Load a checkpoint written by ``vidcap train`` (``best.pt`` or ``last.pt``); a model folder or a
+        Hub id ``hf:org/name[@revision]`` is loaded by :meth:`from_pretrained`.
 
         ``weights``: a file (or release name) for the checkpoint's one backbone, or ``{backbone: weights}``
         for several, used instead of the recorded ones; they must be the same weights.
