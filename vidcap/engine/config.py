@@ -191,6 +191,33 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
     return cfg
 
 
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_resume_config(saved: Mapping[str, Any], now: Mapping[str, Any], source: object) -> None:
+    """UsageError unless ``now`` differs from the ``saved`` config of a run (``source``) in resumable keys
+    only (the schema's ``resumable``: how long, how verbose, where it runs).
+
+    Example:
+        >>> saved = defaults()
+        >>> check_resume_config(saved, {**saved, "train": {**saved["train"], "epochs": 60}}, "last.pt")
+        >>> check_resume_config(saved, {**saved, "train": {**saved["train"], "lr": 1.0}}, "last.pt")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: --resume: the config differs from the one last.pt was trained with (train.lr: 0.0002 -> 1.0). Resume with the same config, or start a new run (out=...)
+    """
+    a, b, schema = _flat(saved), _flat(now), specs()
+    diff = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not (k in schema and schema[k].resumable)]
+    if diff:
+        raise UsageError(f"--resume: the config differs from the one {source} was trained with ("
+                         + "; ".join(diff) + "). Resume with the same config, or start a new run (out=...)")
+
+
 def keyed_error(err: UsageError, section: str, values: Mapping[str, Any]) -> UsageError:
     """``err``, raised by library code in its own terms for options ``values`` (the keys of config
     ``section``), with the config key it is about in front.

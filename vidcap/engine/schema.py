@@ -65,11 +65,12 @@ class Bounds:
 
 def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float | None = None,
            gt: float | None = None, le: float | None = None, lt: float | None = None,
-           one_or_more: bool = False) -> Any:
+           one_or_more: bool = False, resumable: bool = False) -> Any:
     """A config key of a section dataclass: its default, its meaning, and the values it takes.
 
     ``choices`` is a list of names or a function returning them (a registry's names); ``one_or_more``
-    lets a list key take a single string too.
+    lets a list key take a single string too; ``resumable`` keys may change when a run is resumed (how
+    long, how verbose, where it runs), the others decide what is trained and may not.
 
     Example:
         >>> @dataclass
@@ -79,7 +80,7 @@ def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float 
         'channels'
     """
     bounds = Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
-    meta = {"doc": doc, "choices": choices, "bounds": bounds, "one_or_more": one_or_more}
+    meta = {"doc": doc, "choices": choices, "bounds": bounds, "one_or_more": one_or_more, "resumable": resumable}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -148,7 +149,7 @@ class DataConfig:
     cache_mb: int = option(1024, "keep this many MB of ready (normalised) features in memory (per dataset, in "
                            "the main process); an epoch reads each video once per reference, and on small models "
                            "reading and normalising cost more than the step. Large enough for the training split, "
-                           "epochs after the first read nothing (0 = off)", ge=0)
+                           "epochs after the first read nothing (0 = off)", ge=0, resumable=True)
     train_split: str = option("train", "split the model is trained on", choices=SPLITS)
     val_split: str = option("validate", "split used for validation, model selection and early stopping",
                             choices=SPLITS)
@@ -179,7 +180,7 @@ class ScheduledSamplingConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = option(30, "passes over the training items", ge=1)
+    epochs: int = option(30, "passes over the training items", ge=1, resumable=True)
     batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
     lr: float = option(0.0002, "peak learning rate (AdamW)", gt=0)
     weight_decay: float = option(0.0, "AdamW weight decay", ge=0)
@@ -196,14 +197,15 @@ class TrainConfig:
                       choices=("auto", "bf16", "fp16", "off"))
     compile: bool = option(False, "torch.compile the model")
     seed: int = option(0, "seed of initialisation, shuffling and sampling")
-    early_stop: int = option(5, "stop after this many epochs without a better validation score (0 = never)", ge=0)
+    early_stop: int = option(5, "stop after this many epochs without a better validation score (0 = never)",
+                             ge=0, resumable=True)
     monitor: str = option("CIDEr", "validation score that selects best.pt and drives early stopping: CIDEr or "
                           "Bleu_4 (of the beam-searched captions; higher is better) or loss (the validation "
                           "references' cross-entropy under teacher forcing; lower is better)",
                           choices=("CIDEr", "Bleu_4", "loss"))
     workers: int = option(2, "processes that read the training features the cache lacks (with data.cache_mb=0: "
-                          "every item), ahead of the batches", ge=0)
-    log_every: int = option(50, "log the training loss every this many steps", ge=1)
+                          "every item), ahead of the batches", ge=0, resumable=True)
+    log_every: int = option(50, "log the training loss every this many steps", ge=1, resumable=True)
     init: Optional[str] = option(None, "checkpoint whose model weights start the run (e.g. for SCST)")
     scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")
     scst_samples: int = option(5, "sampled captions per video for SCST", ge=1)
@@ -226,7 +228,7 @@ class EvalConfig:
     block_trigrams: bool = option(False, "forbid repeating a word trigram within a caption")
     allow_unk: bool = option(False, "let generated captions contain <unk> (it never matches a reference word, so "
                              "by default it is ruled out)")
-    batch_size: int = option(64, "videos per decoding batch", ge=1)
+    batch_size: int = option(64, "videos per decoding batch", ge=1, resumable=True)
 
 
 @dataclass
@@ -235,8 +237,8 @@ class Config:
     model: ModelConfig = section(ModelConfig, "the caption model: set only options that model.name takes")
     train: TrainConfig = section(TrainConfig, "optimisation, schedule, mixed precision, SCST")
     eval: EvalConfig = section(EvalConfig, "caption generation for validation and testing")
-    out: str = option("runs/vidcap", "run folder: best.pt, last.pt, metrics.json")
-    device: str = option("auto", "auto (cuda when available), cpu, cuda, cuda:1, ...")
+    out: str = option("runs/vidcap", "run folder: best.pt, last.pt, metrics.json", resumable=True)
+    device: str = option("auto", "auto (cuda when available), cpu, cuda, cuda:1, ...", resumable=True)
 
 
 # ----------------------------------------------------------------------------------- reading the schema
@@ -258,6 +260,7 @@ class KeySpec:
     choices: Choices | None = None
     bounds: Bounds | None = None
     one_or_more: bool = False
+    resumable: bool = False
 
     def choice_list(self) -> list[str] | None:
         """The allowed values (a registry's names are looked up now), or None for any value."""
@@ -331,7 +334,8 @@ def _leaf(key: str, hint: Any, f: dataclasses.Field) -> KeySpec:
         hint, item = list, typing.get_args(hint)[0]
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     m = f.metadata
-    return KeySpec(key, hint, item, nullable, default, m["doc"], m["choices"], m["bounds"], m["one_or_more"])
+    return KeySpec(key, hint, item, nullable, default, m["doc"], m["choices"], m["bounds"], m["one_or_more"],
+                   m["resumable"])
 
 
 def _walk(cls: type, prefix: str, leaves: dict[str, KeySpec], sections: dict[str, str]) -> None:

@@ -21,7 +21,6 @@ from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormal
                          build_vocabulary)
 from vidcap.engine.config import keyed_error
 from vidcap.errors import InputError, UsageError
-from vidcap.features import FeatureStore
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
 

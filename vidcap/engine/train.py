@@ -37,6 +37,7 @@ from tqdm import tqdm
 from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.engine.config import check_resume_config
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
 from vidcap.engine.generate import batches_in_order, generate_captions, reference_scorer, validation_scores
@@ -51,13 +52,10 @@ __all__ = ["SCHEDULES", "train", "lr_factor"]
 log = logging.getLogger(__name__)
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
-# Validation scores where lower is better (train.monitor's choices are in vidcap.engine.config): the
+# Validation scores where lower is better (train.monitor's choices are in vidcap.engine.schema): the
 # references' mean token cross-entropy sums over every paraphrase, where CIDEr credits the one the
 # caption happens to use.
 LOWER_IS_BETTER = frozenset({"loss"})
-# Keys that may differ between a run and its resumption (how long, how verbose, where), not what is trained.
-RESUMABLE_CHANGES = frozenset({"train.epochs", "train.early_stop", "train.workers", "train.log_every",
-                               "data.cache_mb", "eval.batch_size", "device"})
 
 
 # train.schedule: the multiplier after the warm-up, from the progress through the remaining steps (0 → 1).
@@ -89,22 +87,6 @@ def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     if setting == "fp16" and device.type != "cuda":
         raise UsageError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 or off on this device")
     return AMP_DTYPES[setting]
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def _check_resume_config(saved: dict[str, Any], now: dict[str, Any], path: Path) -> None:
-    a, b = _flat(saved), _flat(now)
-    diff = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-            if k not in RESUMABLE_CHANGES and k != "out" and a.get(k) != b.get(k)]
-    if diff:
-        raise UsageError(f"--resume: the config differs from the one {path} was trained with ("
-                         + "; ".join(diff) + "). Resume with the same config, or start a new run (out=...)")
 
 
 class Trainer:
@@ -207,7 +189,7 @@ class Trainer:
         if not last.exists():
             raise InputError(f"--resume: {last} does not exist (nothing to resume in out={self.out})")
         ckpt = load_checkpoint(last)
-        _check_resume_config(ckpt["config"], self.plain_cfg, last)
+        check_resume_config(ckpt["config"], self.plain_cfg, last)
         return ckpt
 
     def _load_model_state(self, ckpt: dict[str, Any], path: str) -> None:
