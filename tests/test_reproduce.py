@@ -1,0 +1,111 @@
+"""tools/reproduce.py (vidcap.reproduce): the paper configs end to end on a small MSR-VTT-shaped set, as a
+smoke run: generated clips named video<N>.mp4 with real MSR-VTT annotations of those ids, one annotated
+test video without a file. The run is interrupted (SIGKILL) after its first training run and resumed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from videogen import counter_frame, write_video
+from vidcap.reproduce import DATASETS, PUBLISHED
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "tests" / "assets" / "msrvtt"
+SPLITS = {"train": 10, "validate": 3, "test": 4}
+
+
+def make_msrvtt_like(root: Path, *, missing: int = 1) -> tuple[Path, list[Path]]:
+    """``root/videos/video<N>.mp4`` for the first videos of each split of the fixture annotations, and
+    the two annotation files restricted to them; the last ``missing`` test videos get no file."""
+    train_val = json.loads((ASSETS / "train_val_videodatainfo.json").read_text())
+    test = json.loads((ASSETS / "test_videodatainfo.json").read_text())
+    chosen: dict[str, list[str]] = {}
+    for data in (train_val, test):
+        for video in data["videos"]:
+            ids = chosen.setdefault(video["split"], [])
+            if len(ids) < SPLITS[video["split"]]:
+                ids.append(video["video_id"])
+    keep = {v for ids in chosen.values() for v in ids}
+    files = []
+    for name, data in (("train_val_videodatainfo.json", train_val), ("test_videodatainfo.json", test)):
+        subset = {**data, "videos": [v for v in data["videos"] if v["video_id"] in keep],
+                  "sentences": [s for s in data["sentences"] if s["video_id"] in keep]}
+        files.append(root / name)
+        files[-1].write_text(json.dumps(subset))
+    videos = root / "videos"
+    videos.mkdir()
+    for i, vid in enumerate(sorted(keep - set(chosen["test"][len(chosen["test"]) - missing:]))):
+        write_video(videos / f"{vid}.mp4", (counter_frame(37 * i + k) for k in range(12)), fps=6)
+    return videos, files
+
+
+def _command(videos: Path, files: list[Path], out: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "tools" / "reproduce.py"), "msrvtt", "--video-dir", str(videos),
+            *(a for f in files for a in ("--annotations", str(f))), "--out", str(out), "--seeds", "1",
+            "--smoke", "--device", "cpu", "--workers", "0"]
+
+
+def test_every_published_number_is_in_the_readme_with_its_source():
+    readme = (ROOT / "README.md").read_text()
+    for config, rows in PUBLISHED.items():
+        assert f"`{config}.yaml`" in readme
+        for row in rows:
+            assert " | ".join(f"{s:.1f}" for s in row.scores) in readme, (config, row.model)
+    assert [r.config for r in DATASETS["msrvtt"].runs] == ["mp_lstm_msrvtt", "s2vt_msrvtt", "sa_lstm_msrvtt",
+                                                          "sa_lstm_scst_msrvtt"]
+
+
+@pytest.mark.slow
+def test_smoke_reproduction_end_to_end_resumed_after_an_interruption(tmp_path):
+    videos, files = make_msrvtt_like(tmp_path)
+    out = tmp_path / "repro"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # First run: killed as soon as the first training run has finished (its step record appears).
+    first = subprocess.Popen(_command(videos, files, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=env)
+    marker = out / "steps" / "train-mp_lstm_msrvtt-seed0.json"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    log = first.communicate()[0]
+    assert marker.exists(), log[-3000:]
+    assert "videos without a file" in log and "test 1 of 4" in log
+    assert not (out / "results.md").exists()
+    done_before = {p.name: p.stat().st_mtime_ns for p in (out / "steps").iterdir()}
+
+    second = subprocess.run(_command(videos, files, out), capture_output=True, text=True, env=env, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "extract-resnet18: done before" in second.stdout  # --smoke extracts with resnet18
+    assert "train-mp_lstm_msrvtt-seed0: done before" in second.stdout
+    for name, mtime in done_before.items():  # finished steps were not redone
+        assert (out / "steps" / name).stat().st_mtime_ns == mtime
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["smoke"] and results["videos_without_file"]["test"] == {"missing": 1, "annotated": 4}
+    assert list(results["configs"]) == [r.config for r in DATASETS["msrvtt"].runs]
+    for name, entry in results["configs"].items():
+        seed = entry["seeds"][0]
+        assert (seed["videos_scored"], seed["videos_in_split"]) == (3, 4)
+        assert set(entry["mean"]) == {"Bleu_4", "METEOR", "ROUGE_L", "CIDEr"}
+        captions = json.loads(Path(seed["captions"]).read_text())
+        assert len(captions) == 3 and all("<unk>" not in c["caption"] for c in captions)
+        assert seed["config"]["train"]["seed"] == 0 and seed["config"]["data"]["allow_missing"] is True
+    scst = results["configs"]["sa_lstm_scst_msrvtt"]["seeds"][0]["config"]["train"]
+    assert scst["init"].endswith("runs/sa_lstm_msrvtt/seed0/best.pt") and scst["schedule"] == "constant"
+    assert results["feature_specs"]["resnet18"]["backbone"] == "resnet18"
+    md = (out / "results.md").read_text()
+    assert "Smoke run" in md and "38.6" in md and "vidcap train" in md and "test 1 of 4" in md
+    assert (out / "configs" / "sa_lstm_msrvtt.yaml").read_text() == (ROOT / "configs" / "sa_lstm_msrvtt.yaml").read_text()
+
+    # The same command once more: nothing to do, the same results.
+    third = subprocess.run(_command(videos, files, out), capture_output=True, text=True, env=env, timeout=600)
+    assert third.returncode == 0 and "running" not in third.stdout
+    assert json.loads((out / "results.json").read_text())["configs"] == results["configs"]
