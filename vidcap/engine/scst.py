@@ -105,7 +105,7 @@ class SelfCritical(nn.Module):
             array([1.73])
         """
         ended = [True] * len(captions) if ended is None else ended
-        texts = [self._text(tokenized(c), e) for c, e in zip(captions, ended)]
+        texts = [self._text(tokenized(c), e) for c, e in zip(captions, ended, strict=True)]
         reward = self.cider.score_pairs(list(zip(ids, texts)))
         if self.bleu_weight:
             keys = [f"{i}" for i in range(len(texts))]

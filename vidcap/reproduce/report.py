@@ -126,11 +126,11 @@ def markdown(doc: Mapping[str, Any]) -> str:
     title = f"# {doc['dataset']} reproduction: {doc['split']} split, {doc['seeds']} seed(s)"
     lines = [title, ""]
     if doc["smoke"]:
-        lines += ["**Smoke run** (`--smoke`): tiny models, a random-weights ResNet-18 at 64 px, 4 frames, 1-2 "
-                  "epochs. The numbers show that the pipeline runs end to end; they are not results.", ""]
-    lines += ["Scores ×100 on the test split (pycocoevalcap: PTB tokenizer, BLEU-4, METEOR, ROUGE-L, CIDEr-D), "
-              "mean ± sample standard deviation over seeds; each seed's model is the epoch with the best "
-              "validation CIDEr.", ""] + _table(doc) + [""]
+        lines += [("**Smoke run** (`--smoke`): tiny models, a random-weights ResNet-18 at 64 px, 4 frames, 1-2 "
+                   "epochs. The numbers show that the pipeline runs end to end; they are not results."), ""]
+    lines += [("Scores ×100 on the test split (pycocoevalcap: PTB tokenizer, BLEU-4, METEOR, ROUGE-L, CIDEr-D), "
+               "mean ± sample standard deviation over seeds; each seed's model is the epoch with the best "
+               "validation CIDEr."), ""] + _table(doc) + [""]
     lost = {s: v for s, v in doc["videos_without_file"].items() if v["missing"]}
     unreadable = sum(len(v) for v in doc["unreadable_videos"].values())
     lines += ["## Videos", ""]

@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -226,7 +227,7 @@ class Runner:
         self._check_settings()
         sources = self._sources()
         for name in sorted({run.features for run in self.plan.runs}):
-            record = self._step(f"extract-{self.store_name(name)}", lambda: self._extract(name, sources))
+            record = self._step(f"extract-{self.store_name(name)}", partial(self._extract, name, sources))
             if record["unreadable"]:
                 self.say(f"{len(record['unreadable'])} videos could not be read: see {self.store(name)}/failures.json")
         lost = sum(v["missing"] for v in self.missing.values())
@@ -236,6 +237,6 @@ class Runner:
             src = self.configs_dir / f"{run.config}.yaml"
             write_atomic(self.out / "configs" / src.name, src.read_text())
             for seed in range(self.seeds):
-                self._step(f"train-{run.config}-seed{seed}", lambda: self._train(run, seed))
-                self._step(f"test-{run.config}-seed{seed}", lambda: self._test(run, seed))
+                self._step(f"train-{run.config}-seed{seed}", partial(self._train, run, seed))
+                self._step(f"test-{run.config}-seed{seed}", partial(self._test, run, seed))
         return self.steps
