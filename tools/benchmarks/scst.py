@@ -1,7 +1,7 @@
 """Self-critical training step time on MSR-VTT-sized inputs, split into sampling, reward and backward.
 
-Data as in the ``train`` benchmark (random 28 × 2048 features, MSR-VTT's own training references when
-../shared/assets has them). One SCST step = sample ``--samples`` captions per video for a batch of
+Data and model as in the ``train`` benchmark (random 28 × 2048 features, MSR-VTT's own training references
+when ../shared/assets has them, the SA-LSTM ``benchmarks/_msrvtt.py`` pins). One SCST step = sample ``--samples`` captions per video for a batch of
 ``--batch-size`` videos (batched), score them with in-process CIDEr-D against the training references
 (plus the baseline), backward and AdamW. Figures: seconds per step and the shares of sampling, reward
 (with ``--baseline greedy`` it includes decoding the greedy captions, also timed alone as
@@ -21,13 +21,10 @@ from pathlib import Path
 import torch
 
 from vidcap.data import Annotations
-from vidcap.engine.config import load_config
 from vidcap.engine.train import Trainer
 from vidcap.models import greedy
 
-from benchmarks._msrvtt import annotations, feature_store
-
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sa_lstm_msrvtt.yaml"
+from benchmarks._msrvtt import annotations, feature_store, training_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +41,9 @@ def run(args: argparse.Namespace) -> list[dict]:
     args.cache.mkdir(parents=True, exist_ok=True)
     ann_path, source = annotations(args.cache, args.videos)
     store = feature_store(args.cache, Annotations.load(ann_path).ids())
-    cfg = load_config(CONFIG, [f"data.annotations={ann_path}", f"data.features={store}",
-                               f"out={args.cache / f'scst-{time.time_ns()}'}", "train.scst=true",
-                               f"train.scst_samples={args.samples}", f"train.scst_baseline={args.baseline}",
-                               "data.references=sample", f"train.batch_size={args.batch_size}",
-                               f"device={args.device}", "train.workers=0", "train.log_every=1000000"])
+    cfg = training_config(ann_path, store, args.cache / f"scst-{time.time_ns()}", "sa-lstm", (
+        "train.scst=true", f"train.scst_samples={args.samples}", f"train.scst_baseline={args.baseline}",
+        "data.references=sample", f"train.batch_size={args.batch_size}", f"device={args.device}", "train.workers=0"))
     trainer = Trainer(cfg)  # random initial weights: the step's cost does not depend on them
     trainer.sampler.set_epoch(0)
     batches = list(itertools.islice(iter(trainer.loader), args.steps + 1))

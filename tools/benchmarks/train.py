@@ -2,8 +2,8 @@
 
 Data: ``--videos`` training videos (default 6,513, MSR-VTT's training split) × 20 references (MSR-VTT's
 own when ../shared/assets has them), random 28 × 2048 features (ResNet-152-sized), cached in ``--cache``;
-models at ``configs/sa_lstm_msrvtt.yaml``'s sizes (hidden 512, embed 512, attention 256, dropout 0.5),
-batch ``--batch-size``, CPU unless ``--device``. Cases (``--cases``):
+models as ``benchmarks/_msrvtt.py`` pins them (SA-LSTM with a recurrent encoder, hidden 512, embed 512,
+attention 256, dropout 0.5, vocabulary 13,615 words), batch ``--batch-size``, CPU unless ``--device``. Cases (``--cases``):
 
 - ``trainer`` (case ``sa_lstm_xe``): ``--steps`` optimiser steps after ``--warmup`` through the real
   trainer, data loading included (the loader as ``vidcap train`` builds it, at the start of epoch 1).
@@ -39,14 +39,11 @@ import torch.nn.functional as F
 
 from vidcap.data import PAD, Annotations, collate
 from vidcap.data.loader import CachedLoader
-from vidcap.engine.config import load_config
 from vidcap.engine.train import Trainer
-from vidcap.models import model_options
 
 from benchmarks._minimal import MINIMAL, load_from
-from benchmarks._msrvtt import annotations, feature_store
+from benchmarks._msrvtt import annotations, feature_store, training_config
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sa_lstm_msrvtt.yaml"
 CASES = ("trainer", "minimal", "loading")
 
 
@@ -70,21 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _trainer(args: argparse.Namespace, videos: int, overrides: list[str], model: str = "sa-lstm"
              ) -> tuple[Trainer, str]:
-    """A trainer on the benchmark data; other models than SA-LSTM get its config's sizes and schedule."""
+    """A trainer on the benchmark data, ``model`` as ``benchmarks._msrvtt.MODEL`` pins it."""
     args.cache.mkdir(parents=True, exist_ok=True)
     ann_path, source = annotations(args.cache, videos)
     store = feature_store(args.cache, Annotations.load(ann_path).ids())
-    common = [f"data.annotations={ann_path}", f"data.features={store}",
-              f"out={args.cache / f'run-{time.time_ns()}'}", f"train.batch_size={args.batch_size}",
-              f"train.workers={args.workers}", f"train.amp={args.amp}", f"device={args.device}",
-              "train.log_every=1000000"]
-    if model == "sa-lstm":
-        cfg = load_config(CONFIG, [*common, *overrides])
-    else:  # the config file sets SA-LSTM's options, which other models may refuse
-        sa = load_config(CONFIG, common)
-        sizes = [f"model.{k}={sa.model[k]}" for k in model_options(model) if k in sa.model]
-        cfg = load_config(None, [*common, f"model.name={model}", *sizes, f"train.lr={sa.train.lr}",
-                                 f"data.max_len={sa.data.max_len}", *overrides])
+    cfg = training_config(ann_path, store, args.cache / f"run-{time.time_ns()}", model, (
+        f"train.batch_size={args.batch_size}", f"train.workers={args.workers}", f"train.amp={args.amp}",
+        f"device={args.device}", *overrides))
     trainer = Trainer(cfg)
     trainer.sampler.set_epoch(0)
     return trainer, source
@@ -161,7 +150,7 @@ def _minimal_case(args: argparse.Namespace, name: str) -> dict:
         raise SystemExit("the minimal models need every frame valid")
     minimal = MINIMAL[name](vocab=model.vocab_size, feat=sum(trainer.data.input_dims.values()),
                             embed=model.embed_size, hidden=model.hidden_size,
-                            attention=trainer.cfg.model.get("attention_size", 0),
+                            attention=trainer.cfg.model.attention_size,
                             dropout=model.dropout_p).to(trainer.device)
     load_from(minimal, name, model)
     n_params = [sum(p.numel() for p in m.parameters()) for m in (model, minimal)]
