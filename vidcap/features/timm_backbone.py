@@ -17,8 +17,9 @@ row-major, as ResNet's ``grid``.
 
 Preprocessing comes from the model's pretrained config (``timm.data.resolve_data_config``): shorter side
 to ``floor(input / crop_pct)`` with its interpolation, antialiased as PIL does it (timm's own eval
-transform; ``transforms.PilResizeCenterCrop``), centre crop, its mean/std; ``crop_pct=`` overrides the config's (e.g. 1.0 for OpenAI's own CLIP
-preprocessing, which crops nothing beyond the square). Everything is recorded in ``preprocessing``.
+transform; ``transforms.PilResizeCenterCrop``), centre crop, its mean/std; ``crop_pct=`` overrides the
+config's (e.g. 1.0 for OpenAI's own CLIP preprocessing, which crops nothing beyond the square).
+Everything is recorded in ``preprocessing``.
 
 Weights (:mod:`vidcap.features.timm_weights`): each short name's pretrained keyword (``openai`` for the
 CLIP names, ``imagenet`` for the others, ``pretrained`` for ``timm:`` names, whatever the tag was trained
@@ -41,7 +42,12 @@ from torch import nn
 
 from vidcap.errors import UsageError
 from vidcap.features.backbone import BACKBONES, DEFAULT_SEED, Backbone
-from vidcap.features.timm_weights import EFFICIENTNET_PACKAGE, HUB, load_timm, require_timm
+from vidcap.features.timm_weights import (
+    EFFICIENTNET_PACKAGE,
+    HUB,
+    load_timm,
+    require_timm,
+)
 from vidcap.features.transforms import PilResizeCenterCrop
 
 PREFIX = "timm:"
@@ -161,7 +167,7 @@ class ClipTowerBackbone(TimmBackbone):
                          dtype=dtype, seed=seed)
 
 
-def _transform(name: str, config: dict[str, Any], crop_pct: float | None) -> tuple[ResizeCenterCrop, dict]:
+def _transform(name: str, config: dict[str, Any], crop_pct: float | None) -> tuple[PilResizeCenterCrop, dict]:
     """The centre-crop transform timm's eval config describes, and its record for the feature spec."""
     _, height, width = config["input_size"]
     if height != width:

@@ -29,8 +29,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -160,7 +161,7 @@ def hub_file(arch: str) -> Path:
             return Path(hf_hub_download(repo, name))
         except EntryNotFoundError:
             failures.append(f"{name}: not in the repository")
-        except Exception as err:  # network errors come as several types from httpx and huggingface_hub
+        except Exception as err:  # noqa: BLE001  (network errors come as many types from httpx and the hub)
             failures.append(f"{name}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
     raise InputError(f"{arch} weights could not be downloaded from {repo} ({'; '.join(failures)}) and are not "
                      f"in the cache ({entry}). Offline, set HF_HUB_OFFLINE=1 and {advice}")
@@ -170,7 +171,7 @@ def _read_state(file: Path) -> dict[str, torch.Tensor]:
     timm = require_timm()
     try:  # timm's reader: safetensors or torch files, unwrapping 'state_dict' / 'model' entries
         return timm.models.load_state_dict(str(file), weights_only=True)
-    except Exception as err:  # torch.load and safetensors raise many types for a foreign file
+    except Exception as err:  # noqa: BLE001  (torch.load and safetensors raise many types for a foreign file)
         raise InputError(f"weights file {file}: not a readable state dict ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
 

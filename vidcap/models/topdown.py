@@ -28,14 +28,22 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from vidcap.errors import UsageError
 from vidcap.models.attention import AdditiveAttention
-from vidcap.models.base import CaptionModel, Feats, Masks, State, frame_sequence, masked_mean, positive_int
+from vidcap.models.base import (
+    CaptionModel,
+    Feats,
+    Masks,
+    State,
+    frame_sequence,
+    masked_mean,
+    positive_int,
+)
 
 
 class TopDown(CaptionModel):
