@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from vidcap.cli import main
-from vidcap.data.synthetic import generate
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.config import load_config
 from vidcap.engine.train import train
@@ -24,22 +23,15 @@ from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling, probe, windows
 
 from enginekit import TINY
+from trainkit import tiny_model
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
-    """Synthetic clips → ResNet-18 features (random weights, 64² input) → a small trained checkpoint."""
-    root = tmp_path_factory.mktemp("captioner")
-    ds = generate(root / "synth", n_videos=12, seed=3, captions_per_video=2)
-    report = extract(collect_sources(video_dir=ds.video_dir), root / "feats", backbone="resnet18", weights="none",
-                     sampling=Sampling(frames=4), batch_size=16, workers=0, progress=False,
-                     options={"input_size": 64})
-    assert not report.failures
-    cfg = load_config(None, [f"data.features={root / 'feats'}", f"data.annotations={ds.annotations}",
-                             f"out={root / 'run'}", *TINY, "train.epochs=3", "data.deltas=true"])
-    train(cfg)
-    return {"ckpt": root / "run" / "best.pt", "videos": ds.video_dir, "ann": ds.annotations,
-            "feats": root / "feats"}
+    """The session's small trained model (tests/trainkit.py): synthetic clips → ResNet-18 features (random
+    weights, 64² input, 4 frames) → SA-LSTM."""
+    model = tiny_model(tmp_path_factory)
+    return {"ckpt": model.ckpt, "videos": model.videos, "ann": model.annotations, "feats": model.features}
 
 
 def _vidcap(*args: str) -> subprocess.CompletedProcess:
