@@ -18,9 +18,11 @@ attention 256, dropout 0.5, vocabulary 13,615 words), batch ``--batch-size``, CP
 - ``loading``: data loading's share of training time, epoch 1 (cold feature cache) and epoch 2
   separately, ``--loading-videos`` videos with all their references per epoch, ``--workers`` workers:
   the trainer's step fed by a plain ``DataLoader`` (each worker its own cache, refilled every epoch:
-  what ``vidcap train`` did before), by :class:`vidcap.data.loader.CachedLoader` (what it does now), and
-  from the same batches in memory; ``*_overhead`` = 1 - fed rate / in-memory rate, ``epochN_reads`` the
-  videos CachedLoader's workers read. ``ratio`` = CachedLoader's larger overhead (lower is better).
+  what ``vidcap train`` did before) and by :class:`vidcap.data.loader.CachedLoader` (what it does now),
+  each step followed by the same batch's step from memory. Per loader and epoch: ``overhead`` = fed time
+  / in-memory time - 1, ``wait_s`` the seconds the step waited for batches, ``worker_cpu_s`` the CPU
+  seconds of its worker processes, ``step_s`` the in-memory steps' seconds; ``epochN_reads`` the videos
+  CachedLoader's workers read. ``ratio`` = CachedLoader's larger overhead (lower is better).
 
 Example:
     $ python tools/benchmark.py train --json --cases minimal --models sa-lstm
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import pickle
+import resource
 import time
 from pathlib import Path
 from typing import Callable
@@ -184,14 +187,33 @@ def _minimal_case(args: argparse.Namespace, name: str) -> dict:
             "threads": torch.get_num_threads(), "ratio": best["vidcap"] / best["minimal"]}
 
 
-def _fed_rate(step: Callable, loader, device: torch.device) -> float:
-    """Captions per second of ``step`` fed by ``loader`` (one epoch)."""
-    start, captions = time.perf_counter(), 0
-    for batch in loader:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _interleaved(step: Callable, loader, memory: list, device: torch.device) -> dict[str, float]:
+    """One epoch of ``loader``, each of its steps followed by the same batch's step from ``memory``, so that
+    drift in the machine's speed hits both alike. Returns the overhead (fed time / in-memory time - 1), the
+    seconds the step waited for the loader and the CPU seconds its worker processes used."""
+    fed = in_memory = waited = 0.0
+    cpu = _children_cpu()
+    batches = iter(loader)
+    for ready in memory:
+        start = time.perf_counter()
+        batch = next(batches)
+        got = time.perf_counter()
         step(batch)
-        captions += len(batch)
-    _sync(device)
-    return captions / (time.perf_counter() - start)
+        _sync(device)
+        done = time.perf_counter()
+        step(ready)
+        _sync(device)
+        fed, waited, in_memory = fed + done - start, waited + got - start, in_memory + time.perf_counter() - done
+    if next(batches, None) is not None:  # also ends the epoch: workers exit and their CPU time is counted
+        raise SystemExit("the loader gave more batches than the sampler")
+    del batches
+    return {"overhead": round(fed / in_memory - 1, 4), "wait_s": round(waited, 3),
+            "worker_cpu_s": round(_children_cpu() - cpu, 3), "step_s": round(in_memory, 2)}
 
 
 def _loading_case(args: argparse.Namespace) -> dict:
@@ -206,13 +228,12 @@ def _loading_case(args: argparse.Namespace) -> dict:
     for epoch in (1, 2):
         sampler.set_epoch(epoch - 1)
         memory = _in_memory(trainer.data.train, sampler)
-        rates = {kind: _fed_rate(step, loader, trainer.device) for kind, loader in loaders.items()}
-        rates["memory"] = _rate(step, memory, trainer.device)
+        if epoch == 1:  # the first steps set up the optimiser state and oneDNN's kernels: not loading's cost
+            _rate(step, memory[:args.warmup], trainer.device)
+        for kind, loader in loaders.items():
+            for key, value in _interleaved(step, loader, memory, trainer.device).items():
+                figures[f"epoch{epoch}_{kind}_{key}"] = value
         figures[f"epoch{epoch}_reads"] = loaders["vidcap"].last_epoch_reads
-        for kind, rate in rates.items():
-            figures[f"epoch{epoch}_{kind}_captions_per_s"] = round(rate, 2)
-        for kind in loaders:
-            figures[f"epoch{epoch}_{kind}_overhead"] = round(1 - rates[kind] / rates["memory"], 4)
     return {"case": "loading", "device": str(trainer.device), "references": source, "videos": args.loading_videos,
             "captions_per_epoch": len(trainer.data.train), "batch_size": args.batch_size, "workers": args.workers,
             "cache_mb": trainer.cfg.data.cache_mb, **figures, "threads": torch.get_num_threads(),
