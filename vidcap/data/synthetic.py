@@ -25,6 +25,7 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, Iterable, Mapping
 
 import cv2
@@ -101,6 +102,11 @@ def _split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, i
     return n - n_val - n_test, n_val, n_test
 
 
+# Gaussian noise of standard deviation 6 grey levels in 256 equally likely steps: the normal quantiles
+# at the midpoints of 256 equal probability bins.
+_NOISE = np.array([6 * NormalDist().inv_cdf((k + 0.5) / 256) for k in range(256)], np.float32)
+
+
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A desaturated, randomly tinted low-frequency texture (float32 RGB), different for every clip."""
     base = rng.uniform(70, 185)
@@ -157,10 +163,13 @@ def render(rng: np.random.Generator, colour: str, shape: str, motion: str, width
     other = rng.uniform(r + 2, (height if horizontal else width) - r - 2)
     bg = _background(rng, width, height)
     frames = np.empty((n_frames, height, width, 3), np.uint8)
+    noisy = np.empty_like(bg)
     for i in range(n_frames):
         pos = start + (end - start) * i / max(1, n_frames - 1)
-        noisy = bg + 6 * rng.standard_normal(bg.shape, dtype=np.float32)  # sensor noise, fresh per frame
-        frame = np.clip(noisy, 0, 255).astype(np.uint8)
+        # Sensor noise, fresh per frame: random bytes through the normal quantile table, a quarter of
+        # the cost of standard_normal, which was two thirds of the demo's clip generation.
+        np.take(_NOISE, np.frombuffer(rng.bytes(bg.size), np.uint8).reshape(bg.shape), out=noisy)
+        frame = np.clip(np.add(noisy, bg, out=noisy), 0, 255, out=noisy).astype(np.uint8)
         cx, cy = (pos, other) if horizontal else (other, pos)
         _draw(frame, shape, cx, cy, r, rgb)
         frames[i] = frame
