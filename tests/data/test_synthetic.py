@@ -62,6 +62,17 @@ def test_render_draws_the_shape_moving_the_right_way():
     assert x1 - x0 > 40 and abs(y1 - y0) < 3
 
 
+def test_every_frame_has_fresh_gaussian_sensor_noise_of_six_grey_levels():
+    frames = render(np.random.default_rng(1), "blue", "circle", "up", 160, 120, 6).astype(float)
+    for a, b in zip(frames, frames[1:]):
+        diff = (b - a).ravel()  # the background is the same in every frame: what differs is the noise
+        # robust standard deviation (the moving shape's pixels are outliers): 1.4826 x median |diff|;
+        # the difference of two draws of sigma 6, each rounded to whole grey levels: sqrt(2 (36 + 1/12))
+        sigma = 1.4826 * np.median(np.abs(diff - np.median(diff)))
+        assert 8.0 < sigma < 9.0, sigma
+        assert abs(np.median(diff)) <= 1  # no drift between frames
+
+
 @pytest.mark.parametrize("kwargs, named", [({"n_videos": 2}, "n_videos=2"),
                                            ({"fractions": (0.5, 0.5, 0.5)}, "fractions="),
                                            ({"captions_per_video": 0}, "captions_per_video=0"),
