@@ -85,9 +85,7 @@ class Backbone(torch.nn.Module):
         """uint8 NCHW batch (any device) → float model input on the backbone's device."""
         x = batch.to(self.device, non_blocking=True).float()
         x = (x - self._mean) / self._std
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return x.contiguous(memory_format=torch.channels_last)  # see _place
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 NHWC RGB frames → model input (resize/crop or letterbox, then normalisation)."""
@@ -127,10 +125,10 @@ class Backbone(torch.nn.Module):
                 yield
 
     def _place(self) -> None:
-        """Move to the device, eval mode; channels-last on CUDA (faster convolutions there)."""
-        self.eval().requires_grad_(False).to(self.device)
-        if self.device.type == "cuda":
-            self.to(memory_format=torch.channels_last)
+        """Move to the device, eval mode, channels-last: faster convolutions on CUDA and on the CPU too
+        (oneDNN: ResNet-18 at 224 pixels 643 -> 511 ms per 16 frames, ResNet-50 747 -> 640 ms per 8, the
+        demo's 64-pixel ResNet-18 79 -> 57 ms per 64 frames; 2 cores, outputs equal to 1e-4)."""
+        self.eval().requires_grad_(False).to(self.device).to(memory_format=torch.channels_last)
 
     def spec(self, sampling: Sampling) -> FeatureSpec:
         """The feature spec of this backbone's features under ``sampling`` (stored dtypes included).
