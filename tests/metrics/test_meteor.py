@@ -3,6 +3,7 @@ equal pycocoevalcap's single process, exactly, on real MSR-VTT references (tests
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from pycocoevalcap.meteor.meteor import Meteor
@@ -94,3 +95,26 @@ def test_process_count_follows_ids_and_cores():
     assert meteor_processes(501, cores=8) == 2
     with pytest.raises(UsageError, match="positive integer"):
         MeteorPool(0)
+
+
+def test_a_pool_started_early_at_low_priority_scores_the_same_and_stays_the_callers(real, single):
+    from vidcap.metrics.coco import evaluate
+
+    ids, gts, res = real
+    stats, overall, per, meteor = single
+    some = ids[:40]
+    want = meteor.compute_score({v: gts[v] for v in some}, {v: res[v] for v in some})[0]
+    with MeteorPool(1, nice=19) as pool:
+        ev = evaluate({v: gts[v] for v in some}, {v: res[v] for v in some}, tokenizer="none", spice="off",
+                      meteor=pool)
+        # the JVM that answered runs at the priority asked for (checked once it has answered: right after
+        # the start `nice` may not have set it yet)
+        assert os.getpriority(os.PRIO_PROCESS, pool.procs[0].pid) == 19
+        assert ev.overall["METEOR"] == want
+        assert pool.procs and pool.procs[0].poll() is None  # still the caller's to use and close
+        again = evaluate({v: gts[v] for v in some}, {v: res[v] for v in some}, tokenizer="none", spice="off",
+                         meteor=pool)
+        assert again.overall == ev.overall
+    for bad in (-1, 20, True, 1.5):
+        with pytest.raises(UsageError, match="nice must be a whole number from 0 to 19"):
+            MeteorPool(1, nice=bad)

@@ -11,7 +11,8 @@ these differences in *how* they are computed, none in *what*:
   (:mod:`vidcap.metrics.meteor`): each scores a contiguous shard's statistics and one final evaluation
   over all of them gives the scores of a single process. The processes start first, so their start-up
   overlaps tokenisation, score in threads while BLEU/ROUGE-L/CIDEr are computed, answer the per-group
-  aggregates too, and are always closed (no leaked ``java`` process). ``meteor_processes`` sets the count.
+  aggregates too, and are always closed (no leaked ``java`` process). ``meteor_processes`` sets the count; ``meteor`` passes
+  a pool the caller started earlier.
 * CIDEr comes from :func:`vidcap.metrics.cider.cider_d` (equal to pycocoevalcap's ``Cider`` to ~1e-15,
   20x faster).
 * SPICE is optional: with ``spice="auto"`` it is skipped, with a one-line reason and without touching the
@@ -135,14 +136,17 @@ def score(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence
 
 def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence[str]], *,
              java: bool = True, spice: str = "auto", tokenizer: Tokenizer = "ptb",
-             groups: Mapping[str, Ids] | None = None, meteor_processes: int | None = None) -> Evaluation:
+             groups: Mapping[str, Ids] | None = None, meteor_processes: int | None = None,
+             meteor: MeteorPool | None = None) -> Evaluation:
     """Score raw captions ``res`` (id → [one caption]) against ``gts`` (id → [references]).
 
     ``tokenizer``: "ptb" (pycocoevalcap's Java PTBTokenizer, the published pipeline), "none" (captions
     are already tokenised, space-separated) or a function caption → tokens. ``java=False`` skips METEOR
     and SPICE and needs a tokenizer other than "ptb". ``spice``: "auto" runs SPICE when its models are
     installed and otherwise skips it with a reason, "on" requires it, "off" skips it. ``meteor_processes``:
-    how many METEOR processes score shards of the ids (None: see the module docstring).
+    how many METEOR processes score shards of the ids (None: see the module docstring). ``meteor``: a
+    :class:`~vidcap.metrics.meteor.MeteorPool` the caller started earlier (so that Java's start-up
+    overlapped its own work) and closes itself; ``meteor_processes`` is then not used.
 
     Example:
         >>> ev = evaluate({"v1": ["a cat"], "v2": ["a dog"]}, {"v1": ["a cat"], "v2": ["a cow"]},
@@ -156,7 +160,12 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
 
     seconds: dict[str, float] = {}
     processes = default_meteor_processes(len(ids)) if meteor_processes is None else meteor_processes
-    pool = MeteorPool(processes) if "METEOR" not in skipped else contextlib.nullcontext()
+    if "METEOR" in skipped:
+        pool = contextlib.nullcontext()
+    elif meteor is not None:
+        pool = contextlib.nullcontext(meteor)  # the caller's: it stays open for the caller to close
+    else:
+        pool = MeteorPool(processes)
     with pool as meteor:  # start-up overlaps tokenisation
         clock = time.perf_counter()
         tok_gts, tok_res = _tokenize(gts, res, ids, tokenizer)

@@ -30,6 +30,7 @@ from vidcap.data.annotations import Annotations, natural_key
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json, write_atomic
 from vidcap.metrics.coco import METRICS, Evaluation, evaluate, preflight
+from vidcap.metrics.meteor import MeteorPool
 
 AnnotationSource = Annotations | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -200,12 +201,13 @@ def _annotations(source: AnnotationSource) -> Annotations:
 
 def score_results(results: Iterable[Any], annotations: AnnotationSource, *, split: str = "test",
                   java: bool = True, spice: str = "auto", source: str = "results",
-                  allow_missing: bool = False, tokenizer: Any = None) -> ScoreReport:
+                  allow_missing: bool = False, tokenizer: Any = None, meteor: MeteorPool | None = None) -> ScoreReport:
     """Score COCO results entries (``{"video_id", "caption"}`` dicts) on ``split`` of ``annotations``.
 
     ``annotations``: an :class:`Annotations` or annotation file path(s). Without Java the captions are
     tokenised with :func:`vidcap.data.tokenize.tokenize` (or ``tokenizer``) and the report says the
-    scores are not comparable to published numbers.
+    scores are not comparable to published numbers. ``meteor``: a METEOR pool started earlier (see
+    :func:`vidcap.metrics.coco.evaluate`).
 
     Example:
         >>> report = score_results([{"video_id": "video7010", "caption": "a man is talking"}, ...],
@@ -232,7 +234,7 @@ def score_results(results: Iterable[Any], annotations: AnnotationSource, *, spli
         if category is not None:
             groups.setdefault(category, []).append(vid)
     evaluation = evaluate(refs, {vid: [cap] for vid, cap in captions.items()}, java=java, spice=spice,
-                          tokenizer=tokenizer, groups=groups)
+                          tokenizer=tokenizer, groups=groups, meteor=meteor)
     return ScoreReport(evaluation=evaluation, split=split, source=source,
                        annotations=[str(p) for p in ann.sources], scored=len(captions),
                        split_size=len(split_ids), blank=blank,
