@@ -49,6 +49,26 @@ def test_packed_run_stops_at_each_length(cell):
         torch.testing.assert_close(state["h"][i], alone_state["h"][0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_batch_without_padding_gives_what_packing_gives(cell):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    rnn = Recurrent(cell=cell, input_size=3, hidden_size=5, layers=2, dropout=0.0)
+    x = torch.randn(4, 6, 3, dtype=torch.float64, requires_grad=True)
+    rnn = rnn.double()
+    out, state = rnn.run_packed(x, torch.full((4,), 6))  # every sequence full length: not packed
+    packed = pack_padded_sequence(x, torch.full((4,), 6), batch_first=True, enforce_sorted=False)
+    ref_out, ref_hs = rnn.rnn(packed)
+    ref_out = pad_packed_sequence(ref_out, batch_first=True, total_length=6)[0]
+    ref_h = (ref_hs if cell == "gru" else ref_hs[0]).transpose(0, 1)
+    torch.testing.assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(state["h"], ref_h, rtol=1e-12, atol=1e-12)
+    grad = torch.autograd.grad(out.sum() + state["h"].sum(), x)[0]
+    ref_grad = torch.autograd.grad(ref_out.sum() + ref_h.sum(), x)[0]
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-12, atol=1e-12)
+
+
 def _fused(rnn: Recurrent, x, state):
     """What nn.LSTM/nn.GRU itself gives for the sequence ``x`` (B, L, I) from ``state``."""
     hs = tuple(state[n].transpose(0, 1).contiguous() for n in rnn.names)
