@@ -6,7 +6,9 @@ when ../shared/assets has them, the SA-LSTM ``benchmarks/_msrvtt.py`` pins). One
 (plus the baseline), backward and AdamW. Figures: seconds per step and the shares of sampling, reward
 (with ``--baseline greedy`` it includes decoding the greedy captions, also timed alone as
 ``greedy_decode_s``) and backward + update. ``ratio`` = share of the step spent computing rewards (lower
-is better: the reward must not dominate training).
+is better: the reward must not dominate training). ``--step fused`` runs every single decoding step
+through ``nn.LSTM`` as vidcap did before :mod:`vidcap.models.rnn` took the cell functions for them (the
+"before" of that change, on the same model and data).
 
 Example:
     $ python tools/benchmark.py scst --json --steps 5
@@ -23,6 +25,7 @@ import torch
 from vidcap.data import Annotations
 from vidcap.engine.train import Trainer
 from vidcap.models import greedy
+from vidcap.models.rnn import Recurrent
 
 from benchmarks._msrvtt import annotations, feature_store, training_config
 
@@ -35,9 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/vidcap-bench-msrvtt"))
+    parser.add_argument("--step", default="cell", choices=["cell", "fused"],
+                        help="single decoding steps through the cell functions (vidcap) or nn.LSTM (before)")
+
+
+def _fused_forward(self: Recurrent, x: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+    """Recurrent.forward as it was before length-1 inputs took the cell functions: always the module."""
+    out, hs = self.rnn(x, self._to_torch(state))
+    return out, self._from_torch(hs)
 
 
 def run(args: argparse.Namespace) -> list[dict]:
+    if args.step == "fused":
+        Recurrent.forward = _fused_forward  # this process only: the benchmark's counterfactual
     args.cache.mkdir(parents=True, exist_ok=True)
     ann_path, source = annotations(args.cache, args.videos)
     store = feature_store(args.cache, Annotations.load(ann_path).ids())
@@ -63,7 +76,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             greedy(trainer.model.eval(), batch.feats, batch.masks, max_len=cfg.train.scst_max_len)
         trainer.model.train()
         extra["greedy_decode_s"] = (time.perf_counter() - start) / args.steps
-    return [{"case": f"scst_{args.baseline}", "device": str(trainer.device), "references": source,
+    return [{"case": f"scst_{args.baseline}", "step": args.step, "device": str(trainer.device), "references": source,
              "videos_per_step": args.batch_size, "samples": args.samples, "step_s": total, "sample_s": sample_s,
              "reward_s": reward_s, "backward_and_update_s": update_s, **extra,
              "sample_share": sample_s / total, "reward_share": reward_s / total, "update_share": update_s / total,
