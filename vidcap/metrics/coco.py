@@ -7,12 +7,12 @@ these differences in *how* they are computed, none in *what*:
   hint instead of a late ``FileNotFoundError``; ``java=False`` skips METEOR and SPICE and needs a Python
   tokenizer, and the result is marked as not comparable to published numbers.
 * References and candidates are PTB-tokenised in one Java run, not two.
-* METEOR runs in one Java process per 500 ids, up to one per core and four
+* METEOR runs in one Java process per 500 ids, up to one per two cores and four
   (:mod:`vidcap.metrics.meteor`): each scores a contiguous shard's statistics and one final evaluation
   over all of them gives the scores of a single process. The processes start first, so their start-up
   overlaps tokenisation, score in threads while BLEU/ROUGE-L/CIDEr are computed, answer the per-group
-  aggregates too, and are always closed (no leaked ``java`` process). ``meteor_processes`` sets the count; ``meteor`` passes
-  a pool the caller started earlier.
+  aggregates too, and are always closed (no leaked ``java`` process). ``meteor_processes`` sets the
+  count; ``meteor`` passes a pool the caller started earlier.
 * CIDEr comes from :func:`vidcap.metrics.cider.cider_d` (equal to pycocoevalcap's ``Cider`` to ~1e-15,
   20x faster).
 * SPICE is optional: with ``spice="auto"`` it is skipped, with a one-line reason and without touching the
@@ -166,11 +166,11 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
         pool = contextlib.nullcontext(meteor)  # the caller's: it stays open for the caller to close
     else:
         pool = MeteorPool(processes)
-    with pool as meteor:  # start-up overlaps tokenisation
+    with pool as scorer:  # start-up overlaps tokenisation
         clock = time.perf_counter()
         tok_gts, tok_res = _tokenize(gts, res, ids, tokenizer)
         seconds["tokenize"] = time.perf_counter() - clock
-        meteor_job = MeteorJob(meteor, tok_gts, tok_res, ids, groups) if meteor is not None else None
+        meteor_job = MeteorJob(scorer, tok_gts, tok_res, ids, groups) if scorer is not None else None
         clock = time.perf_counter()
         per_metric, group_scores = _python_metrics(tok_gts, tok_res, ids, groups)
         seconds["bleu_rouge_cider"] = time.perf_counter() - clock
