@@ -69,8 +69,8 @@ EARLY_PYRAMID = {"fit": "letterbox", "stage": "layer1", "pyramid": 2, "second_or
 # sixth less time (docs/demo.md).
 PROFILES = {"full": DemoProfile(videos=1920, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
                                 epochs=12),
-            "quick": DemoProfile(videos=72, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
-                                 epochs=12)}
+            "quick": DemoProfile(videos=144, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
+                                 epochs=20)}
 
 
 def _weights(backbone: str) -> str:
