@@ -106,6 +106,18 @@ class Recurrent(nn.Module):
         if x.size(1) == 1:
             out, state = self.step(x[:, 0], state)
             return out.unsqueeze(1), state
+        return self.fused(x, state)
+
+    def fused(self, x: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`forward` through ``nn.LSTM``/``nn.GRU`` whatever the length of ``x`` (for length 1,
+        what vidcap did before :meth:`step`; ``tools/benchmarks/scst.py --step fused`` measures it).
+
+        Example:
+            >>> rnn = Recurrent(cell="lstm", input_size=4, hidden_size=8, layers=1, dropout=0.0)
+            >>> out, state = rnn.fused(torch.zeros(3, 1, 4), rnn.zero_state(3, torch.device("cpu")))
+            >>> out.shape
+            torch.Size([3, 1, 8])
+        """
         out, hs = self.rnn(x, self._to_torch(state))
         return out, self._from_torch(hs)
 
