@@ -21,6 +21,7 @@ from trainkit import BOTTLE, tiny_model
 from vidcap import __version__
 from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
+from vidcap.engine.checkpoint import tensor_digest
 from vidcap.engine.hub import download, parse_hub_id, push
 from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, export_model, read_model_folder
 from vidcap.errors import InputError, UsageError
@@ -174,9 +175,20 @@ def _write_header(path: Path, header: dict, data: bytes) -> None:
 
 
 def _edit_tensors(path: Path, change) -> None:
+    """Change the tensors and record their new checksums, as someone editing the folder on purpose would:
+    what is left to refuse is what the tensors themselves say."""
     tensors = load_file(path)
     change(tensors)
     save_file(tensors, path)
+    config = json.loads((path.parent / CONFIG).read_text())
+    config["checksums"] = {name: tensor_digest(t) for name, t in tensors.items()}
+    (path.parent / CONFIG).write_text(json.dumps(config))
+
+
+def _flipped_byte(d: Path) -> None:
+    raw = bytearray((d / WEIGHTS).read_bytes())
+    raw[-5] ^= 0x10  # inside the last tensor's data: the file still parses
+    (d / WEIGHTS).write_bytes(bytes(raw))
 
 
 def _missing_weights(d: Path) -> None:
@@ -252,6 +264,7 @@ BAD = {
     "missing tensor": (_missing_tensor, WEIGHTS, "lacks 1 of the model's tensors, e.g. 'out.bias'"),
     "extra tensor": (_extra_tensor, WEIGHTS, "holds 1 tensors the sa-lstm model does not have, e.g. 'backdoor.weight'"),
     "normaliser tensor unlike its config": (_normaliser_shape, CONFIG, "tensor 'normalizer.std.frame' is float32 [7]"),
+    "a flipped byte": (_flipped_byte, WEIGHTS, "does not match its SHA-256 in config.json"),
     "unknown model": (_edit_config(lambda c: c["model"].update(name="gpt-5")), CONFIG, "unknown model 'gpt-5'"),
     "unknown model option": (_edit_config(lambda c: c["model"].update(exec="rm -rf /")), CONFIG, "has no option 'exec'"),
     "other format": (_edit_config(lambda c: c.update(format="vidcap-model/99")), CONFIG, "not a vidcap model config"),

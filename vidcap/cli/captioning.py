@@ -16,9 +16,10 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
-                   help="build a backbone with these weights (e.g. a local file offline) instead of the ones "
-                        "its store recorded; they must be the same weights (checked). Repeat as "
-                        "BACKBONE=WEIGHTS for a model with several backbones")
+                   help="the weights file (or release name) to build a backbone with: a model only names its "
+                        "weights' identity, never a file; the file must have that identity (its SHA-256 is "
+                        "checked before it is loaded; docs/security.md). Repeat as BACKBONE=WEIGHTS for a "
+                        "model with several backbones")
     p.add_argument("--json", type=Path, help="write COCO results JSON here; a video's id is its file name without "
                                               "the extension, so the VIDEOs' names must differ")
     p.add_argument("--segment", metavar="SECONDS|scenes",

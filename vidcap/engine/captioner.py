@@ -29,18 +29,18 @@ from vidcap.data import (Annotations, EvalDataset, FeatureNormalizer, Vocabulary
                          resolve_streams, select)
 from vidcap.device import resolve_device
 from vidcap.engine.attention import WordAttention, frame_attention
-from vidcap.engine.checkpoint import load_checkpoint
+from vidcap.engine.checkpoint import check_finite, load_checkpoint
 from vidcap.engine.generate import generate_captions
 from vidcap.engine.hub import download, is_hub_id
-from vidcap.engine.modelfolder import read_model_folder
+from vidcap.engine.modelfolder import build_model, read_model_folder
 from vidcap.engine.setup import check_stores
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
-from vidcap.features.backbone import Backbone, get_backbone
+from vidcap.features.backbone import Backbone, rebuild_backbone
 from vidcap.features.extract import decode, video_entry
 from vidcap.features.sources import collect_sources
 from vidcap.features.spec import FeatureSpec
-from vidcap.models import CaptionModel, get_model
+from vidcap.models import CaptionModel
 from vidcap.video import Clip, Sampling, probe, windows
 from vidcap.video.scenes import SEGMENTERS
 
@@ -102,9 +102,13 @@ class Captioner:
         dev = resolve_device(device)
         try:
             data, model_part, cfg = ckpt["data"], ckpt["model"], ckpt["config"]
-            model = get_model(**model_part["config"])
-            model.load_state_dict(model_part["state"])
+            # built on the meta device first and checked against the stored tensors (sizes, NaN/Inf)
+            model = build_model(model_part["config"], model_part["state"], f"checkpoint {path}",
+                                f"checkpoint {path}: model.config")
             norm = data["normalizer"]
+            if isinstance(norm, dict):
+                check_finite({f"data/normalizer/{k}/{s}": t for k, v in norm.items() if isinstance(v, dict)
+                              for s, t in v.items()}, f"checkpoint {path}")
             parts = dict(model=model.to(dev), vocab=Vocabulary.from_state_dict(data["vocab"]),
                          normalizer=None if norm is None else FeatureNormalizer.from_state_dict(norm),
                          stores=list(data["stores"]), streams=data["streams"], frames=cfg["data"]["frames"],
@@ -136,14 +140,14 @@ class Captioner:
 
     # ------------------------------------------------------------------------------- features
     def backbone(self, store: int) -> Backbone:
-        """The backbone of store ``store``, rebuilt from its spec and checked against it (once)."""
+        """The backbone of store ``store``, rebuilt from its spec's weights *identity* and checked against
+        the spec (once). Weights come from names or from the user's ``weights=``, never from a file the
+        model names (:func:`vidcap.features.backbone.rebuild_backbone`; docs/security.md)."""
         if store not in self._backbones:
-            spec, meta = self.specs[store], self.stores[store]
-            weights = self.weights_override.get(spec.backbone, meta.get("extra", {}).get("weights"))
-            built = get_backbone(spec.backbone, weights=weights, device=self.device, **spec.options)
-            built.spec(Sampling.from_dict(spec.sampling)).require(
-                spec, f"backbone {spec.backbone} with weights {weights}", self.source)
-            self._backbones[store] = built
+            spec = self.specs[store]
+            self._backbones[store] = rebuild_backbone(
+                spec, source=self.source, key=f"stores[{store}].spec", device=self.device,
+                file=self.weights_override.get(spec.backbone))
         return self._backbones[store]
 
     def _inputs(self, path: PathLike, start: float | None = None,

@@ -10,10 +10,15 @@ Writing goes through a temporary file in the target's folder that is flushed, fs
 ``os.replace``d over the target: a process killed mid-write leaves the previous ``last.pt`` intact
 (at worst a stray ``*.tmp`` file next to it).
 
+Every tensor's SHA-256 is recorded under ``checksums`` (``{"model/state/fc.weight": hex}``) and
+verified on load, so damaged tensor data (a flipped byte on a bad disk or in a partial copy, which the
+archive itself does not notice) is an error naming the tensor instead of a model that says something
+else. Checkpoints written before checksums were recorded load unverified.
+
 Loading raises :class:`~vidcap.errors.InputError` naming the file for: a missing or empty file, a
 truncated or damaged archive, a file holding Python objects other than plain data (possibly malicious),
-a file that is not a vidcap checkpoint, and a checkpoint in another format version (the message names
-the vidcap version that wrote it).
+a file that is not a vidcap checkpoint, a checkpoint in another format version (the message names
+the vidcap version that wrote it), and a tensor whose bytes differ from its recorded checksum.
 
 Example:
     >>> import tempfile, torch
@@ -25,6 +30,7 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -62,17 +68,86 @@ def _check_plain(value: Any, where: str) -> None:
                      f"numbers, strings, lists and dicts (e.g. torch.from_numpy(array), OmegaConf.to_container(cfg))")
 
 
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """SHA-256 (hex) of a tensor's dtype, shape and bytes in C order: equal for equal tensors, whichever
+    device or memory layout they had.
+
+    Example:
+        >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(2).cuda() if torch.cuda.is_available()
+        ...                                                   else torch.zeros(4)[::2])
+        True
+        >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(2, dtype=torch.float64))
+        False
+    """
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    h = hashlib.sha256(f"{str(flat.dtype).removeprefix('torch.')}{list(tensor.shape)}".encode())
+    h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return h.hexdigest()
+
+
+def tensor_checksums(tree: Any, prefix: str = "") -> dict[str, str]:
+    """``{path: tensor_digest}`` for every tensor in nested dicts/lists; paths join keys with ``/``.
+
+    Example:
+        >>> list(tensor_checksums({"model": {"fc.weight": torch.ones(2)}, "steps": [torch.zeros(1)]}))
+        ['model/fc.weight', 'steps/0']
+    """
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tensor_digest(tree)}
+    items = tree.items() if isinstance(tree, Mapping) else enumerate(tree) if isinstance(tree, (list, tuple)) else ()
+    out: dict[str, str] = {}
+    for key, value in items:
+        out.update(tensor_checksums(value, f"{prefix}/{key}" if prefix else str(key)))
+    return out
+
+
+def verify_checksums(tree: Any, recorded: Any, source: str) -> None:
+    """InputError naming ``source`` and the tensor when a tensor of ``tree`` is missing from ``recorded``,
+    is recorded but absent, or has other bytes than its recorded checksum (damaged data)."""
+    if not isinstance(recorded, Mapping):
+        raise InputError(f"{source}: its tensor checksums are not a table of names and SHA-256 values")
+    found = tensor_checksums(tree)
+    for name in sorted(set(found) | set(recorded)):
+        if name not in recorded:
+            raise InputError(f"{source}: tensor {name!r} has no recorded checksum (added after it was written?)")
+        if name not in found:
+            raise InputError(f"{source}: tensor {name!r} is recorded but missing (damaged or edited file)")
+        if found[name] != recorded[name]:
+            raise InputError(f"{source}: tensor {name!r} does not match its recorded SHA-256: its data is "
+                             "damaged (a bad disk or an incomplete copy?); copy the file again from its source")
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """InputError naming ``source`` and the first tensor holding NaN or ±Inf (a model's weights, a
+    normaliser's statistics): such a model would caption garbage without saying so.
+
+    Example:
+        >>> check_finite({"fc.bias": torch.tensor([0.0, float("nan")])}, "best.pt")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: best.pt: tensor 'fc.bias' holds 1 non-finite values (NaN or Inf); the model is broken (a diverged training run?) and cannot caption
+    """
+    for name, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise InputError(f"{source}: tensor {name!r} holds {bad} non-finite values (NaN or Inf); the "
+                                 "model is broken (a diverged training run?) and cannot caption")
+
+
 def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
-    """Atomically write ``payload`` (plain data, see the module docstring) with ``format`` and
-    ``vidcap_version`` added; the folder is created if needed.
+    """Atomically write ``payload`` (plain data, see the module docstring) with ``format``,
+    ``vidcap_version`` and the tensors' ``checksums`` added; the folder is created if needed.
 
     Example:
         >>> save_checkpoint("runs/x/last.pt", {"model": model.state_dict(), "epoch": 1})  # doctest: +SKIP
     """
     if not isinstance(payload, Mapping):
         raise UsageError(f"checkpoint payload must be a dict, got a {type(payload).__name__}")
-    data = {**payload, "format": FORMAT, "vidcap_version": __version__}
+    data = {**{k: v for k, v in payload.items() if k != "checksums"}, "format": FORMAT,
+            "vidcap_version": __version__}
     _check_plain(data, "payload")
+    data["checksums"] = tensor_checksums(data)
     write_atomic(path, lambda f: torch.save(data, f))
 
 
@@ -108,6 +183,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
                              f"{data.get('vidcap_version', '(unknown version)')}; this vidcap {__version__} "
                              f"reads {FORMAT!r}. Use the vidcap version that wrote it")
         raise InputError(f"{path}: not a vidcap checkpoint (format {fmt!r}; expected {FORMAT!r})")
+    if "checksums" in data:  # older checkpoints have none: they load unverified
+        recorded = data.pop("checksums")
+        verify_checksums(data, recorded, str(path))
     return data
 
 

@@ -12,9 +12,22 @@ two data-only files, the layout the Hugging Face Hub expects:
   trained on, the input streams, the captioning defaults, where it came from, and the vidcap version.
 - ``README.md``: a model card (:mod:`vidcap.engine.modelcard`).
 
-:func:`read_model_folder` treats a folder as untrusted: a missing file, a safetensors header that does not
-fit its file, a tensor missing, extra, or of another shape or dtype than the model (or the config) says, a
-config naming an unknown model, each is an :class:`~vidcap.errors.InputError` naming the file.
+Stream order is part of the model: a model concatenates its per-frame streams in the order of its
+``input_dims``, and ``config.json`` is written with sorted keys, so ``input_dims`` is stored as an ordered
+list of ``[name, dims]`` pairs, which no JSON writer reorders. Folders of the first format
+(``vidcap-model/1``) stored it as an object: one with two or more frame streams (or two or more object
+streams) no longer says their order and is refused (re-export it from its checkpoint); one with a single
+stream of each kind is unambiguous and still loads.
+
+Every tensor's SHA-256 (:func:`vidcap.engine.checkpoint.tensor_digest`) is recorded in ``config.json``
+(``checksums``) and verified on load, so a flipped byte in ``model.safetensors`` is an error naming the
+tensor.
+
+:func:`read_model_folder` treats a folder as untrusted: a missing file, a file that is a link out of the
+folder, a safetensors header that does not fit its file, a tensor missing, extra, damaged (checksum), of
+another shape or dtype than the model (or the config) says, or holding NaN/Inf, a config naming an unknown
+model or sizes its tensors do not have (checked on the meta device, before anything is allocated), each is
+an :class:`~vidcap.errors.InputError` naming the file.
 
 Example:
     >>> export_model("runs/sa/best.pt", "models/sa")                       # doctest: +SKIP
@@ -35,15 +48,16 @@ from safetensors.torch import load_file, save
 
 from vidcap import __version__
 from vidcap.data import FeatureNormalizer, Vocabulary
-from vidcap.engine.checkpoint import load_checkpoint
+from vidcap.engine.checkpoint import check_finite, load_checkpoint, tensor_digest
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.files import read_json, write_atomic, write_json
 from vidcap.models import CaptionModel, get_model
 
-__all__ = ["CARD", "CONFIG", "FILES", "FORMAT", "WEIGHTS", "checkpoint_contents", "export_model",
-           "read_model_folder"]
+__all__ = ["CARD", "CONFIG", "FILES", "FIRST_FORMAT", "FORMAT", "WEIGHTS", "build_model", "checkpoint_contents",
+           "dims_from_config", "export_model", "ordered_dims", "read_model_folder"]
 
-FORMAT = "vidcap-model/1"
+FORMAT = "vidcap-model/2"
+FIRST_FORMAT = "vidcap-model/1"  # input_dims as an object (order lost to sorted keys), no checksums
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
 FILES = (WEIGHTS, CONFIG, CARD)
 _PARTS = ("model", "vocab", "normalizer", "stores", "streams", "frames", "eval")
@@ -91,6 +105,50 @@ def join_tensors(tree: Any, tensors: Mapping[str, torch.Tensor], used: set[str],
     return tree
 
 
+# ------------------------------------------------------------------------------ stream order
+def ordered_dims(input_dims: Mapping[str, Any]) -> list[list[Any]]:
+    """A model's ``input_dims`` as ``[[name, dims], ...]`` in the model's order (what config.json stores).
+
+    Example:
+        >>> ordered_dims({"frame": 512, "bilinear": 36, "objects": (5, 8)})
+        [['frame', 512], ['bilinear', 36], ['objects', [5, 8]]]
+    """
+    return [[name, list(dims) if isinstance(dims, (list, tuple)) else dims] for name, dims in input_dims.items()]
+
+
+def dims_from_config(value: Any, fmt: str, where: str) -> dict[str, Any]:
+    """``input_dims`` of a config.json back as the model's ordered mapping; InputError naming ``where`` for
+    anything else, and for a first-format object whose stream order is ambiguous (see the module docstring).
+
+    Example:
+        >>> dims_from_config([["frame", 4], ["bilinear", 3]], FORMAT, "config.json")
+        {'frame': 4, 'bilinear': 3}
+        >>> dims_from_config({"bilinear": 3, "frame": 4}, FIRST_FORMAT, "config.json")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: config.json: model.input_dims is an object with 2 frame streams (bilinear, frame), written by an older vidcap export whose sorted keys lost their order, so which way the model concatenates them is unknown. Export the model again from its checkpoint with this vidcap
+    """
+    if fmt == FIRST_FORMAT and isinstance(value, Mapping):
+        kinds: dict[str, list[str]] = {"frame": [], "object": []}
+        for name, dims in value.items():
+            kinds["object" if isinstance(dims, list) else "frame"].append(str(name))
+        for kind, names in kinds.items():
+            if len(names) > 1:
+                raise InputError(f"{where}: model.input_dims is an object with {len(names)} {kind} streams "
+                                 f"({', '.join(names)}), written by an older vidcap export whose sorted keys lost "
+                                 "their order, so which way the model concatenates them is unknown. Export the "
+                                 "model again from its checkpoint with this vidcap")
+        return dict(value)
+    pairs = value if isinstance(value, list) else None
+    if pairs is None or not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs):
+        raise InputError(f"{where}: model.input_dims must be a list of [stream name, dims] pairs in the model's "
+                         f"order, got {str(value)[:100]}")
+    names = [p[0] for p in pairs]
+    if len(set(names)) != len(names):
+        raise InputError(f"{where}: model.input_dims names a stream twice ({', '.join(names)})")
+    return {name: dims for name, dims in pairs}
+
+
 # ----------------------------------------------------------------------------------- export
 def checkpoint_contents(ckpt: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The parts of a loaded training checkpoint that captioning needs, plus its provenance."""
@@ -127,15 +185,17 @@ def export_model(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
     checkpoint, out = Path(checkpoint), Path(out)
     contents = checkpoint_contents(load_checkpoint(checkpoint), f"checkpoint {checkpoint}")
     where = f"checkpoint {checkpoint}"
-    _build_model(contents["model"], contents["state"], where, where)  # refuse a broken one early
+    build_model(contents["model"], contents["state"], where, where)  # refuse a broken one early
     if history is None and (checkpoint.parent / "metrics.json").is_file():
         history = read_json(checkpoint.parent / "metrics.json", "run metrics")
     tensors: dict[str, torch.Tensor] = {}
     split_tensors(dict(contents["state"]), "model", tensors)
     config = {"format": FORMAT, "vidcap_version": __version__,
-              **{k: contents[k] for k in _PARTS if k != "normalizer"},
+              **{k: contents[k] for k in _PARTS if k not in ("normalizer", "model")},
+              "model": {**contents["model"], "input_dims": ordered_dims(contents["model"]["input_dims"])},
               "normalizer": split_tensors(contents["normalizer"], "normalizer", tensors),
               "trained": {**contents["trained"], "checkpoint": checkpoint.name}}
+    config["checksums"] = {name: tensor_digest(t) for name, t in tensors.items()}
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder; give a folder for the model")
     write_atomic(out / WEIGHTS, save(tensors, metadata={"format": "pt", "vidcap": FORMAT}))
@@ -146,16 +206,27 @@ def export_model(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
 
 
 # ------------------------------------------------------------------------------------ read
-def _build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, config_where: str) -> CaptionModel:
+def build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, config_where: str) -> CaptionModel:
     """``get_model(**config)`` with exactly the tensors of ``state`` (same names, shapes and dtypes); errors
-    name ``config_where`` for the config, ``where`` for the tensors."""
+    name ``config_where`` for the config, ``where`` for the tensors. The model is first built on the meta
+    device (no memory), so a config whose sizes the tensors do not have is refused before anything the
+    size of it is allocated.
+
+    Example:
+        >>> m = get_model("mp-lstm", vocab_size=9, input_dims={"frame": 4}, hidden_size=8, embed_size=4)
+        >>> build_model({**m.config, "hidden_size": 100_000}, m.state_dict(), "w", "c")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: w: tensor 'out.weight' is float32 [9, 8], the mp-lstm model needs float32 [9, 100000]
+    """
     if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
         raise InputError(f"{config_where}: 'model' must be an object with the model's 'name' and options")
     try:
-        model = get_model(**config)
-    except (UsageError, TypeError) as err:
+        with torch.device("meta"):  # shapes only: the config's sizes cost nothing yet
+            skeleton = get_model(**config)
+    except (VidcapError, TypeError, ValueError, RuntimeError) as err:
         raise InputError(f"{config_where}: model: {err}") from None
-    expected = model.state_dict()
+    expected = skeleton.state_dict()
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
     if missing or extra:
@@ -168,6 +239,13 @@ def _build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, con
             raise InputError(f"{where}: tensor {key!r} is {str(got.dtype).removeprefix('torch.')} "
                              f"{list(got.shape)}, the {config['name']} model needs "
                              f"{str(want.dtype).removeprefix('torch.')} {list(want.shape)}")
+    # Whatever the model allocates beyond its state (non-persistent buffers) must stay small too.
+    on_disk = sum(t.numel() for t in state.values())
+    needed = sum(t.numel() for t in skeleton.parameters()) + sum(b.numel() for b in skeleton.buffers())
+    if needed > 2 * on_disk + (1 << 20):
+        raise InputError(f"{config_where}: model would allocate {needed} values for {on_disk} stored ones")
+    check_finite(state, where)
+    model = get_model(**config)
     model.load_state_dict(state, strict=True)
     return model
 
@@ -189,22 +267,31 @@ def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
         if not path.is_file():
             raise InputError(f"{path}: missing; a vidcap model folder holds {WEIGHTS} and {CONFIG} "
                              f"(written by vidcap export)")
+        _inside(path, folder)
     config = read_json(config_path, "model config")
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt not in (FORMAT, FIRST_FORMAT):
+        found = fmt if isinstance(config, dict) else type(config).__name__
         raise InputError(f"{config_path}: not a vidcap model config (format {found!r}; expected {FORMAT!r})")
-    absent = [k for k in _PARTS if k not in config]
+    absent = [k for k in _PARTS + (("checksums",) if fmt == FORMAT else ()) if k not in config]
     if absent:
         raise InputError(f"{config_path}: lacks {', '.join(absent)}")
+    if not isinstance(config["model"], dict):
+        raise InputError(f"{config_path}: 'model' must be an object with the model's 'name' and options")
+    model_config = {**config["model"], "input_dims": dims_from_config(config["model"].get("input_dims"), fmt,
+                                                                      str(config_path))}
     try:
         tensors = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as err:
         raise InputError(f"{weights_path}: not a valid safetensors file ({_first_line(err)})") from None
+    if fmt == FORMAT:
+        _verify(tensors, config["checksums"], weights_path, config_path)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    model = _build_model(config["model"], model_state, str(weights_path), str(config_path))
+    model = build_model(model_config, model_state, str(weights_path), str(config_path))
     used = {f"model.{k}" for k in model_state}
     try:
         norm = join_tensors(config["normalizer"], tensors, used, f"{config_path}: normalizer")
+        check_finite({k: v for k, v in tensors.items() if k.startswith("normalizer.")}, str(weights_path))
         normalizer = None if norm is None else FeatureNormalizer.from_state_dict(norm)
         vocab = Vocabulary.from_state_dict(config["vocab"])
     except VidcapError as err:
@@ -221,6 +308,32 @@ def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{config_path}: 'stores' and 'streams' must be lists and 'eval' an object")
     return {"model": model, "vocab": vocab, "normalizer": normalizer, "stores": config["stores"],
             "streams": config["streams"], "frames": config["frames"], "eval_cfg": dict(config["eval"])}
+
+
+def _inside(path: Path, folder: Path) -> None:
+    """InputError when ``path`` is a link that leads out of the model folder. A Hugging Face cache snapshot
+    (``…/snapshots/<commit>/``) links its files to the repository's ``blobs/``, which is allowed."""
+    target = path.resolve()
+    roots = [folder.resolve()]
+    if folder.parent.name == "snapshots":
+        roots.append((folder.parent.parent / "blobs").resolve())
+    if not any(target.is_relative_to(root) for root in roots):
+        raise InputError(f"{path}: links to {target}, outside the model folder; a model folder holds its own "
+                         "files (copy them in instead of linking)")
+
+
+def _verify(tensors: Mapping[str, torch.Tensor], recorded: Any, weights_path: Path, config_path: Path) -> None:
+    """Each tensor of model.safetensors has the SHA-256 config.json records for it."""
+    if not isinstance(recorded, Mapping):
+        raise InputError(f"{config_path}: 'checksums' must map tensor names to SHA-256 values")
+    for name in sorted(set(tensors) | set(recorded)):
+        if name not in tensors:
+            raise InputError(f"{config_path}: checksums name tensor {name!r}, which {weights_path} does not hold")
+        if name not in recorded:
+            raise InputError(f"{weights_path}: tensor {name!r} has no checksum in {config_path}")
+        if tensor_digest(tensors[name]) != recorded[name]:
+            raise InputError(f"{weights_path}: tensor {name!r} does not match its SHA-256 in {CONFIG}: its data is "
+                             "damaged (a bad disk or an incomplete download?); fetch the model folder again")
 
 
 def _first_line(err: BaseException) -> str:

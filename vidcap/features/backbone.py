@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -146,6 +147,26 @@ class Backbone(torch.nn.Module):
         """How a store keeps each stream: float16 features, int16 integer streams (class ids)."""
         return {k: "int16" if k in self.int_streams else "float16" for k in self.streams}
 
+    # ------------------------------------------------------------------- weights by identity
+    @classmethod
+    def weights_named(cls, name: str, identity: str) -> str | None:
+        """The ``weights`` value that builds the weights ``identity`` names without a file a model names:
+        ``none`` for seeded random weights, a release name the family fetches from its fixed, official
+        location, a file in the family's documented cache checked against the identity; None when only a
+        file the user names can provide them (``sha256:`` of a file of their own). Families override it.
+
+        Example:
+            >>> Backbone.weights_named("resnet18", "none(seed=3)"), Backbone.weights_named("resnet18", "sha256:ab")
+            ('none', None)
+        """
+        return "none" if _RANDOM.fullmatch(identity) else None
+
+    @classmethod
+    def identity_of_file(cls, name: str, file: Path) -> str:
+        """The identity a weights file would have, from its bytes alone (nothing is loaded):
+        ``sha256:<hex>``; families that name copies of their releases after the release override it."""
+        return f"sha256:{file_digest(file)}"
+
     def meta(self) -> dict[str, Any]:
         """What a feature store records about the backbone (JSON-serialisable, deterministic)."""
         return {"backbone": self.name, "weights": self.weights, "dtype": self.dtype,
@@ -181,6 +202,79 @@ def get_backbone(name: str, *, weights: str | None = None, device: str | torch.d
     if "dtype" in model.options:  # as resolved for the device (bf16 on CUDA): it changes the numbers
         model.options["dtype"] = model.dtype
     return model
+
+
+# What a weights identity may look like: names, ``none(seed=N)``, ``sha256:<hex>``, ``pkg==1.0``. No
+# path separator, no scheme: a model's record of its weights never points at a file or a URL.
+_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=:()-]{0,199}")
+_RANDOM = re.compile(r"none\(seed=-?\d+\)")
+
+
+def rebuild_backbone(spec: FeatureSpec, *, source: str, key: str, file: str | None = None,
+                     device: str | torch.device | None = None) -> Backbone:
+    """The backbone of ``spec``, a spec read from an untrusted model (``source``; ``key`` where in it).
+
+    The model only names its weights' identity (``spec.weights``). They come from names (``none``, a
+    release the family fetches from its own fixed location, a file in its documented cache whose SHA-256
+    matches), or from ``file``, the weights the *user* gave (a file, or a release name they chose). A
+    user's file is identified from its bytes before anything loads it, and must be the identity the
+    model records. Whatever path or URL a model holds is never opened, fetched or unpickled. The rebuilt
+    backbone's spec must equal ``spec``. Every refusal is an InputError naming ``source`` and ``key``.
+
+    Example:
+        >>> spec = get_backbone("resnet18", weights="none", input_size=64).spec(Sampling(frames=4))
+        >>> rebuild_backbone(spec, source="model m", key="stores[0].spec", device="cpu").weights_id
+        'none(seed=0)'
+        >>> rebuild_backbone(spec.replace(weights="/tmp/evil.pt"), source="model m", key="stores[0].spec")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: model m: stores[0].spec.weights = '/tmp/evil.pt' is not a weights identity (a release name, none(seed=N) or sha256:<hex>); a model never names a weights file or URL, and vidcap never opens, fetches or unpickles one a model names
+    """
+    where = f"{source}: {key}"
+    try:
+        builder = BACKBONES.get(spec.backbone)
+    except UsageError as err:
+        raise InputError(f"{where}.backbone: {err}") from None
+    identity = spec.weights
+    if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
+        raise InputError(f"{where}.weights = {identity!r} is not a weights identity (a release name, "
+                         "none(seed=N) or sha256:<hex>); a model never names a weights file or URL, and vidcap "
+                         "never opens, fetches or unpickles one a model names")
+    try:
+        sampling = Sampling.from_dict(spec.sampling)
+        weights = _rebuild_weights(builder, spec, file, source, key)
+        built = get_backbone(spec.backbone, weights=weights, device=device, **spec.options)
+    except InputError:
+        raise
+    except (UsageError, TypeError, ValueError) as err:  # options of the wrong names, types or values
+        raise InputError(f"{where}: cannot rebuild backbone {spec.backbone}: {err}") from None
+    built.spec(sampling).require(
+        spec, f"backbone {spec.backbone} with weights {weights}", source)
+    return built
+
+
+def _rebuild_weights(builder: Any, spec: FeatureSpec, file: str | None, source: str, key: str) -> str:
+    """What ``get_backbone(weights=)`` gets in :func:`rebuild_backbone`."""
+    identity = spec.weights
+    if file is not None and Path(file).expanduser().is_file():
+        path = weights_file(file)
+        found = builder.identity_of_file(spec.backbone, path)  # from the bytes: nothing unpickled yet
+        if found != identity:
+            raise InputError(f"weights file {file} is {found}, but {source} was made with {identity} "
+                             f"({key}.weights): pass the file of those weights")
+        return str(path)
+    if file is not None:  # a release name the user chose, e.g. --weights resnet18=IMAGENET1K_V1
+        return file
+    weights = builder.weights_named(spec.backbone, identity)
+    if weights is None and not identity.startswith("sha256:"):
+        raise InputError(f"{source}: {key}.weights = {identity!r} is not a weights identity {spec.backbone} "
+                         "knows (a release name, none(seed=N) or sha256:<hex>)")
+    if weights is None:
+        raise InputError(
+            f"{source}: {key}.weights = {identity}: {spec.backbone} weights that come from a file, which no "
+            f"model file can provide. Pass the file you trust: --weights {spec.backbone}=FILE (its identity "
+            f"must be {identity}; see docs/security.md)")
+    return weights
 
 
 def _plain(value: Any) -> Any:

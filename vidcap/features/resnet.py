@@ -130,6 +130,27 @@ def load_resnet(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str
 class ResNetBackbone(Backbone):
     """A torchvision ResNet without its classifier; see the module docstring for the streams."""
 
+    @classmethod
+    def weights_named(cls, name: str, identity: str) -> str | None:
+        """A torchvision release identity (``ResNet18_Weights.IMAGENET1K_V1``) → its release name, fetched by
+        torchvision from its fixed URL (hash-checked, tensors only) or taken from $TORCH_HOME's cache.
+
+        Example:
+            >>> ResNetBackbone.weights_named("resnet18", "ResNet18_Weights.IMAGENET1K_V1")
+            'IMAGENET1K_V1'
+            >>> ResNetBackbone.weights_named("resnet18", "ResNet50_Weights.IMAGENET1K_V1") is None
+            True
+        """
+        releases = torchvision.models.get_model_weights(name)
+        family, _, member = identity.partition(".")
+        if family == releases.__name__ and member in releases.__members__:
+            return member
+        return super().weights_named(name, identity)
+
+    @classmethod
+    def identity_of_file(cls, name: str, file: Path) -> str:
+        return _identity(name, file_digest(file))
+
     def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
                  input_size: int = 224, fit: str = "crop", stage: str = "layer4", pyramid: int = 1,
                  second_order: str | None = None, dtype: str | None = None, seed: int = DEFAULT_SEED):

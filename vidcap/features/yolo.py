@@ -77,6 +77,20 @@ class YoloBackbone(Backbone):
     int_streams = frozenset({"object_classes"})
     default_weights = "coco"
 
+    @classmethod
+    def weights_named(cls, name: str, identity: str) -> str | None:
+        """``sha256:<hex>`` → ``<name>.pt`` in ultralytics' weights_dir (the documented cache), only when
+        that file's SHA-256 is the identity: ultralytics files are pickles, so nothing else is ever loaded
+        for a model, and nothing is downloaded (ultralytics would fetch a missing ``<name>.pt``)."""
+        if identity.startswith("sha256:"):
+            from ultralytics.utils import SETTINGS
+
+            cached = Path(SETTINGS["weights_dir"]) / f"{name}.pt"
+            if cached.is_file() and f"sha256:{file_digest(cached)}" == identity:
+                return str(cached.resolve())
+            return None
+        return super().weights_named(name, identity)
+
     def __init__(self, name: str, *, weights: str, device: torch.device, imgsz: int = 640,
                  top_k: int = 10, conf: float = 0.25, iou: float = 0.7, roi_size: int = 7,
                  dtype: str | None = None, seed: int = DEFAULT_SEED):
