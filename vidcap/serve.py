@@ -5,6 +5,12 @@ the per-segment captions on a timeline with their timestamps, the contact sheet 
 attention strip for attention decoders) and SRT / WebVTT / JSON downloads. A file that cannot be read
 is an error shown in the page; the server keeps serving.
 
+It captions uploads only. Each server gets its own upload area (Gradio's ``GRADIO_TEMP_DIR``, a fresh
+private folder), so Gradio itself refuses a request whose file is anywhere else — a file of the server,
+or another server's upload in the machine-wide ``/tmp/gradio`` — before reading or copying it, and the
+captioning function checks it again (:func:`uploaded`). The folder and the results go when the server
+stops, on Ctrl-C and on SIGTERM alike.
+
 It binds to 127.0.0.1 unless told otherwise, limits the upload size (``max_upload_mb``), and runs
 offline: no analytics or version check (``GRADIO_ANALYTICS_ENABLED=False``), no share link, no
 server-side rendering, and a theme of system fonts only, so the page fetches nothing from outside the
@@ -22,6 +28,7 @@ import html
 import importlib
 import logging
 import os
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +119,37 @@ def caption_video(captioner: Captioner, video: str | os.PathLike[str], out_dir: 
     return PageResult(described.caption, segments, clip.info.duration, sheet, downloads)
 
 
+def uploaded(path: str | os.PathLike[str], upload_dir: str | os.PathLike[str]) -> Path:
+    """``path`` when it lies inside ``upload_dir`` (links resolved), else UsageError: the page captions
+    files uploaded to this server, never a file of the server a client names.
+
+    Example:
+        >>> uploaded("/srv/up/1f/clip.mp4", "/srv/up")
+        PosixPath('/srv/up/1f/clip.mp4')
+        >>> uploaded("/etc/passwd", "/srv/up")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: refused: passwd was not uploaded to this page; upload the video instead
+    """
+    resolved, area = Path(path).resolve(), Path(upload_dir).resolve()
+    if not resolved.is_relative_to(area):
+        raise UsageError(f"refused: {Path(path).name} was not uploaded to this page; upload the video instead")
+    return resolved
+
+
+def _uploads_only(gr: Any, move: Callable[..., Any]) -> Callable[..., Any]:
+    """The video input's step that brings a request's file into Gradio's cache, refusing a URL (Gradio
+    would download it: the server fetching what a client names) before anything is fetched; local paths
+    go on to Gradio's own check that they were uploaded here."""
+    async def guarded(url_or_file_path: Any) -> Any:
+        text = str(url_or_file_path)
+        if "://" in text:
+            raise gr.Error(f"refused: {text.rsplit('/', 1)[-1] or text} is a URL, not an upload; upload the "
+                           "video instead", duration=None)
+        return await move(url_or_file_path)
+    return guarded
+
+
 def _gradio() -> Any:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no version check
     try:
@@ -133,6 +171,7 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
             raise gr.Error("Drop or choose a video file first.")
         name = Path(video).name
         try:
+            video = str(uploaded(video, gr.utils.get_upload_folder()))
             segment = SEGMENT_CHOICES[segmenting](seconds)
             result = caption_video(captioner, video, tempfile.mkdtemp(dir=work_dir), segment=segment,
                                    beam_size=beam_size, attention=attention and attends, name=name,
@@ -150,6 +189,7 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
         with gr.Row():
             with gr.Column(scale=1):
                 video = gr.Video(label="Video", sources=["upload"], elem_id="video")
+                video.async_move_resource_to_block_cache = _uploads_only(gr, video.async_move_resource_to_block_cache)
                 segmenting = gr.Radio(list(SEGMENT_CHOICES), value="shots (scene cuts)", label="Segments")
                 seconds = gr.Number(value=10.0, minimum=0.5, label="Window length (s), for fixed windows")
                 attention = gr.Checkbox(value=attends, visible=attends, label="Attention strip under the sheet")
@@ -179,7 +219,11 @@ def serve(model: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int |
     gr = _gradio()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests to itself, one line each
     captioner = Captioner.from_pretrained(model, device=device, weights=weights)
-    with tempfile.TemporaryDirectory(prefix="vidcap-serve-") as work_dir:
+    # SIGTERM (a service manager, `kill`) ends the server like Ctrl-C: Gradio closes, the folders go.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    with tempfile.TemporaryDirectory(prefix="vidcap-serve-") as work_dir, \
+            tempfile.TemporaryDirectory(prefix="vidcap-uploads-") as upload_dir:
+        os.environ["GRADIO_TEMP_DIR"] = upload_dir  # this server's own upload area (read by Gradio per request)
         shown = str(model) if is_hub_id(model) else Path(model).name  # a Hub id, or a file or folder name
         page = build_page(captioner, work_dir, beam_size=beam_size, model_name=shown)
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -191,3 +235,8 @@ def serve(model: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int |
                     footer_links=["api"],
                     theme=gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                                             font_mono=["ui-monospace", "monospace"]))
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
