@@ -106,3 +106,5 @@ def read_json(path: str | os.PathLike[str], kind: str) -> Any:
         raise InputError(f"{path}: cannot read {kind}: {err}") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: invalid JSON: {err}") from None
+    except RecursionError:  # arrays/objects nested deeper than Python's parser recurses
+        raise InputError(f"{path}: {kind} nested too deeply to read (not something vidcap writes)") from None

@@ -76,8 +76,19 @@ class Captioner:
         self.model, self.vocab, self.normalizer = model.eval(), vocab, normalizer
         self.stores, self.frames, self.eval_cfg = stores, frames, eval_cfg
         self.source = source or "the checkpoint"
+        if not all(isinstance(m, Mapping) for m in stores):
+            raise InputError(f"{self.source}: 'stores' must hold one feature store description per store")
         self.specs = [FeatureSpec.from_dict(m.get("spec"), source=self.source) for m in stores]
-        self.streams = resolve_streams(stores, list(streams))
+        # what the model file says about its features is checked here, before anything is decoded
+        for i, spec in enumerate(self.specs):
+            try:
+                Sampling.from_dict(spec.sampling)
+            except (UsageError, TypeError, ValueError, KeyError) as err:
+                raise InputError(f"{self.source}: stores[{i}].spec.sampling: {err}") from None
+        try:
+            self.streams = resolve_streams(stores, list(streams))
+        except (UsageError, TypeError, ValueError, KeyError) as err:
+            raise InputError(f"{self.source}: streams: {err}") from None
         self.device = device
         self.weights_override = _weights_by_backbone(weights, self.specs, self.source)
         self._backbones: dict[int, Backbone] = {}

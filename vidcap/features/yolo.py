@@ -24,7 +24,9 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,8 @@ class YoloBackbone(Backbone):
         that file's SHA-256 is the identity: ultralytics files are pickles, so nothing else is ever loaded
         for a model, and nothing is downloaded (ultralytics would fetch a missing ``<name>.pt``)."""
         if identity.startswith("sha256:"):
-            from ultralytics.utils import SETTINGS
+            with contextlib.redirect_stdout(sys.stderr):  # its first-run banner would land among the captions
+                from ultralytics.utils import SETTINGS
 
             cached = Path(SETTINGS["weights_dir"]) / f"{name}.pt"
             if cached.is_file() and f"sha256:{file_digest(cached)}" == identity:
