@@ -235,6 +235,8 @@ def build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, conf
         raise InputError(f"{where}: {problem}")
     for key, want in expected.items():
         got = state[key]
+        if not isinstance(got, torch.Tensor):
+            raise InputError(f"{where}: {key!r} is a {type(got).__name__}, not a tensor")
         if got.shape != want.shape or got.dtype != want.dtype:
             raise InputError(f"{where}: tensor {key!r} is {str(got.dtype).removeprefix('torch.')} "
                              f"{list(got.shape)}, the {config['name']} model needs "
