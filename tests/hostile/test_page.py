@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -37,9 +38,9 @@ def _free_port() -> int:
 class _Counter(http.server.BaseHTTPRequestHandler):
     """A web server that counts the requests it gets (none may come) and serves the real clip."""
 
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.hits.append(self.path)
         data = BOTTLE.read_bytes()
         self.send_response(200)
@@ -149,7 +150,7 @@ def test_the_page_refuses_what_was_not_uploaded(page, web, case):
 def test_a_real_upload_captions_and_sigterm_removes_the_temporary_files(page):
     url, tmp, proc, _, lines = page
     client = gradio_client.Client(url, verbose=False)
-    caption, _, sheet, downloads = client.predict(gradio_client.handle_file(str(BOTTLE)), "whole video only", 10,
+    caption, _, _sheet, downloads = client.predict(gradio_client.handle_file(str(BOTTLE)), "whole video only", 10,
                                                   False, api_name="/run")
     assert caption and len(downloads) == 3
     assert any(tmp.glob("vidcap-uploads-*/**/" + BOTTLE.name)), sorted(map(str, tmp.rglob("*")))
