@@ -80,6 +80,12 @@ def _truncate(path, k):
     path.write_bytes(k.ckpt.read_bytes()[: k.ckpt.stat().st_size // 2])
 
 
+def _export(change):
+    def make(tmp, k):
+        return ["export", edit_checkpoint(k, tmp, lambda d: change(d, k)), tmp / "shared-model"]
+    return make
+
+
 CASES = [
     # the reproduction
     Case("weights: a pickle file, yolov8n", _yolo_with(lambda k: str(k.evil)), (f"{SPEC}.weights", "yolov8n.pt")),
@@ -133,6 +139,12 @@ CASES = [
     Case("other format", _edit(lambda d, k: d.update(format="vidcap-checkpoint/99")), ("vidcap-checkpoint/99",)),
     Case("not a dict", _raw(lambda p, k: torch.save([1, 2], p)), ("not a vidcap checkpoint",)),
     Case("missing file", lambda tmp, k: _caption(tmp / "nothing.pt"), ("nothing.pt",)),
+    # `vidcap export` passes no such description on (to a folder, and from there to the Hub)
+    Case("export: weights a pickle file", _export(lambda d, k: store_spec(d, weights=str(k.evil))),
+         (f"{SPEC}.weights", "yolov8n.pt")),
+    Case("export: weights a URL", _export(lambda d, k: store_spec(d, weights=f"{k.url}/x.pt")),
+         (f"{SPEC}.weights", "http://")),
+    Case("export: NaN in a weight", _export(lambda d, k: _set(d, "out.bias", 1, float("nan"))), ("non-finite",)),
 ]
 FRESH_PROCESS = {c.name for c in CASES[:4]}
 
@@ -142,7 +154,8 @@ def test_a_hostile_checkpoint_is_refused(models, tmp_path, case):
     args = case.make(tmp_path, models)
     before, hits = snapshot(tmp_path), len(models.hits)
     result = vidcap(*args) if case.name in FRESH_PROCESS else run(*args)
-    out = refused(result, status=case.status, names=case.names + (str(args[3]),))
+    model = next(str(a) for a in args if str(a).endswith(".pt"))
+    out = refused(result, status=case.status, names=case.names + (model,))
     assert result.stdout == "", out
     unchanged(before, tmp_path)
     assert not models.marker.exists(), "the pickle ran"
@@ -150,4 +163,4 @@ def test_a_hostile_checkpoint_is_refused(models, tmp_path, case):
 
 
 def test_the_suite_counts_its_cases():
-    assert len(CASES) == 34 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) == 37 and len({c.name for c in CASES}) == len(CASES)

@@ -52,7 +52,8 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
-                   help="build a backbone with these weights instead of the recorded ones (as for caption)")
+                   help="the weights file (or release name) of a backbone whose weights came from a file, "
+                        "checked against the identity the model records (as for caption; docs/security.md)")
     p.add_argument("--max-upload-mb", type=float, default=500, help="largest video accepted, in MB (default 500)")
 
 

@@ -50,6 +50,7 @@ from vidcap import __version__
 from vidcap.data import FeatureNormalizer, Vocabulary
 from vidcap.engine.checkpoint import check_finite, load_checkpoint, tensor_digest
 from vidcap.errors import InputError, UsageError, VidcapError
+from vidcap.features.backbone import check_identity
 from vidcap.files import read_json, write_atomic, write_json
 from vidcap.models import CaptionModel, get_model
 
@@ -188,6 +189,7 @@ def export_model(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
     build_model(contents["model"], contents["state"], where, where)  # refuse a broken one early
     if history is None and (checkpoint.parent / "metrics.json").is_file():
         history = read_json(checkpoint.parent / "metrics.json", "run metrics")
+    contents["stores"] = [_shareable(store, i, where) for i, store in enumerate(contents["stores"])]
     tensors: dict[str, torch.Tensor] = {}
     split_tensors(dict(contents["state"]), "model", tensors)
     config = {"format": FORMAT, "vidcap_version": __version__,
@@ -310,6 +312,19 @@ def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{config_path}: 'stores' and 'streams' must be lists and 'eval' an object")
     return {"model": model, "vocab": vocab, "normalizer": normalizer, "stores": config["stores"],
             "streams": config["streams"], "frames": config["frames"], "eval_cfg": dict(config["eval"])}
+
+
+def _shareable(store: Any, index: int, where: str) -> Any:
+    """A training store's description as a folder may share it: its weights named by identity (a path or
+    URL there is refused, not passed on), and the store's own note of how they were asked for
+    (``extra.weights``, often a path on this machine) replaced by that identity."""
+    try:
+        identity = store["spec"]["weights"]
+    except (KeyError, TypeError):
+        raise InputError(f"{where}: stores[{index}] has no feature spec") from None
+    check_identity(identity, f"{where}: stores[{index}].spec.weights")
+    extra = store.get("extra") if isinstance(store.get("extra"), dict) else {}
+    return {**store, "extra": {**extra, "weights": identity} if "weights" in extra else extra}
 
 
 def _inside(path: Path, folder: Path) -> None:

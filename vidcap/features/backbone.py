@@ -210,6 +210,25 @@ _IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=:()-]{0,199}")
 _RANDOM = re.compile(r"none\(seed=-?\d+\)")
 
 
+def check_identity(identity: Any, where: str) -> str:
+    """``identity`` when it has the form of a weights identity, else InputError naming ``where``: a path or
+    URL is never one.
+
+    Example:
+        >>> check_identity("sha256:ab12", "x")
+        'sha256:ab12'
+        >>> check_identity("http://h/yolov8n.pt", "best.pt: stores[0].spec.weights")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: best.pt: stores[0].spec.weights = 'http://h/yolov8n.pt' is not a weights identity (a release name, none(seed=N) or sha256:<hex>); a model never names a weights file or URL, and vidcap never opens, fetches or unpickles one a model names
+    """
+    if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
+        raise InputError(f"{where} = {identity!r} is not a weights identity (a release name, none(seed=N) or "
+                         "sha256:<hex>); a model never names a weights file or URL, and vidcap never opens, "
+                         "fetches or unpickles one a model names")
+    return identity
+
+
 def rebuild_backbone(spec: FeatureSpec, *, source: str, key: str, file: str | None = None,
                      device: str | torch.device | None = None) -> Backbone:
     """The backbone of ``spec``, a spec read from an untrusted model (``source``; ``key`` where in it).
@@ -235,11 +254,7 @@ def rebuild_backbone(spec: FeatureSpec, *, source: str, key: str, file: str | No
         builder = BACKBONES.get(spec.backbone)
     except UsageError as err:
         raise InputError(f"{where}.backbone: {err}") from None
-    identity = spec.weights
-    if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
-        raise InputError(f"{where}.weights = {identity!r} is not a weights identity (a release name, "
-                         "none(seed=N) or sha256:<hex>); a model never names a weights file or URL, and vidcap "
-                         "never opens, fetches or unpickles one a model names")
+    check_identity(spec.weights, f"{where}.weights")
     try:
         sampling = Sampling.from_dict(spec.sampling)
         weights = _rebuild_weights(builder, spec, file, source, key)
