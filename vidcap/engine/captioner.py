@@ -2,8 +2,9 @@
 
 A checkpoint keeps the feature spec of every store it was trained on (vidcap.features.spec: backbone,
 weights identity, options, preprocessing, frame sampling, stored dtype). The captioner rebuilds each
-backbone from its spec, checks that the rebuilt one has that very spec (a weights file given with
-``weights=`` must be the same weights), and turns a raw file into model inputs through the function
+backbone from its spec — its weights from their identity, or from a file the user gives with
+``weights=``, never from a file or URL the model names (docs/security.md) —, checks that the rebuilt one
+has that very spec, and turns a raw file into model inputs through the function
 extraction uses (:func:`vidcap.features.extract.video_entry`), so a raw file's caption equals the one
 computed from a store made by ``vidcap extract``. Feature stores given to :meth:`Captioner.caption_split`
 must match the checkpoint's specs too. Long videos can be captioned per window (``segment`` seconds).
@@ -65,8 +66,9 @@ class Described:
 class Captioner:
     """A trained captioning model with everything needed to caption raw video files.
 
-    ``weights`` maps a backbone name to the weights to build it with instead of the ones the store
-    recorded (e.g. a local copy of the file offline); they must be the same weights (same identity).
+    ``weights`` maps a backbone name to the weights file (or release name) the user trusts, for backbones
+    whose weights came from a file; the file must have the identity the model records (checked from its
+    bytes before it is loaded). Checkpoints and folders are read as untrusted files (docs/security.md).
     """
 
     def __init__(self, *, model: CaptionModel, vocab: Vocabulary, normalizer: FeatureNormalizer | None,
