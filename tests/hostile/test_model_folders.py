@@ -163,6 +163,10 @@ CASES = [
          _config(lambda c: c["model"].update(input_dims=[["frame", 512], ["frame", 512]])), C + ("twice",)),
     Case("older format, two frame streams (order lost)", _config(_older_format_two_streams),
          C + ("2 frame streams", "Export the model again")),
+    Case("decoding a billion words", _config(lambda c: c["eval"].update(max_len=10**9)), ("eval.max_len",)),
+    Case("length penalty NaN", _config(lambda c: c["eval"].update(length_penalty=float("nan"))),
+         ("eval.length_penalty",)),
+    Case("decoding batches of 0", _config(lambda c: c["eval"].update(batch_size=0)), ("eval.batch_size",)),
     Case("checksums missing", _config(lambda c: c.pop("checksums")), C + ("checksums",)),
     Case("checksum of a tensor not held",
          _config(lambda c: c["checksums"].update({"model.backdoor": "0" * 64})), C + ("model.backdoor",)),
@@ -223,5 +227,5 @@ def test_the_recorded_weights_path_is_never_used(models, tmp_path):
 
 
 def test_the_suite_counts_its_cases():
-    assert len(CASES) == 48 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) == 51 and len({c.name for c in CASES}) == len(CASES)
     assert os.environ.get("YOLO_OFFLINE") == "1"  # set by conftest; the fetch refusal does not rely on it

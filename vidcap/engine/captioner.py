@@ -78,6 +78,7 @@ class Captioner:
         self.model, self.vocab, self.normalizer = model.eval(), vocab, normalizer
         self.stores, self.frames, self.eval_cfg = stores, frames, eval_cfg
         self.source = source or "the checkpoint"
+        _check_eval(eval_cfg, self.source)
         if not all(isinstance(m, Mapping) for m in stores):
             raise InputError(f"{self.source}: 'stores' must hold one feature store description per store")
         self.specs = [FeatureSpec.from_dict(m.get("spec"), source=self.source) for m in stores]
@@ -298,6 +299,36 @@ class Captioner:
             items = [{**self._inputs(path[v])[0], "id": v} for v in ids]
         captions = self._decode(items, beam_size)
         return [{"video_id": vid, "caption": captions[vid]} for vid in ids]
+
+
+# What a model file may set for decoding: a caption longer than MAX_WORDS words, or batches larger than
+# MAX_BATCH videos, would only make a hostile file cost hours or all memory.
+MAX_WORDS, MAX_BATCH = 1000, 4096
+_EVAL_RANGES = {"max_len": (1, MAX_WORDS), "batch_size": (1, MAX_BATCH), "beam_size": (1, 100)}
+
+
+def _check_eval(eval_cfg: Mapping[str, Any], source: str) -> None:
+    """The decoding settings a checkpoint or folder brings (``eval``), as values vidcap can act on;
+    InputError naming ``source`` and the key otherwise.
+
+    Example:
+        >>> _check_eval({"max_len": 10**9}, "model folder m")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: model folder m: eval.max_len = 1000000000: expected a whole number from 1 to 1000
+    """
+    if not isinstance(eval_cfg, Mapping):
+        raise InputError(f"{source}: 'eval' must be an object of decoding settings")
+    for key, (low, high) in _EVAL_RANGES.items():
+        value = eval_cfg.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InputError(f"{source}: eval.{key} = {value!r}: expected a whole number from {low} to {high}")
+    penalty = eval_cfg.get("length_penalty", 0.0)
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not 0 <= penalty < float("inf"):
+        raise InputError(f"{source}: eval.length_penalty = {penalty!r}: expected a finite number >= 0")
+    for key in ("block_trigrams", "allow_unk"):
+        if not isinstance(eval_cfg.get(key, False), bool):
+            raise InputError(f"{source}: eval.{key} = {eval_cfg[key]!r}: expected true or false")
 
 
 def _weights_by_backbone(weights: str | Mapping[str, str] | None, specs: Sequence[FeatureSpec],
