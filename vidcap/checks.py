@@ -23,7 +23,7 @@ from typing import Any
 
 from vidcap.errors import InputError
 
-__all__ = ["check_finite", "check_id", "control_characters", "finite_problem", "id_problem", "printable"]
+__all__ = ["check_finite", "check_id", "control_characters", "finite_problem", "id_problem"]
 
 
 def finite_problem(values: Any) -> str | None:
@@ -72,28 +72,22 @@ def check_finite(values: Any, what: str) -> None:
         raise InputError(f"{what}: {problem}")
 
 
+# Bidirectional overrides and isolates: invisible, they make text display in another order than it reads.
+_BIDI = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+
+
 def control_characters(text: str) -> list[str]:
-    """The distinct control and format characters of ``text`` (tab excepted), as ``U+XXXX``: what must
-    not reach a terminal, a subtitle file or a web page from an untrusted caption or id.
+    """The distinct control characters of ``text`` as ``U+XXXX``: C0/C1 controls (tab excepted; newlines
+    included), lone surrogates, line/paragraph separators and bidirectional overrides. None of them
+    belongs in a caption or an id, and each can rewrite a terminal, split a subtitle file or fail to
+    encode as UTF-8.
 
     Example:
-        >>> control_characters("a man\\x1b[2J runs\\u202e"), control_characters("a\\tdog")
+        >>> control_characters("a man\\x1b[2J runs\\u202e"), control_characters("a\\tdog café")
         (['U+001B', 'U+202E'], [])
     """
-    found = {c for c in text if c != "\t" and unicodedata.category(c) in ("Cc", "Cf", "Cs")}
+    found = {c for c in text if (c != "\t" and unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")) or c in _BIDI}
     return [f"U+{ord(c):04X}" for c in sorted(found)]
-
-
-def printable(text: object) -> str:
-    """``text`` as a message may quote it: unchanged when printable, else its Python literal (escapes
-    instead of control characters, so a hostile id cannot rewrite the user's terminal).
-
-    Example:
-        >>> printable("video7"), printable("x\\x1b[2J")
-        ('video7', "'x\\\\x1b[2J'")
-    """
-    text = str(text)
-    return text if text.isprintable() else repr(text)
 
 
 def id_problem(video_id: str) -> str | None:

@@ -223,7 +223,7 @@ def test_bad_files_are_input_errors(tmp_path):
         load_config(tmp_path / "none.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [unclosed\n")
-    with pytest.raises(InputError, match="bad.yaml: invalid YAML"):
+    with pytest.raises(InputError, match="bad.yaml: line 2: invalid YAML"):
         load_config(bad)
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n")

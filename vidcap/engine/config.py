@@ -25,8 +25,10 @@ Example:
 from __future__ import annotations
 
 import difflib
+import io
 import os
 import textwrap
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
@@ -149,14 +151,34 @@ def parse_override(item: str) -> dict[str, Any]:
 
 
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A config file's mapping; InputError naming the file and line for anything that is not UTF-8 YAML
+    (control characters, nesting deeper than PyYAML allows, alias expansion beyond OmegaConf's limit)."""
     try:
-        loaded = OmegaConf.load(path)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise InputError(f"{path}: cannot read config file ({err})") from None
-    except (yaml.YAMLError, OmegaConfBaseException) as err:
-        raise InputError(f"{path}: invalid YAML ({err})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: the config file is not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                         "save it as UTF-8") from None
+    try:
+        loaded = OmegaConf.load(io.StringIO(text))
+    except yaml.reader.ReaderError as err:  # carries an offset, not a line
+        line = text[: err.position].count("\n") + 1
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        raise InputError(f"{path}: line {line}: invalid YAML ({err.reason}: U+{char:04X})") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = " ".join(str(x) for x in (err.context, err.problem) if x)
+        raise InputError(f"{path}: {where}invalid YAML ({problem})") from None
+    except (yaml.YAMLError, OmegaConfBaseException, RecursionError) as err:
+        raise InputError(f"{path}: invalid YAML ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                         ) from None
     if not isinstance(loaded, DictConfig):
         raise InputError(f"{path}: a config file must be a mapping of sections (data:, model:, train:, ...)")
     return OmegaConf.to_container(loaded)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -290,6 +291,10 @@ class KeySpec:
             Traceback (most recent call last):
             ...
             vidcap.errors.UsageError: must be >= 1
+            >>> specs()["train.lr"].check(float("inf"))
+            Traceback (most recent call last):
+            ...
+            vidcap.errors.UsageError: must be a finite number > 0
         """
         if value is None:
             if self.nullable:
@@ -304,6 +309,8 @@ class KeySpec:
             raise UsageError(f"expected {_TYPE_NAMES[self.kind]}, got a {type(value).__name__}")
         if self.kind is float:
             value = float(value)
+            if not math.isfinite(value):  # nan passes no bound check and inf passes a lower one
+                raise UsageError(f"must be a finite number{f' {self.bounds}' if self.bounds else ''}")
         if self.item is not None:
             bad = [v for v in value if not _is(v, self.item)]
             if bad:
