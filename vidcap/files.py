@@ -88,7 +88,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-MAX_JSON_BYTES = 1 << 30  # 1 GiB: MSR-VTT's largest annotation file is ~40 MB, VATEX's ~60 MB
+MAX_JSON_BYTES = 256 << 20  # MSR-VTT's largest annotation file is ~40 MB, VATEX's ~60 MB
 MAX_JSON_DEPTH = 64        # every vidcap JSON document nests a few levels; deeper is hostile
 
 
