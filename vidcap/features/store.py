@@ -318,10 +318,7 @@ class StoreWriter:
         if not file.exists():
             write_json(file, self.meta)  # every shard writes the same bytes, so racing writers agree
             return
-        try:
-            old = json.loads(file.read_text())
-        except ValueError as err:
-            raise InputError(f"{file}: unreadable store metadata ({err}); remove the folder or write the store elsewhere")
+        old = read_json(file, "feature store metadata")
         stored = old.get("spec") if isinstance(old, dict) else None
         try:
             diff = FeatureSpec.from_dict(stored, source=str(file)).differences(self.spec)
