@@ -112,7 +112,7 @@ def read_json(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_J
         >>> read_json(bad, "results file")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        vidcap.errors.InputError: .../deep.json: results file nests deeper than 64 levels; not a vidcap results file
+        vidcap.errors.InputError: .../deep.json: results file nests deeper than 64 levels (vidcap's files nest a few)
     """
     try:
         with open(path, "rb") as fh:
@@ -139,9 +139,9 @@ def read_json(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_J
     except _NotJSON as err:
         raise InputError(f"{path}: {kind} holds {err}, which is not JSON (numbers must be finite)") from None
     except RecursionError:
-        raise InputError(f"{path}: {kind} nests deeper than {max_depth} levels; not a vidcap {kind}") from None
+        raise InputError(f"{path}: {kind} nests deeper than {max_depth} levels (vidcap's files nest a few)") from None
     if _depth_exceeds(value, max_depth):
-        raise InputError(f"{path}: {kind} nests deeper than {max_depth} levels; not a vidcap {kind}")
+        raise InputError(f"{path}: {kind} nests deeper than {max_depth} levels (vidcap's files nest a few)")
     return value
 
 

@@ -138,6 +138,8 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
                 arrays = {name: self._member(zf, video_id, name) for name in names}
         except FileNotFoundError:
             raise KeyError(video_id) from None
+        except InputError:  # said precisely already (an InputError is also a ValueError, one of _DAMAGE)
+            raise
         except _DAMAGE as err:
             raise self._damaged(video_id, f"{type(err).__name__}: {err}") from None
         for name, array in arrays.items():
@@ -157,7 +159,9 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
                 raise self._damaged(video_id, f"member {name} is an object array (pickled Python objects), "
                                               "which a store never holds and vidcap never unpickles")
             nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if info.compress_type != zipfile.ZIP_STORED or nbytes > info.file_size:
+            if info.compress_type != zipfile.ZIP_STORED:  # its stated size could be a decompression bomb's
+                raise self._damaged(video_id, f"member {name} is compressed; vidcap writes entries uncompressed")
+            if nbytes > info.file_size:
                 raise self._damaged(video_id, f"member {name} claims {shape} {dtype} ({nbytes:,} bytes) in "
                                               f"{info.compress_size:,} stored bytes")
             problem = self._shape_problem(name, shape, dtype)
