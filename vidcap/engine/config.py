@@ -66,7 +66,8 @@ def keys(tree: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
 
 
 def _show(value: Any) -> str:
-    return "null" if value is None else repr(value)
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 80 else f"{text[:76]} ..."  # a hostile value may be megabytes long
 
 
 def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> UsageError:
@@ -81,14 +82,14 @@ def _merge(base: dict[str, Any], new: Any, source: str, origins: dict[str, str],
     """Merge ``new`` into ``base`` in place; keys must exist in ``base`` (values are checked later).
     ``origins`` records where each leaf key was set."""
     if not isinstance(new, Mapping):
-        raise UsageError(f"{prefix.rstrip('.') or 'config'} ({source}): expected a section of keys, got {new!r}")
+        raise UsageError(f"{prefix.rstrip('.') or 'config'} ({source}): expected a section of keys, got {new!r:.80}")
     for k, v in new.items():
         key = f"{prefix}{k}"
         if k not in base:
             raise _unknown(key, base, prefix, source)
         if isinstance(base[k], dict):
             if not isinstance(v, Mapping):
-                raise UsageError(f"{key}={v!r} ({source}): expected a section with keys {', '.join(base[k])}")
+                raise UsageError(f"{key}={v!r:.80} ({source}): expected a section with keys {', '.join(base[k])}")
             _merge(base[k], v, source, origins, f"{key}.")
         else:
             base[k] = v
@@ -143,11 +144,11 @@ def parse_override(item: str) -> dict[str, Any]:
     """
     key, sep, _ = item.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
-        raise UsageError(f"override {item!r}: expected key=value, e.g. train.epochs=30")
+        raise UsageError(f"override {item!r:.80}: expected key=value, e.g. train.epochs=30")
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist([item.strip()]))
     except (OmegaConfBaseException, yaml.YAMLError) as err:
-        raise UsageError(f"override {item!r}: cannot parse it ({err})") from None
+        raise UsageError(f"override {item!r:.80}: cannot parse it ({err})") from None
 
 
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -201,7 +202,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
     if isinstance(overrides, str):
         overrides = [overrides]
     for item in overrides:
-        _merge(merged, parse_override(item), f"override {item!r}", origins)
+        _merge(merged, parse_override(item), f"override {item!r:.80}", origins)
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(merged), resolve=True)
     except OmegaConfBaseException as err:
