@@ -205,7 +205,7 @@ def _parse_file(path: Path) -> tuple[dict[str, VideoRecord], list[tuple[int, str
         vid = entry["video_id"]
         problem = id_problem(vid)
         if problem:
-            bad.append(f"videos[{i}] video_id {vid!r:.60} {problem}")
+            bad.append(f"videos[{i}] video_id {vid[:60]!r}{'...' if len(vid) > 60 else ''} {problem}")
         elif entry["split"] not in SPLITS:
             bad_split.append(f"{vid} ({entry['split']!r})")
         elif vid in videos:
