@@ -86,7 +86,11 @@ def test_write_json_is_deterministic_and_read_json_round_trips(tmp_path):
 @pytest.mark.parametrize("content, message", [
     (None, "scores file not found"),
     (b"{not json", "invalid JSON"),
-    (b"\xff\xfe", "cannot read scores file"),
+    (b"\xff\xfe", "line 1: invalid JSON in scores file"),     # a UTF-16 byte order mark, then nothing
+    (b'[\n"a",\n"\xff"]', "line 3: scores file is not UTF-8 text"),
+    (b"[NaN]", "holds NaN, which is not JSON"),
+    (b"[" * 65 + b"]" * 65, "nests deeper than 64 levels"),
+    (b"[" * 100000, "nests deeper than 64 levels"),
 ])
 def test_read_json_errors_name_the_file(tmp_path, content, message):
     path = tmp_path / "s.json"

@@ -35,5 +35,17 @@ def listing(items: Sequence[object], shown: int = 5) -> str:
         >>> listing(["video3", "video9"]), listing([f"v{i}" for i in range(7)])
         ('video3, video9', 'v0, v1, v2, v3, v4, ... (7 in all)')
     """
-    quoted = ", ".join(map(str, items[:shown]))
+    quoted = ", ".join(map(printable, items[:shown]))
     return f"{quoted}, ... ({len(items)} in all)" if len(items) > shown else quoted
+
+
+def printable(text: object) -> str:
+    """``text`` as a message may quote it: unchanged when printable, else its Python literal (escapes
+    instead of control characters, so a hostile id or caption cannot rewrite the user's terminal).
+
+    Example:
+        >>> printable("video7"), printable("x\\x1b[2J")
+        ('video7', "'x\\\\x1b[2J'")
+    """
+    text = str(text)
+    return text if text.isprintable() else repr(text)

@@ -88,23 +88,80 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str | os.PathLike[str], kind: str) -> Any:
+MAX_JSON_BYTES = 256 << 20  # MSR-VTT's largest annotation file is ~40 MB, VATEX's ~60 MB
+MAX_JSON_DEPTH = 64        # every vidcap JSON document nests a few levels; deeper is hostile
+
+
+def read_json(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_JSON_BYTES,
+              max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The parsed contents of ``path``; InputError naming the file and ``kind`` when it cannot be read.
+
+    The one JSON reader of vidcap, for files that may come from anyone: UTF-8 (with or without a byte
+    order mark; UTF-16/32 as RFC 8259's detection finds them), at most ``max_bytes`` (checked before
+    reading), nested at most ``max_depth`` levels. A syntax error or an undecodable byte is named with
+    its line; ``NaN`` and ``Infinity`` (not JSON, though Python writes them) are refused.
 
     Example:
         >>> read_json("missing.json", "results file")
         Traceback (most recent call last):
         ...
         vidcap.errors.InputError: missing.json: results file not found
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "deep.json"
+        >>> _ = bad.write_text("[" * 100 + "]" * 100)
+        >>> read_json(bad, "results file")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: .../deep.json: results file nests deeper than 64 levels (vidcap's files nest a few)
     """
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise InputError(f"{path}: {kind} is {size:,} bytes, more than the {max_bytes:,} a {kind} "
+                                 "may have; is it the right file?")
+            data = fh.read()
     except FileNotFoundError:
         raise InputError(f"{path}: {kind} not found") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {kind}") from None
+    except OSError as err:
         raise InputError(f"{path}: cannot read {kind}: {err}") from None
+    try:
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: {kind} is not UTF-8 text (byte 0x{data[err.start]:02x} "
+                         f"at offset {err.start}); save it as UTF-8") from None
     except json.JSONDecodeError as err:
-        raise InputError(f"{path}: invalid JSON: {err}") from None
-    except RecursionError:  # arrays/objects nested deeper than Python's parser recurses
-        raise InputError(f"{path}: {kind} nested too deeply to read (not something vidcap writes)") from None
+        raise InputError(f"{path}: line {err.lineno}: invalid JSON in {kind}: {err.msg} "
+                         f"(column {err.colno})") from None
+    except _NotJSON as err:
+        raise InputError(f"{path}: {kind} holds {err}, which is not JSON (numbers must be finite)") from None
+    except RecursionError:
+        raise InputError(f"{path}: {kind} nests deeper than {max_depth} levels (vidcap's files nest a few)") from None
+    if _depth_exceeds(value, max_depth):
+        raise InputError(f"{path}: {kind} nests deeper than {max_depth} levels (vidcap's files nest a few)")
+    return value
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSON(name)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep (iterative: a hostile depth cannot recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False

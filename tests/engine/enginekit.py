@@ -15,10 +15,12 @@ CAPTIONS = {0: ["a red ball rolls", "the red ball rolls"], 1: ["a blue cube spin
 SPLITS = {"train": 24, "validate": 6, "test": 6}
 
 
-def make_task(root: Path, *, frames: int = 6, dim: int = 16, seed: int = 0) -> tuple[Path, Path]:
-    """Write ``root/feats`` (a feature store) and ``root/ann.json``; returns both paths."""
+def make_task(root: Path, *, frames: int = 6, dim: int = 16, seed: int = 0, dtype: str = "float16"
+              ) -> tuple[Path, Path]:
+    """Write ``root/feats`` (a feature store, frames stored as ``dtype``) and ``root/ann.json``; returns
+    both paths."""
     rng = np.random.default_rng(seed)
-    spec = FeatureSpec.external("resnet18", {"frame": "float16"}, frames=frames)
+    spec = FeatureSpec.external("resnet18", {"frame": dtype}, frames=frames)
     writer = StoreWriter(root / "feats", spec, {"frame": [dim]})
     videos, sentences, i = [], [], 0
     for split, count in SPLITS.items():

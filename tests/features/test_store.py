@@ -110,7 +110,7 @@ def test_opening_something_that_is_not_a_store(tmp_path):
     with pytest.raises(InputError, match="not a feature store"):
         FeatureStore(tmp_path)
     (tmp_path / "meta.json").write_text("{")
-    with pytest.raises(InputError, match="meta.json: unreadable"):
+    with pytest.raises(InputError, match="meta.json: line 1: invalid JSON"):
         FeatureStore(tmp_path)
 
 

@@ -57,3 +57,22 @@ def unchanged(before: dict, root: Path, *, allowed: tuple[str, ...] = ()) -> Non
     after = {k: v for k, v in snapshot(root).items() if not k.startswith(allowed)}
     before = {k: v for k, v in before.items() if not k.startswith(allowed)}
     assert after == before, f"files changed: {sorted(set(after.items()) ^ set(before.items()))}"
+
+
+def raised(call, *, names: tuple[str, ...] | list[str], error: type = None) -> str:
+    """For surfaces too slow to start a process per case (reading a store): assert ``call()`` raises
+    vidcap's ``error`` (default: any VidcapError) whose message names every one of ``names`` and holds no
+    traceback text; return the message."""
+    from vidcap.errors import VidcapError
+
+    error = error or VidcapError
+    try:
+        call()
+    except error as err:
+        out = str(err)
+    else:
+        raise AssertionError(f"{call} was not refused")
+    assert "Traceback" not in out, f"a traceback reached the message:\n{out}"
+    for name in names:
+        assert str(name) in out, f"the message does not name {name!r}:\n{out}"
+    return out

@@ -11,6 +11,9 @@ each of them would otherwise silently change a training set or a score:
 * unreadable file, invalid JSON, a top level that is not an object, missing "videos"/"sentences" lists;
 * a video or sentence that is not an object, lacks a required key or has a value of the wrong type
   (``video_id``/``split``/``caption`` strings, ``sen_id`` and ``category`` integers, ``category`` optional);
+* a video id that could name a path (``/``, ``\\``, ``..``, control characters: ids become file
+  names; :func:`vidcap.checks.id_problem`), a caption with control characters (escapes, newlines,
+  bidirectional overrides: :func:`vidcap.checks.control_characters`);
 * a split other than ``train``, ``validate``, ``test``;
 * the same video id twice (within one file or across the merged files), the same ``sen_id`` twice for
   one video;
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from vidcap.checks import control_characters, id_problem
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json
 
@@ -199,7 +203,10 @@ def _parse_file(path: Path) -> tuple[dict[str, VideoRecord], list[tuple[int, str
             bad.append(f"videos[{i}] {problem}")
             continue
         vid = entry["video_id"]
-        if entry["split"] not in SPLITS:
+        problem = id_problem(vid)
+        if problem:
+            bad.append(f"videos[{i}] video_id {vid[:60]!r}{'...' if len(vid) > 60 else ''} {problem}")
+        elif entry["split"] not in SPLITS:
             bad_split.append(f"{vid} ({entry['split']!r})")
         elif vid in videos:
             dup_ids.append(vid)
@@ -220,6 +227,11 @@ def _parse_file(path: Path) -> tuple[dict[str, VideoRecord], list[tuple[int, str
             bad.append(f"sentences[{i}] {problem}")
             continue
         caption = entry["caption"].strip()
+        controls = control_characters(caption)
+        if controls:
+            bad.append(f"sentences[{i}] (sen_id {entry['sen_id']}) caption has control characters "
+                       f"{', '.join(controls)}")
+            continue
         if not caption:
             blank.append(f"sen_id {entry['sen_id']} ({entry['video_id']})")
         sentences.append((entry["sen_id"], entry["video_id"], caption))

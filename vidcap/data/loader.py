@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from vidcap.data.batch import Batch, collate
 from vidcap.data.dataset import CaptionDataset
+from vidcap.errors import VidcapError
 
 # Scheduling priority of the reading workers relative to the main process: the step's threads wait for
 # each other, so a reader that preempts one of them stalls them all.
@@ -47,6 +48,19 @@ Ready = tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]
 def _lower_priority(_worker: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(NICE)
+
+
+def _worker_errors(batches: Iterator[Any]) -> Iterator[Any]:
+    """``batches``, with a vidcap error raised in a DataLoader worker re-raised as the worker raised it.
+    PyTorch re-raises it in the main process with the worker's whole traceback as its message; for the
+    user that is a traceback where the message (a store, video id and problem) should be."""
+    try:
+        yield from batches
+    except VidcapError as err:
+        text, marker = str(err), f"{type(err).__module__}.{type(err).__qualname__}: "
+        if not text.startswith("Caught ") or marker not in text:
+            raise
+        raise type(err)(text.rsplit(marker, 1)[1].strip()) from None
 
 
 class _Reads(torch.utils.data.Dataset):
@@ -122,14 +136,14 @@ class CachedLoader:
             _Reads(self.dataset, groups), batch_size=None, shuffle=False, collate_fn=_as_is,
             num_workers=min(self.workers, len(groups)), worker_init_fn=_lower_priority,
             generator=torch.Generator())  # its own seed source: the global random stream stays untouched
-        return iter(loader)
+        return _worker_errors(iter(loader))
 
     def _plain(self) -> Iterator[Batch]:
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_sampler=self.batch_sampler, collate_fn=collate, num_workers=self.workers,
             pin_memory=self.pin_memory, generator=torch.Generator())
         self.last_epoch_reads = 0
-        for batch in loader:
+        for batch in _worker_errors(iter(loader)):
             self.last_epoch_reads += len(batch)
             yield batch
 

@@ -25,8 +25,10 @@ Example:
 from __future__ import annotations
 
 import difflib
+import io
 import os
 import textwrap
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
@@ -64,7 +66,8 @@ def keys(tree: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
 
 
 def _show(value: Any) -> str:
-    return "null" if value is None else repr(value)
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 80 else f"{text[:76]} ..."  # a hostile value may be megabytes long
 
 
 def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> UsageError:
@@ -79,14 +82,14 @@ def _merge(base: dict[str, Any], new: Any, source: str, origins: dict[str, str],
     """Merge ``new`` into ``base`` in place; keys must exist in ``base`` (values are checked later).
     ``origins`` records where each leaf key was set."""
     if not isinstance(new, Mapping):
-        raise UsageError(f"{prefix.rstrip('.') or 'config'} ({source}): expected a section of keys, got {new!r}")
+        raise UsageError(f"{prefix.rstrip('.') or 'config'} ({source}): expected a section of keys, got {new!r:.80}")
     for k, v in new.items():
         key = f"{prefix}{k}"
         if k not in base:
             raise _unknown(key, base, prefix, source)
         if isinstance(base[k], dict):
             if not isinstance(v, Mapping):
-                raise UsageError(f"{key}={v!r} ({source}): expected a section with keys {', '.join(base[k])}")
+                raise UsageError(f"{key}={v!r:.80} ({source}): expected a section with keys {', '.join(base[k])}")
             _merge(base[k], v, source, origins, f"{key}.")
         else:
             base[k] = v
@@ -141,22 +144,42 @@ def parse_override(item: str) -> dict[str, Any]:
     """
     key, sep, _ = item.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
-        raise UsageError(f"override {item!r}: expected key=value, e.g. train.epochs=30")
+        raise UsageError(f"override {item!r:.80}: expected key=value, e.g. train.epochs=30")
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist([item.strip()]))
     except (OmegaConfBaseException, yaml.YAMLError) as err:
-        raise UsageError(f"override {item!r}: cannot parse it ({err})") from None
+        raise UsageError(f"override {item!r:.80}: cannot parse it ({err})") from None
 
 
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A config file's mapping; InputError naming the file and line for anything that is not UTF-8 YAML
+    (control characters, nesting deeper than PyYAML allows, alias expansion beyond OmegaConf's limit)."""
     try:
-        loaded = OmegaConf.load(path)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise InputError(f"{path}: cannot read config file ({err})") from None
-    except (yaml.YAMLError, OmegaConfBaseException) as err:
-        raise InputError(f"{path}: invalid YAML ({err})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: the config file is not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                         "save it as UTF-8") from None
+    try:
+        loaded = OmegaConf.load(io.StringIO(text))
+    except yaml.reader.ReaderError as err:  # carries an offset, not a line
+        line = text[: err.position].count("\n") + 1
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        raise InputError(f"{path}: line {line}: invalid YAML ({err.reason}: U+{char:04X})") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = " ".join(str(x) for x in (err.context, err.problem) if x)
+        raise InputError(f"{path}: {where}invalid YAML ({problem})") from None
+    except (yaml.YAMLError, OmegaConfBaseException, RecursionError) as err:
+        raise InputError(f"{path}: invalid YAML ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                         ) from None
     if not isinstance(loaded, DictConfig):
         raise InputError(f"{path}: a config file must be a mapping of sections (data:, model:, train:, ...)")
     return OmegaConf.to_container(loaded)
@@ -179,7 +202,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
     if isinstance(overrides, str):
         overrides = [overrides]
     for item in overrides:
-        _merge(merged, parse_override(item), f"override {item!r}", origins)
+        _merge(merged, parse_override(item), f"override {item!r:.80}", origins)
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(merged), resolve=True)
     except OmegaConfBaseException as err:

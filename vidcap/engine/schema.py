@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -182,7 +183,9 @@ class ScheduledSamplingConfig:
 class TrainConfig:
     epochs: int = option(30, "passes over the training items", ge=1, resumable=True)
     batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
-    lr: float = option(0.0002, "peak learning rate (AdamW)", gt=0)
+    # AdamW moves each weight by about lr per step: above 1 it only destroys the model (and near 1e38
+    # its step size overflows float32).
+    lr: float = option(0.0002, "peak learning rate (AdamW)", gt=0, le=1)
     weight_decay: float = option(0.0, "AdamW weight decay", ge=0)
     warmup_steps: int = option(0, "linear learning-rate warm-up steps, then train.schedule", ge=0)
     schedule: str = option("cosine", "learning rate after the warm-up: cosine (decays to zero at the last step) or "
@@ -290,6 +293,10 @@ class KeySpec:
             Traceback (most recent call last):
             ...
             vidcap.errors.UsageError: must be >= 1
+            >>> specs()["train.lr"].check(float("inf"))
+            Traceback (most recent call last):
+            ...
+            vidcap.errors.UsageError: must be a finite number in (0, 1]
         """
         if value is None:
             if self.nullable:
@@ -304,6 +311,8 @@ class KeySpec:
             raise UsageError(f"expected {_TYPE_NAMES[self.kind]}, got a {type(value).__name__}")
         if self.kind is float:
             value = float(value)
+            if not math.isfinite(value):  # nan passes no bound check and inf passes a lower one
+                raise UsageError(f"must be a finite number{f' {self.bounds}' if self.bounds else ''}")
         if self.item is not None:
             bad = [v for v in value if not _is(v, self.item)]
             if bad:

@@ -14,6 +14,10 @@ Resuming (``--resume``) restores the model, optimiser, step, best score, history
 random state from ``last.pt``; the batch order is a function of (seed, epoch), so a resumed run on CPU
 ends exactly where an uninterrupted one does. Checkpoints and metrics are written atomically by rank 0.
 
+A run stops with an error naming the epoch, step and batch when the learning rate or the loss stops being
+finite (checked before the update) or, before checkpoints are written, any weight does: the checkpoints of
+the last good epoch stay as they were.
+
 Example:
     >>> cfg = load_config("configs/demo.yaml", ["data.features=feats/", "out=runs/demo"])   # doctest: +SKIP
     >>> summary = train(cfg)                                                              # doctest: +SKIP
@@ -44,7 +48,8 @@ from vidcap.engine.generate import batches_in_order, generate_captions, referenc
 from vidcap.engine.objectives import CrossEntropy
 from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import RunData, build_data, build_model
-from vidcap.errors import InputError, UsageError
+from vidcap.checks import finite_problem
+from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import write_json
 
 __all__ = ["SCHEDULES", "train", "lr_factor"]
@@ -250,16 +255,33 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp):
                 yield
 
+    def _diverged(self, what: str, ids: list[str]) -> InputError:
+        """The error that stops a run whose loss or weights stopped being finite: where, and what is kept."""
+        kept = (f"{self.out / 'last.pt'} (epoch {self.epoch}) is kept as it was" if self.epoch else
+                "no checkpoint was written")
+        return InputError(f"training stopped at epoch {self.epoch + 1}, step {self.step + 1}: {what} (batch of "
+                          f"videos {listing(ids)}); {kept}. Lower train.lr, keep train.grad_clip on, or check the "
+                          f"features of these videos")
+
     def _train_step(self, batch: Any) -> float:
         batch = batch.to(self.device, non_blocking=True)
+        lr = self.cfg.train.lr * lr_factor(self.step, warmup=self.cfg.train.warmup_steps, total=self.total_steps,
+                                           schedule=self.cfg.train.schedule)
+        if not math.isfinite(lr):
+            raise self._diverged(f"the learning rate is {lr} (train.lr={self.cfg.train.lr} times the "
+                                 f"{self.cfg.train.schedule} schedule)", batch.ids)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.cfg.train.lr * lr_factor(self.step, warmup=self.cfg.train.warmup_steps,
-                                                        total=self.total_steps, schedule=self.cfg.train.schedule)
+            group["lr"] = lr
         with self._autocast():
             loss_sum, count = self.step_fn(batch)
         # DDP averages gradients over processes; scaling by their number makes this the mean over the
         # global batch's tokens (cross-entropy) or samples (SCST).
         total = all_reduce_sum(count.to(loss_sum.device), self.ctx).clamp(min=1)
+        # Checked before any update, in every process alike (the value is global): a non-finite loss
+        # would poison the weights, and the next checkpoint with them.
+        value = float(all_reduce_sum(loss_sum.detach(), self.ctx) / total)
+        if not math.isfinite(value):
+            raise self._diverged(f"the loss is {value}", batch.ids)
         loss = loss_sum * self.ctx.world_size / total
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -271,7 +293,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         self.step += 1
-        return float(all_reduce_sum(loss_sum.detach(), self.ctx) / total)
+        return value
 
     def _train_epoch(self) -> float:
         cfg = self.cfg.train
@@ -292,6 +314,20 @@ class Trainer:
                          self.optimizer.param_groups[0]["lr"])
                 self._tb("train/loss", loss)
         return total / max(1, count)
+
+    def _check_weights(self) -> None:
+        """Before checkpoints are written: every weight is finite (a last step can overflow them while its
+        loss was still finite); else the run stops and the previous checkpoints stay as they were."""
+        models = {"model": self.model, **({"averaged model": self.ema.module} if self.ema is not None else {})}
+        for label, model in models.items():
+            for name, tensor in model.state_dict().items():
+                problem = finite_problem(tensor)
+                if problem is not None:
+                    kept = (f"{self.out / 'last.pt'} (epoch {self.epoch}) is kept as it was" if self.epoch
+                            else "no checkpoint was written")
+                    raise InputError(f"training stopped after epoch {self.epoch + 1} (step {self.step}): the "
+                                     f"{label}'s weight {name} has {problem}; {kept}. Lower train.lr, or keep "
+                                     "train.grad_clip on")
 
     @property
     def _eval_model(self) -> torch.nn.Module:
@@ -343,6 +379,7 @@ class Trainer:
         while self.epoch < cfg.epochs and not (cfg.early_stop and stale >= cfg.early_stop):
             start = time.perf_counter()
             train_loss = self._train_epoch()
+            self._check_weights()
             scores = self._validate()
             score = scores[cfg.monitor]
             improved = score < self.best if self.minimise else score > self.best

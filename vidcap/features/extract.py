@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 from vidcap import __version__
-from vidcap.errors import UsageError, VidcapError
+from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
 from vidcap.features.store import FeatureStore, StoreWriter, failures_name, to_stored
@@ -339,7 +339,11 @@ class _Run:
         done = 0
         while self.writes and (wait or self.writes[0][1].done()):
             job, future = self.writes.popleft()
-            future.result()
+            try:
+                future.result()
+            except InputError as err:  # features that may not be stored (non-finite): this video failed
+                self._failed({"video_id": job.item["video_id"], "path": job.item["path"], "error": str(err)})
+                continue
             self.report.extracted += 1
             self.report.frames += job.count
             done += 1

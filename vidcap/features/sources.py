@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidcap.checks import check_id
 from vidcap.errors import InputError, UsageError
 from vidcap.files import read_json
 
@@ -68,6 +69,8 @@ def _annotation_ids(paths: Sequence[Path], split: str | None) -> dict[str, str |
         except (KeyError, TypeError, AttributeError) as err:
             raise InputError(f"annotations {path}: not an MSR-VTT-schema file with videos[].video_id "
                              f"({type(err).__name__}: {err})") from None
+        for vid in ids:  # an id is looked up as <video dir>/<id>.<ext>: it may not name another path
+            check_id(vid, f"annotations {path}")
     return dict(sorted(ids.items()))
 
 

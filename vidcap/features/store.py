@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from vidcap.checks import check_finite, finite_problem
 from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FORMAT, FeatureSpec
-from vidcap.files import temp_owner, write_atomic, write_json
+from vidcap.files import read_json, temp_owner, write_atomic, write_json
 
 META = "meta.json"
 VIDEOS = "videos"
@@ -47,6 +48,10 @@ RESERVED = ("_indices", "_timestamps", "_info")  # non-stream members of an entr
 UNCHECKED_META = ("vidcap_version",)  # may differ between runs that add to the same store
 # What can go wrong reading a damaged npz: a zip without its directory, a short member, bad CRC or array header.
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+# A stream's values per frame (the product of its dims): the largest real one, 100 YOLO boxes of 2048
+# numbers, is 204,800. meta.json is untrusted: larger dims are refused before anything is allocated.
+MAX_STREAM_VALUES = 1 << 22
+STORED_DTYPES = ("float16", "float32", "int16", "int32")  # what a stream may be stored as
 
 
 def quote_id(video_id: str) -> str:
@@ -59,21 +64,58 @@ def failures_name(shard: tuple[int, int] | None) -> str:
     return "failures.json" if shard is None else f"failures-{shard[0]}-of-{shard[1]}.json"
 
 
+def check_dims(dims: Mapping[str, Any], spec: FeatureSpec, source: object) -> dict[str, tuple[int, ...]]:
+    """meta.json's ``dims`` as tuples, checked: the spec's streams, each a list of one or two positive
+    integers of at most ``MAX_STREAM_VALUES`` values per frame, stored in one of ``STORED_DTYPES``.
+
+    Example:
+        >>> spec = FeatureSpec(backbone="resnet18", weights="none(seed=0)", options={}, preprocessing={},
+        ...                    sampling={"frames": 4}, dtypes={"frame": "float16"})
+        >>> check_dims({"frame": [512]}, spec, "meta.json")
+        {'frame': (512,)}
+        >>> check_dims({"frame": [1 << 40]}, spec, "meta.json")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: meta.json: stream frame has dims [1099511627776]: ... at most 4194304 ...
+    """
+    if set(dims) != set(spec.dtypes):
+        raise InputError(f"{source}: dims name streams {sorted(dims)}, the spec's dtypes {sorted(spec.dtypes)}")
+    out = {}
+    for name, shape in dims.items():
+        ok = (isinstance(shape, list) and 1 <= len(shape) <= 2
+              and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape))
+        if not ok:
+            raise InputError(f"{source}: stream {name} has dims {json.dumps(shape)[:60]}; expected a list of "
+                             "one or two positive integers")
+        if int(np.prod(shape, dtype=object)) > MAX_STREAM_VALUES:
+            raise InputError(f"{source}: stream {name} has dims {shape}: {int(np.prod(shape, dtype=object)):,} "
+                             f"values per frame, and a store holds at most {MAX_STREAM_VALUES} (refused before "
+                             "allocating anything)")
+        if spec.dtypes[name] not in STORED_DTYPES:
+            raise InputError(f"{source}: stream {name} is stored as {spec.dtypes[name]!r}; a store holds "
+                             f"{', '.join(STORED_DTYPES)}")
+        out[name] = tuple(shape)
+    return out
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path``, links resolved, lies inside ``folder`` (links resolved too)."""
+    return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
+
+
 class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
     """Read-only mapping video id → {stream name: array (frames first)}; see the module docstring."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         meta_file = self.path / META
-        try:
-            self.meta: dict[str, Any] = json.loads(meta_file.read_text())
-        except FileNotFoundError:
-            raise InputError(f"{self.path}: not a feature store (no {META}; make one with `vidcap extract`)") from None
-        except (OSError, ValueError) as err:
-            raise InputError(f"{meta_file}: unreadable store metadata ({err})") from None
+        if not meta_file.exists() and not meta_file.is_symlink():
+            raise InputError(f"{self.path}: not a feature store (no {META}; make one with `vidcap extract`)")
+        self.meta: dict[str, Any] = read_json(meta_file, "feature store metadata")
         if not isinstance(self.meta, dict) or not isinstance(self.meta.get("dims"), dict):
             raise InputError(f"{meta_file}: not vidcap store metadata (no stream dims)")
         self.spec = FeatureSpec.from_dict(self.meta.get("spec"), source=f"feature store {self.path}")
+        self.dims: dict[str, tuple[int, ...]] = check_dims(self.meta["dims"], self.spec, meta_file)
         self.streams: tuple[str, ...] = tuple(self.meta["dims"])
         self._ids: list[str] | None = None  # listed once, on first use
 
@@ -86,13 +128,61 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
                           "it finds damaged entries and extracts those videos again")
 
     def _load(self, video_id: str, names: Iterable[str]) -> dict[str, np.ndarray]:
+        """The named members of one entry, each checked against meta.json before and after reading."""
+        file = self._file(video_id)
+        if file.is_symlink() and not _inside(file, self.path / VIDEOS):
+            raise InputError(f"feature store {self.path}: the entry of video {video_id!r} ({file}) is a link to "
+                             f"{os.path.realpath(file)}, outside the store; a store's entries are its own files")
         try:
-            with np.load(self._file(video_id), allow_pickle=False) as entry:
-                return {name: entry[name] for name in names}
+            with zipfile.ZipFile(file) as zf:
+                arrays = {name: self._member(zf, video_id, name) for name in names}
         except FileNotFoundError:
             raise KeyError(video_id) from None
+        except InputError:  # said precisely already (an InputError is also a ValueError, one of _DAMAGE)
+            raise
         except _DAMAGE as err:
             raise self._damaged(video_id, f"{type(err).__name__}: {err}") from None
+        for name, array in arrays.items():
+            if name in self.dims:
+                check_finite(array, f"feature store {self.path}: video {video_id!r}, stream {name}")
+        return arrays
+
+    def _member(self, zf: zipfile.ZipFile, video_id: str, name: str) -> np.ndarray:
+        """One array of an entry. Its npy header is read first: an object (pickled) array, a size larger
+        than the member's bytes, or a dtype/shape other than meta.json's is refused before allocating."""
+        info = zf.getinfo(f"{name}.npy")
+        with zf.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                     else np.lib.format.read_array_header_2_0(fh))
+            if dtype.hasobject:
+                raise self._damaged(video_id, f"member {name} is an object array (pickled Python objects), "
+                                              "which a store never holds and vidcap never unpickles")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if info.compress_type != zipfile.ZIP_STORED:  # its stated size could be a decompression bomb's
+                raise self._damaged(video_id, f"member {name} is compressed; vidcap writes entries uncompressed")
+            if nbytes > info.file_size:
+                raise self._damaged(video_id, f"member {name} claims {shape} {dtype} ({nbytes:,} bytes) in "
+                                              f"{info.compress_size:,} stored bytes")
+            problem = self._shape_problem(name, shape, dtype)
+            if problem:
+                raise InputError(f"feature store {self.path}: video {video_id!r}, {problem} "
+                                 f"({self._file(video_id)})")
+        with zf.open(info) as fh:  # read_array reads the header again itself
+            return np.lib.format.read_array(fh, allow_pickle=False)
+
+    def _shape_problem(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        if name in self.dims:
+            want = self.spec.dtypes.get(name)
+            if str(dtype) != want or len(shape) != 1 + len(self.dims[name]) or shape[1:] != self.dims[name] \
+                    or shape[0] < 1:
+                return (f"stream {name} is {shape} {dtype}; {META} says (frames >= 1, "
+                        f"{', '.join(map(str, self.dims[name]))}) {want}")
+        elif name in ("_indices", "_timestamps") and len(shape) != 1:
+            return f"{name} has shape {shape}; expected one value per frame"
+        elif name == "_info" and (shape != () or dtype.kind != "U"):
+            return f"_info is {shape} {dtype}; expected a JSON string"
+        return None
 
     def problem(self, video_id: str, *, full: bool = False) -> str | None:
         """Why the entry of ``video_id`` cannot be read, or None when it can (also None when absent).
@@ -139,8 +229,14 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
             array([0.267, 0.8  ])
         """
         entry = self._load(video_id, RESERVED)
-        return {**json.loads(str(entry["_info"])), "indices": entry["_indices"],
-                "timestamps": entry["_timestamps"]}
+        try:
+            info = json.loads(str(entry["_info"]))
+        except (ValueError, RecursionError) as err:
+            raise self._damaged(video_id, f"_info is not JSON ({err})") from None
+        if not isinstance(info, dict):
+            raise self._damaged(video_id, "_info is not a JSON object")
+        check_finite(entry["_timestamps"], f"feature store {self.path}: video {video_id!r}, _timestamps")
+        return {**info, "indices": entry["_indices"], "timestamps": entry["_timestamps"]}
 
     def __contains__(self, video_id: object) -> bool:
         return isinstance(video_id, str) and self._file(video_id).is_file()
@@ -164,10 +260,10 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
         """Failed videos of every run and shard that wrote here, minus those since extracted."""
         found: dict[str, dict[str, str]] = {}
         for file in sorted(self.path.glob("failures*.json")):
-            try:
-                records = json.loads(file.read_text())
-            except (OSError, ValueError) as err:
-                raise InputError(f"{file}: unreadable failures list ({err})") from None
+            records = read_json(file, "failures list")
+            if not isinstance(records, list) or not all(
+                    isinstance(r, dict) and isinstance(r.get("video_id"), str) for r in records):
+                raise InputError(f"{file}: not a failures list ([{{\"video_id\", \"path\", \"reason\"}}])")
             found.update((r["video_id"], r) for r in records if r["video_id"] not in self)
         return [found[k] for k in sorted(found)]
 
@@ -226,10 +322,7 @@ class StoreWriter:
         if not file.exists():
             write_json(file, self.meta)  # every shard writes the same bytes, so racing writers agree
             return
-        try:
-            old = json.loads(file.read_text())
-        except ValueError as err:
-            raise InputError(f"{file}: unreadable store metadata ({err}); remove the folder or write the store elsewhere")
+        old = read_json(file, "feature store metadata")
         stored = old.get("spec") if isinstance(old, dict) else None
         try:
             diff = FeatureSpec.from_dict(stored, source=str(file)).differences(self.spec)
@@ -261,10 +354,16 @@ class StoreWriter:
 
     def write(self, video_id: str, streams: dict[str, np.ndarray], *, indices: np.ndarray,
               timestamps: np.ndarray, info: dict[str, Any]) -> None:
-        """Write one video's entry atomically, each stream in the spec's stored dtype."""
+        """Write one video's entry atomically, each stream in the spec's stored dtype; InputError (and
+        nothing written) when a stream holds a NaN or infinity, e.g. a value beyond float16's range."""
         if set(streams) != set(self.spec.dtypes):
             raise ValueError(f"video {video_id!r}: streams {sorted(streams)}, the store has {sorted(self.spec.dtypes)}")
         arrays = to_stored(streams, self.spec.dtypes)
+        for name, array in arrays.items():  # after the cast: float16 turns values beyond ±65504 into inf
+            problem = finite_problem(array)
+            if problem is not None:
+                raise InputError(f"feature store {self.path}: video {video_id!r}, stream {name} "
+                                 f"({array.dtype}): {problem}; not written")
         arrays.update(_indices=np.asarray(indices, np.int64), _timestamps=np.asarray(timestamps, np.float64),
                       _info=np.array(json.dumps(info, sort_keys=True)))
         write_atomic(self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}", lambda f: np.savez(f, **arrays))

@@ -11,7 +11,8 @@ Results are untrusted input; the rules (also in ``vidcap score --help`` and the 
 * an empty or blank caption is scored as an empty sentence (0 for that video on BLEU, METEOR, ROUGE-L
   and CIDEr; it counts towards corpus BLEU's brevity penalty) and is counted;
 * invalid JSON, a top level that is not a list, entries that are not objects, a missing id or caption,
-  ids or captions of the wrong type are errors naming the file and the entries.
+  ids or captions of the wrong type, captions with control characters (line breaks, escapes:
+  :func:`vidcap.checks.control_characters`) are errors naming the file and the entries.
 
 Example:
     >>> report = score_results_file("results.json", ["test_videodatainfo.json"], split="test")  # doctest: +SKIP
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from vidcap.checks import control_characters
 from vidcap.data.annotations import Annotations, natural_key
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json, write_atomic
@@ -189,6 +191,9 @@ def _entry(entry: Any) -> tuple[str, str, str | None]:
     caption = entry["caption"]
     if not isinstance(caption, str):
         return "", "", f"({vid}) has caption={caption!r:.40} ({type(caption).__name__}, expected a string)"
+    controls = control_characters(caption)
+    if controls:  # a line break would shift every later caption in the tokenizer's line-per-caption stream
+        return "", "", f"({vid}) has a caption with control characters {', '.join(controls)}"
     return str(vid), caption, None
 
 

@@ -191,4 +191,5 @@ def test_python_api_counts(tmp_path):
     assert conv.counts() == {"train": (2, 3), "validate": (2, 2), "test": (2, 2)}
     assert {ex.what: len(ex.items) for ex in conv.excluded} == {
         "clips of youtube_mapping.txt without an English description": 1,
-        "CSV rows whose clip youtube_mapping.txt does not list": 2, "empty English descriptions": 2}
+        "CSV rows whose clip youtube_mapping.txt does not list": 2, "empty English descriptions": 2,
+        "English descriptions with control characters": 0}

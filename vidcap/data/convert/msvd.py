@@ -23,11 +23,13 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from vidcap.checks import control_characters, id_problem
 from vidcap.data.annotations import SPLITS
 from vidcap.data.convert.common import Conversion, VideoEntry
 from vidcap.errors import InputError, listing
@@ -65,7 +67,7 @@ def read_mapping(path: PathLike) -> dict[str, int]:
             continue
         parts = line.split()
         match = _VID.fullmatch(parts[1]) if len(parts) == 2 else None
-        if match is None or not _CLIP.fullmatch(parts[0]):
+        if match is None or not _CLIP.fullmatch(parts[0]) or id_problem(parts[0]):
             bad.append(f"line {number} {line.strip()[:60]!r}")
             continue
         clip, n = parts[0], int(match.group(1))
@@ -92,30 +94,48 @@ def read_corpus(path: PathLike) -> list[tuple[int, dict[str, str]]]:
     rows: list[tuple[int, dict[str, str]]] = []
     bad: list[str] = []
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in USED if c not in header]
-            if missing:
-                raise InputError(f"{path}: not the MSVD corpus CSV: missing column(s) {', '.join(missing)} "
-                                 f"(expected the header {','.join(COLUMNS)})")
-            for fields in reader:
-                line = reader.line_num
-                if len(fields) > len(header):
-                    bad.append(f"line {line} has {len(fields)} fields, the header {len(header)}")
-                    continue
-                row = dict(zip(header, fields + [""] * (len(header) - len(fields))))
-                if not row["VideoID"].strip() or not _is_int(row["Start"]) or not _is_int(row["End"]):
-                    bad.append(f"line {line} (VideoID={row['VideoID']!r:.20}, Start={row['Start']!r:.10}, "
-                               f"End={row['End']!r:.10})")
-                    continue
-                rows.append((line, row))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: MSVD corpus CSV not found") from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); expected the MSVD corpus CSV") from None
-    except (OSError, csv.Error) as err:
+    except OSError as err:
         raise InputError(f"{path}: cannot read the MSVD corpus CSV: {err}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset "
+                         f"{err.start}); expected the MSVD corpus CSV, saved as UTF-8") from None
+    # strict: a stray quote is an error, not a field silently glued together (csv's default)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in USED if c not in header]
+        if missing:
+            raise InputError(f"{path}: not the MSVD corpus CSV: missing column(s) {', '.join(missing)} "
+                             f"(expected the header {','.join(COLUMNS)})")
+        start = reader.line_num + 1
+        for fields in reader:
+            line, end, start = start, reader.line_num, reader.line_num + 1
+            if end > line:  # no MSVD field holds a line break: a quote was left open and swallowed rows
+                bad.append(f"lines {line}-{end} are one record (a quote opened on line {line} closes on "
+                           f"line {end})")
+                continue
+            if len(fields) > len(header):
+                bad.append(f"line {line} has {len(fields)} fields, the header {len(header)}")
+                continue
+            row = dict(zip(header, fields + [""] * (len(header) - len(fields))))
+            if not row["VideoID"].strip() or not _is_int(row["Start"]) or not _is_int(row["End"]):
+                bad.append(f"line {line} (VideoID={row['VideoID']!r:.20}, Start={row['Start']!r:.10}, "
+                           f"End={row['End']!r:.10})")
+                continue
+            problem = id_problem(clip_name(row))
+            if problem:
+                bad.append(f"line {line}: clip {clip_name(row)!r:.40} {problem}")
+                continue
+            rows.append((line, row))
+    except csv.Error as err:
+        raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({err}); expected the MSVD corpus "
+                         "CSV") from None
     if bad:
         raise InputError(f"{path}: malformed rows: {listing(bad)}")
     if not rows:
@@ -174,7 +194,8 @@ def convert_msvd(csv_path: PathLike, mapping_path: PathLike, *, split_file: Path
     """MSVD's corpus CSV + mapping file → a :class:`Conversion` (see the module docstring).
 
     Left out, and reported: clips of the mapping without an English description, CSV rows whose clip
-    the mapping does not list, empty English descriptions, and (with ``split_file``) clips it leaves out.
+    the mapping does not list, empty English descriptions, English descriptions with control characters
+    (:func:`vidcap.checks.control_characters`), and (with ``split_file``) clips it leaves out.
 
     Example:
         >>> conv = convert_msvd("corpus.csv", "youtube_mapping.txt")   # doctest: +SKIP
@@ -198,6 +219,7 @@ def convert_msvd(csv_path: PathLike, mapping_path: PathLike, *, split_file: Path
     unmapped: list[str] = []
     languages: Counter[str] = Counter()
     empty: list[str] = []
+    unprintable: list[str] = []
     for line, row in rows:
         clip = clip_name(row)
         if clip not in mapping:
@@ -209,6 +231,10 @@ def convert_msvd(csv_path: PathLike, mapping_path: PathLike, *, split_file: Path
             continue
         if not row["Description"].strip():
             empty.append(f"line {line} ({clip})")
+            continue
+        controls = control_characters(row["Description"])
+        if controls:
+            unprintable.append(f"line {line} ({clip}: {', '.join(controls)})")
             continue
         captions[clip].append(row["Description"])
 
@@ -225,6 +251,7 @@ def convert_msvd(csv_path: PathLike, mapping_path: PathLike, *, split_file: Path
                  [f"{clip} (vid{mapping[clip]})" for clip in order if not captions.get(clip)])
     conv.exclude(f"CSV rows whose clip {Path(mapping_path).name} does not list", unmapped)
     conv.exclude("empty English descriptions", empty)
+    conv.exclude("English descriptions with control characters", unprintable)
     if split_file is not None:
         conv.exclude(f"clips that {Path(split_file).name} leaves out",
                      [f"{clip} (vid{mapping[clip]})" for clip in order if clip not in split_of])

@@ -8,7 +8,8 @@ captions, ``chCap`` 10 Chinese ones: ``vatex_training_v1.0.json`` (25,991 clips)
 cannot be converted. Captioning papers report on the public test set (docs/datasets.md).
 
 Output: ``video_id`` = ``videoID``; the English captions only, verbatim; splits train / validate / test
-from the file each clip came from. Blank captions, and clips left without any, are reported.
+from the file each clip came from. Blank captions, captions with control characters
+(:func:`vidcap.checks.control_characters`), and clips left without any, are reported.
 
 Example:
     >>> conv = convert_vatex("vatex_training_v1.0.json", "vatex_validation_v1.0.json",
@@ -25,6 +26,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from vidcap.checks import control_characters
 from vidcap.data.convert.common import Conversion, VideoEntry
 from vidcap.errors import InputError, listing
 from vidcap.files import read_json
@@ -78,7 +80,7 @@ def convert_vatex(train: PathLike, validate: PathLike, test: PathLike | None = N
     files = {"train": train, "validate": validate, **({"test": test} if test is not None else {})}
     conv = Conversion("VATEX", [], {}, sources=[Path(p) for p in files.values()])
     owner: dict[str, Path] = {}
-    blank, captionless, repeated = [], [], []
+    blank, captionless, repeated, unprintable = [], [], [], []
     per_clip: Counter[int] = Counter()
     for split, raw in files.items():
         path = Path(raw)
@@ -87,8 +89,10 @@ def convert_vatex(train: PathLike, validate: PathLike, test: PathLike | None = N
                 repeated.append(f"{vid} ({owner[vid].name} and {path.name})")
                 continue
             owner[vid] = path
-            kept = [c for c in captions if c.strip()]
-            blank += [f"{vid} ({path.name})"] * (len(captions) - len(kept))
+            unprintable += [f"{vid} ({path.name}: {', '.join(control_characters(c))})"
+                            for c in captions if control_characters(c)]
+            kept = [c for c in captions if c.strip() and not control_characters(c)]
+            blank += [f"{vid} ({path.name})"] * sum(not c.strip() for c in captions)
             per_clip[len(captions)] += 1
             if not kept:
                 captionless.append(f"{vid} ({path.name})")
@@ -99,6 +103,7 @@ def convert_vatex(train: PathLike, validate: PathLike, test: PathLike | None = N
         raise InputError(f"videoIDs listed twice: {listing(repeated)}")
     conv.exclude("clips without any English caption", captionless)
     conv.exclude("blank English captions", blank)
+    conv.exclude("English captions with control characters", unprintable)
     other = {n: k for n, k in per_clip.items() if n != CAPTIONS_PER_CLIP}
     if other:
         conv.notes.append(f"clips with other than {CAPTIONS_PER_CLIP} English captions: "
