@@ -28,6 +28,7 @@ from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FeatureSpec
 from vidcap.registry import Registry
 from vidcap.video import Sampling
+from vidcap.video.clip_windows import ClipWindows
 
 BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
 
@@ -54,6 +55,8 @@ class Backbone(torch.nn.Module):
         streams: per-frame shape of each output stream, e.g. ``{"frame": (2048,)}``.
         int_streams: names of the streams holding integers (stored as int16, not float16).
         transform: picklable uint8 NHWC → uint8 NCHW resize/crop/letterbox to the input size.
+        windows: for clip (video) backbones, the window of frames read around each sampled frame
+            (:class:`vidcap.video.clip_windows.ClipWindows`); their batches are windows (B, L, 3, S, S).
     """
 
     name: str
@@ -66,6 +69,7 @@ class Backbone(torch.nn.Module):
     transform: Transform
     # What ``weights=None`` means for this family: the pretrained weights it is usually run with.
     default_weights: str = "imagenet"
+    windows: ClipWindows | None = None  # image backbones read single frames
 
     def __init__(self, *, device: torch.device, dtype: str | None,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
