@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+from torchvision.transforms import functional as TF1
 from torchvision.transforms.v2 import functional as TF
 
 
@@ -91,8 +92,9 @@ class VideoResizeCenterCrop:
     *no* antialiasing (how torchvision's Kinetics weights were evaluated), then the centre
     ``size``×``size`` crop. Any leading axes: (N, H, W, 3) → (N, 3, S, S), (B, L, H, W, 3) → (B, L, 3, S, S).
 
-    Resizing uint8 rounds as that transform does (it too resizes the uint8 video before scaling to
-    [0, 1]), so the normalised input equals ``Weights.transforms()``'s to float precision.
+    It calls the same kernel as that transform (``torchvision.transforms.functional``, which rounds uint8
+    results to nearest; the ``v2`` kernel can land one grey level lower) on uint8 frames, as it does, so
+    the normalised input equals ``Weights.transforms()``'s to float precision (tests/features/test_motion.py).
     """
 
     size: int
@@ -102,9 +104,9 @@ class VideoResizeCenterCrop:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         lead, (h, w) = frames.shape[:-3], frames.shape[-3:-1]
         x = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, h, w, 3))).permute(0, 3, 1, 2)
-        x = TF.resize(x, list(self.resize), interpolation=TF.InterpolationMode(self.interpolation),
-                      antialias=False)
-        x = TF.center_crop(x, [self.size, self.size])
+        x = TF1.resize(x, list(self.resize), interpolation=TF1.InterpolationMode(self.interpolation),
+                       antialias=False)
+        x = TF1.center_crop(x, [self.size, self.size])
         return np.ascontiguousarray(x.numpy()).reshape(*lead, 3, self.size, self.size)
 
 
