@@ -12,6 +12,7 @@ import pytest
 import torch
 import torchvision
 
+from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.config import load_config
@@ -29,10 +30,14 @@ WALK = ROOT / "tests" / "assets" / "intel_walk.mkv"  # real 640×480 footage (te
 CHEAP = {"input_size": 32, "clip_len": 4}  # 3D convolutions are costly on 2 shared cores
 
 
-def test_every_model_is_listed_with_its_clip_length_and_size():
+def test_every_model_is_listed_with_its_clip_length_and_size(capsys):
     assert set(MODELS) <= set(list_backbones())
     assert {"r2plus1d_18", "r3d_18", "mc3_18", "s3d", "mvit_v2_s", "swin3d_t"} <= set(MODELS)
     assert summary("swin3d_t").startswith("motion 768-d per 32-frame window at 224 px")
+    assert main(["list", "backbones"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "r2plus1d_18\tmotion 512-d per 16-frame window at 112 px; weights kinetics400 " \
+           "(R2Plus1D_18_Weights.KINETICS400_V1)" in lines and "resnet18" in lines
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

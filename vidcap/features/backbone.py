@@ -70,6 +70,7 @@ class Backbone(torch.nn.Module):
     # What ``weights=None`` means for this family: the pretrained weights it is usually run with.
     default_weights: str = "imagenet"
     windows: ClipWindows | None = None  # image backbones read single frames
+    batch_sizes: dict[str, int] | None = None  # per device type, when extract's frame defaults don't fit
 
     def __init__(self, *, device: torch.device, dtype: str | None,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
@@ -205,6 +206,17 @@ def backbone_options(name: str) -> list[str]:
     """
     params = inspect.signature(BACKBONES.get(name)).parameters.values()
     return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "device")]
+
+
+def backbone_summary(name: str) -> str:
+    """One line about a backbone for ``vidcap list backbones`` where its family gives one ('' otherwise).
+
+    Example:
+        >>> backbone_summary("r3d_18").split(";")[0], backbone_summary("resnet18")
+        ('motion 512-d per 16-frame window at 112 px', '')
+    """
+    summary = getattr(BACKBONES.get(name), "summary", None)
+    return summary(name) if summary else ""
 
 
 def list_backbones() -> list[str]:

@@ -140,8 +140,9 @@ def model_input(transform: Transform, clip: Clip) -> np.ndarray:
 
 
 def default_batch_size(backbone: Backbone) -> int:
-    """Frames per forward pass when not given, by device type."""
-    return DEFAULT_BATCH_SIZE.get(backbone.device.type, DEFAULT_BATCH_SIZE["cpu"])
+    """Frames (windows, for a clip backbone) per forward pass when not given, by device type."""
+    sizes = backbone.batch_sizes or DEFAULT_BATCH_SIZE
+    return sizes.get(backbone.device.type, sizes["cpu"])
 
 
 def _stored(backbone: Backbone, job: "_Job", frame_size: tuple[int, int]) -> dict[str, np.ndarray]:

@@ -103,6 +103,9 @@ class VideoBackbone(Backbone):
     """A torchvision video classifier without its classifier, over frame windows; see the module docstring."""
 
     default_weights = KINETICS
+    # Windows per forward pass: each is a clip of 16 to 64 frames, so a few already fill the caches
+    # (and a batch of 32-frame 224-pixel Swin3D windows needs gigabytes of activations).
+    batch_sizes = {"cpu": 2, "cuda": 8}
 
     def __init__(self, name: str, *, weights: str, device: torch.device, clip_len: int, clip_stride: int = 1,
                  input_size: int | None = None, dtype: str | None = None, seed: int = DEFAULT_SEED):
@@ -157,6 +160,13 @@ def _builder(name: str) -> Callable[..., VideoBackbone]:
     def build(name: str, *, weights: str, device: torch.device, clip_len: int = MODELS[name].clip_len,
               clip_stride: int = 1, input_size: int | None = None, dtype: str | None = None,
               seed: int = DEFAULT_SEED) -> VideoBackbone:
+        """A torchvision Kinetics video model over frame windows (vidcap/features/motion.py).
+
+        Options:
+            clip_len: frames per window around each sampled frame (default: the model's clip length).
+            clip_stride: frames between a window's consecutive frames (1 = consecutive frames).
+            input_size: crop side in pixels, 16 to 512, the resize scaled with it (unset: the weights' crop).
+        """
         return VideoBackbone(name, weights=weights, device=device, clip_len=clip_len, clip_stride=clip_stride,
                              input_size=input_size, dtype=dtype, seed=seed)
     build.default_weights = KINETICS  # type: ignore[attr-defined]
