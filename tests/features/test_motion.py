@@ -152,7 +152,7 @@ def test_vidcap_extract_r2plus1d_on_real_clips_offline_with_random_weights(tmp_p
     done = subprocess.run([sys.executable, "-m", "vidcap", "extract", *clips, "--backbone", "r2plus1d_18",
                            "--frames", "8", "--weights", "none", "--out", str(out), "--no-progress",
                            "--option", "input_size=32", "--option", "clip_len=4"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     store = FeatureStore(out)
     assert store.spec.weights == "none(seed=0)" and store.spec.options["clip_len"] == 4

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from videogen import counter_frames, frame_counter, write_video
 
 from vidcap.errors import UsageError
 from vidcap.video import Sampling, VideoInfo, read_clip, sample_indices
 from vidcap.video.clip_windows import ClipWindows
-
-from videogen import counter_frames, frame_counter, write_video
 
 
 def _info(fps: float, count: int) -> VideoInfo:
@@ -50,8 +49,8 @@ def test_windows_stay_inside_a_start_end_range():
     assert win.min() >= 100 and win.max() <= 149
 
 
-@pytest.mark.parametrize("kwargs", [dict(length=0), dict(length=4, stride=0), dict(length=True),
-                                    dict(length=4, stride=1.5), dict(length=10_000)])
+@pytest.mark.parametrize("kwargs", [{"length": 0}, {"length": 4, "stride": 0}, {"length": True},
+                                    {"length": 4, "stride": 1.5}, {"length": 10_000}])
 def test_bad_window_settings_are_usage_errors(kwargs):
     with pytest.raises(UsageError, match="clip_(len|stride)="):
         ClipWindows(**kwargs)

@@ -38,8 +38,9 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -105,7 +106,7 @@ class VideoBackbone(Backbone):
     default_weights = KINETICS
     # Windows per forward pass: each is a clip of 16 to 64 frames, so a few already fill the caches
     # (and a batch of 32-frame 224-pixel Swin3D windows needs gigabytes of activations).
-    batch_sizes = {"cpu": 2, "cuda": 8}
+    batch_sizes: ClassVar[dict[str, int]] = {"cpu": 2, "cuda": 8}
 
     def __init__(self, name: str, *, weights: str, device: torch.device, clip_len: int, clip_stride: int = 1,
                  input_size: int | None = None, dtype: str | None = None, seed: int = DEFAULT_SEED):
