@@ -81,14 +81,14 @@ class VideoModel:
 _RESNET3D = _drop("fc")
 MODELS: dict[str, VideoModel] = {
     "r2plus1d_18": VideoModel(_RESNET3D, 512, 16, False,
-                              "the usual motion stream of ResNet+3D captioners; (2+1)D convolutions, 112 px"),
-    "r3d_18": VideoModel(_RESNET3D, 512, 16, False, "plain 3D ResNet-18 (C3D's successor), 112 px"),
-    "mc3_18": VideoModel(_RESNET3D, 512, 16, False, "mixed 3D/2D convolutions: the cheapest of the three ResNets"),
+                              "the usual motion stream of ResNet+3D captioners, (2+1)D convolutions"),
+    "r3d_18": VideoModel(_RESNET3D, 512, 16, False, "plain 3D ResNet-18 (C3D's successor)"),
+    "mc3_18": VideoModel(_RESNET3D, 512, 16, False, "mixed 3D/2D convolutions, fewest parameters (11.7 M)"),
     # S3D's classifier is a 1×1×1 convolution followed by a mean over positions: without it, the forward
     # pass averages the pooled map, which is what that convolution reads.
-    "s3d": VideoModel(_drop("classifier", 1), 1024, 64, False, "separable 3D Inception (I3D's faster successor), 224 px"),
-    "mvit_v2_s": VideoModel(_drop("head", 1), 768, 16, True, "multiscale vision transformer; 16 frames at 224 px only"),
-    "swin3d_t": VideoModel(_drop("head"), 768, 32, False, "Video Swin-T: strongest Kinetics accuracy per FLOP here"),
+    "s3d": VideoModel(_drop("classifier", 1), 1024, 64, False, "separable 3D Inception (I3D's faster successor)"),
+    "mvit_v2_s": VideoModel(_drop("head", 1), 768, 16, True, "multiscale vision transformer, 16 frames at 224 px only"),
+    "swin3d_t": VideoModel(_drop("head"), 768, 32, False, "Video Swin-T: 10 points above the ResNets on Kinetics at similar compute"),
     "swin3d_s": VideoModel(_drop("head"), 768, 32, False, "Video Swin-S: about twice Swin-T's compute"),
     "swin3d_b": VideoModel(_drop("head"), 1024, 32, False,
                            "Video Swin-B; KINETICS400_IMAGENET22K_V1 weights add ImageNet-22K pretraining"),
@@ -155,12 +155,17 @@ class VideoBackbone(Backbone):
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "weights_id": self.weights_id, "preprocessing": self.preprocessing}
 
+    @staticmethod
+    def summary(name: str) -> str:
+        """``vidcap list backbones``' line (:func:`summary`)."""
+        return summary(name)
 
-def _builder(name: str) -> Callable[..., VideoBackbone]:
-    """The registered builder of one model: its own ``clip_len`` default, visible to ``backbone_options``."""
-    def build(name: str, *, weights: str, device: torch.device, clip_len: int = MODELS[name].clip_len,
-              clip_stride: int = 1, input_size: int | None = None, dtype: str | None = None,
-              seed: int = DEFAULT_SEED) -> VideoBackbone:
+
+def _builder(model: str) -> type[VideoBackbone]:
+    """The registered builder of one model: a subclass whose ``clip_len`` default is the model's own, so
+    ``backbone_options`` and the spec's ``options`` show it (and the class methods every backbone family
+    has, such as how it names weights, are inherited)."""
+    class Builder(VideoBackbone):
         """A torchvision Kinetics video model over frame windows (vidcap/features/motion.py).
 
         Options:
@@ -168,23 +173,28 @@ def _builder(name: str) -> Callable[..., VideoBackbone]:
             clip_stride: frames between a window's consecutive frames (1 = consecutive frames).
             input_size: crop side in pixels, 16 to 512, the resize scaled with it (unset: the weights' crop).
         """
-        return VideoBackbone(name, weights=weights, device=device, clip_len=clip_len, clip_stride=clip_stride,
+
+        def __init__(self, name: str, *, weights: str, device: torch.device, clip_len: int = MODELS[model].clip_len,
+                     clip_stride: int = 1, input_size: int | None = None, dtype: str | None = None,
+                     seed: int = DEFAULT_SEED):
+            super().__init__(name, weights=weights, device=device, clip_len=clip_len, clip_stride=clip_stride,
                              input_size=input_size, dtype=dtype, seed=seed)
-    build.default_weights = KINETICS  # type: ignore[attr-defined]
-    build.summary = summary  # type: ignore[attr-defined]
-    return build
+
+    Builder.__name__ = Builder.__qualname__ = f"VideoBackbone[{model}]"
+    return Builder
 
 
 def summary(name: str) -> str:
     """One line for ``vidcap list backbones``: clip length, input, feature size, weights.
 
     Example:
-        >>> summary("r2plus1d_18")
-        'motion 512-d per 16-frame window at 112 px; weights kinetics400 (R2Plus1D_18_Weights.KINETICS400_V1)'
+        >>> summary("r2plus1d_18").split("; ")[:2]
+        ['motion 512-d per 16-frame window at 112 px', 'weights kinetics400 (R2Plus1D_18_Weights.KINETICS400_V1, Kinetics-400 top-1 67.5%)']
     """
     release = torchvision.models.get_model_weights(name).KINETICS400_V1
     return (f"{STREAM} {MODELS[name].dim}-d per {MODELS[name].clip_len}-frame window at "
-            f"{release.transforms().crop_size[0]} px; weights {KINETICS} ({release})")
+            f"{release.transforms().crop_size[0]} px; weights {KINETICS} ({release}, Kinetics-400 top-1 "
+            f"{release.meta['_metrics']['Kinetics-400']['acc@1']:.1f}%); {MODELS[name].use}")
 
 
 for _name in MODELS:
