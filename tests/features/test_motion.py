@@ -108,6 +108,7 @@ def _extract(sources, out, backbone, frames, **options):
     return out
 
 
+@pytest.mark.slow  # 20-75 s on 2 shared cores: extraction twice, training, captioning stores and files
 def test_a_frame_store_and_a_motion_store_train_sa_lstm_together(tmp_path):
     from vidcap.data.synthetic import generate
 
@@ -147,6 +148,7 @@ def test_a_frame_store_and_a_motion_store_train_sa_lstm_together(tmp_path):
                          against="checkpoint best.pt")
 
 
+@pytest.mark.slow  # a subprocess importing torch and 16 R(2+1)D windows
 def test_vidcap_extract_r2plus1d_on_real_clips_offline_with_random_weights(tmp_path):
     clips = [str(ROOT / "tests" / "assets" / n) for n in ("intel_walk.mkv", "intel_eat.mkv")]
     out = tmp_path / "motion"
