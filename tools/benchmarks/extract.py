@@ -9,8 +9,14 @@ measures sampled frames/s of three ways to get features of ``--frames`` frames p
 - ``naive``: decode every frame of a video, keep the sampled ones, one forward per video; its
   ``ratio`` is pipeline / naive (how much faster the pipeline is).
 
+Motion (clip) backbones (``r2plus1d_18``, ``s3d`` …, vidcap/features/motion.py) are measured the same
+way in windows/s (one window of ``--clip-len`` frames per sampled position): ``backbone`` runs the same
+windows already decoded and gathered; ``naive`` decodes every frame and transforms every window's frames
+on their own (overlapping windows transform their shared frames again), one forward per video.
+
 Example:
     $ python tools/benchmark.py extract --json --videos 4 --seconds 3
+    $ python tools/benchmark.py extract --json --backbone r2plus1d_18 --input-size 56 --clip-len 8 --videos 2
 """
 from __future__ import annotations
 
@@ -24,8 +30,9 @@ import numpy as np
 import torch
 
 from vidcap.features import extract, get_backbone
-from vidcap.features.extract import DEFAULT_BATCH_SIZE
-from vidcap.video import Sampling, probe, read_clip, sample_indices
+from vidcap.features.backbone import backbone_options
+from vidcap.features.extract import decode, default_batch_size, model_input
+from vidcap.video import Sampling, probe, sample_indices
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--videos", type=int, default=20, help="number of generated clips")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each clip")
     parser.add_argument("--frames", type=int, default=28, help="frames sampled per clip")
-    parser.add_argument("--input-size", type=int, default=224, help="backbone input size (ResNet)")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="backbone input size (ResNet: default 224; motion backbones: default their weights' crop)")
+    parser.add_argument("--clip-len", type=int, default=None,
+                        help="frames per window of a motion backbone (default: the model's own)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="frames per forward pass (default: extract's own, 16 on CPU, 64 on GPU)")
     parser.add_argument("--repeat", type=int, default=3,
@@ -79,24 +89,31 @@ def _naive(model, paths: list[Path], sampling: Sampling) -> tuple[int, float]:
                 break
             frames.append(frame)
         cap.release()
-        indices, _ = sample_indices(probe(path), sampling)
-        picked = np.stack([cv2.cvtColor(frames[min(i, len(frames) - 1)], cv2.COLOR_BGR2RGB) for i in indices])
-        model.run(torch.from_numpy(model.transform(picked)))
-        frames_done += len(picked)
+        info = probe(path)
+        indices, _ = sample_indices(info, sampling)
+        if model.windows is not None:  # each window on its own: shared frames transformed again
+            indices = model.windows.indices(indices, 0, info.frame_count)
+        picked = np.stack([cv2.cvtColor(frames[min(i, len(frames) - 1)], cv2.COLOR_BGR2RGB) for i in indices.ravel()])
+        model.run(torch.from_numpy(model.transform(picked.reshape(*indices.shape, *picked.shape[1:]))))
+        frames_done += len(indices)
     return frames_done, time.perf_counter() - start
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     options = {"dtype": args.dtype}
-    if args.backbone.startswith("resnet"):
-        options["input_size"] = args.input_size
+    known = backbone_options(args.backbone)
+    if "input_size" in known:
+        options["input_size"] = args.input_size or (None if "clip_len" in known else 224)
+    if args.clip_len is not None:
+        options["clip_len"] = args.clip_len
     sampling = Sampling(frames=args.frames)
     with tempfile.TemporaryDirectory(prefix="vidcap-bench-") as tmp:
         paths = make_clips(Path(tmp), args.videos, args.seconds)
         model = get_backbone(args.backbone, weights="none", device=args.device, **options)
-        args.batch_size = args.batch_size or DEFAULT_BATCH_SIZE[model.device.type]
+        args.batch_size = args.batch_size or default_batch_size(model)
         # Frames decoded and resized up front, packed in the pipeline's fixed-size batches.
-        frames = torch.cat([torch.from_numpy(model.transform(read_clip(p, sampling).frames)) for p in paths])
+        frames = torch.cat([torch.from_numpy(model_input(model.transform, decode(p, sampling, model.windows)))
+                            for p in paths])
         pad = -len(frames) % args.batch_size
         frames = torch.cat([frames, frames.new_zeros((pad, *frames.shape[1:]))])
         batches = list(frames.split(args.batch_size))
@@ -114,7 +131,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             backbone_fps = max(backbone_fps, n / _backbone_alone(model, batches))
             naive_frames, naive_s = _naive(model, paths, sampling)
             naive_fps = max(naive_fps, naive_frames / naive_s)
-    common = {"backbone": args.backbone, "device": args.device, "dtype": model.dtype, "videos": args.videos,
+    common = {"backbone": args.backbone, "unit": "frames" if model.windows is None else
+              f"windows of {model.windows.length} frames", "device": args.device, "dtype": model.dtype, "videos": args.videos,
               "frames_per_video": args.frames, "batch_size": args.batch_size, "workers": args.workers,
               "threads": torch.get_num_threads(), "repeat": args.repeat}
     return [

@@ -95,7 +95,11 @@ def _run_list(args: argparse.Namespace) -> int:
         from vidcap.features import list_backbones as names
     else:
         from vidcap.models import list_models as names
-    print("\n".join(names()))
+    if args.what == "backbones":  # clip backbones add their window length and feature size
+        from vidcap.features.backbone import backbone_summary
+        print("\n".join(f"{n}\t{backbone_summary(n)}".rstrip() for n in names()))
+    else:
+        print("\n".join(names()))
     return 0
 
 

@@ -172,9 +172,10 @@ class Captioner:
         clips: dict[str, Clip] = {}
         for i in used:
             sampling = dataclasses.replace(Sampling.from_dict(self.specs[i].sampling), start=start, end=end)
-            key = repr(sampling)
+            windows = self.backbone(i).windows  # clip backbones also read frame windows
+            key = repr((sampling, windows))
             if key not in clips:  # stores sampled alike share one decode
-                clips[key] = decode(path, sampling)
+                clips[key] = decode(path, sampling, windows)
             entries[i] = video_entry(self.backbone(i), clips[key])
         feats, masks = select(self.streams, entries, frames=self.frames, source=str(path))
         if self.normalizer is not None:

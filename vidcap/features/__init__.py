@@ -10,7 +10,7 @@ Example:
 """
 from __future__ import annotations
 
-from vidcap.features import resnet, timm_backbone, yolo  # noqa: F401  (importing registers the backbone families)
+from vidcap.features import motion, resnet, timm_backbone, yolo  # noqa: F401  (importing registers the backbone families)
 from vidcap.features.backbone import Backbone, get_backbone, list_backbones
 # Binds the name ``extract`` to the function (the submodule of the same name stays importable).
 from vidcap.features.extract import ExtractReport, extract

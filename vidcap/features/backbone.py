@@ -29,6 +29,7 @@ from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FeatureSpec
 from vidcap.registry import Registry
 from vidcap.video import Sampling
+from vidcap.video.clip_windows import ClipWindows
 
 BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
 
@@ -55,6 +56,8 @@ class Backbone(torch.nn.Module):
         streams: per-frame shape of each output stream, e.g. ``{"frame": (2048,)}``.
         int_streams: names of the streams holding integers (stored as int16, not float16).
         transform: picklable uint8 NHWC → uint8 NCHW resize/crop/letterbox to the input size.
+        windows: for clip (video) backbones, the window of frames read around each sampled frame
+            (:class:`vidcap.video.clip_windows.ClipWindows`); their batches are windows (B, L, 3, S, S).
     """
 
     name: str
@@ -67,6 +70,8 @@ class Backbone(torch.nn.Module):
     transform: Transform
     # What ``weights=None`` means for this family: the pretrained weights it is usually run with.
     default_weights: str = "imagenet"
+    windows: ClipWindows | None = None  # image backbones read single frames
+    batch_sizes: dict[str, int] | None = None  # per device type, when extract's frame defaults don't fit
 
     def __init__(self, *, device: torch.device, dtype: str | None,
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
@@ -310,6 +315,17 @@ def backbone_options(name: str) -> list[str]:
     """
     params = inspect.signature(BACKBONES.get(name)).parameters.values()
     return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("weights", "device")]
+
+
+def backbone_summary(name: str) -> str:
+    """One line about a backbone for ``vidcap list backbones`` where its family gives one ('' otherwise).
+
+    Example:
+        >>> backbone_summary("r3d_18").split(";")[0], backbone_summary("resnet18")
+        ('motion 512-d per 16-frame window at 112 px', '')
+    """
+    summary = getattr(BACKBONES.get(name), "summary", None)
+    return summary(name) if summary else ""
 
 
 def list_backbones() -> list[str]:

@@ -43,6 +43,7 @@ from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
 from vidcap.features.store import FeatureStore, StoreWriter, failures_name, to_stored
 from vidcap.video import Clip, Sampling, VideoError, read_clip
+from vidcap.video.clip_windows import ClipWindows
 
 __all__ = ["ExtractReport", "collect_sources", "decode", "extract", "parse_shard", "video_entry"]
 
@@ -93,15 +94,16 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot record {value!r} in the store")
 
 
-def decode(path: str | os.PathLike[str], sampling: Sampling) -> Clip:
+def decode(path: str | os.PathLike[str], sampling: Sampling, windows: ClipWindows | None = None) -> Clip:
     """The sampled frames of one video, decoded as extraction decodes them (large frames shrunk to
-    ``MAX_DECODE_SIDE``); VideoError when nothing can be decoded.
+    ``MAX_DECODE_SIDE``), with the frame windows around them for a clip backbone (``backbone.windows``);
+    VideoError when nothing can be decoded.
 
     Example:
         >>> decode("clip.mp4", Sampling(frames=8)).frames.shape      # doctest: +SKIP
         (8, 360, 640, 3)
     """
-    clip = read_clip(path, sampling, max_side=MAX_DECODE_SIDE)
+    clip = read_clip(path, sampling, max_side=MAX_DECODE_SIDE, windows=windows)
     if len(clip.frames) == 0:
         raise VideoError(str(path), "no frames could be decoded")
     return clip
@@ -118,13 +120,29 @@ def video_entry(backbone: Backbone, clip: Clip, batch_size: int | None = None) -
         dtype('float16')
     """
     batcher = _Batcher(backbone, batch_size or default_batch_size(backbone))
-    jobs = batcher.add({"frames": torch.from_numpy(backbone.transform(clip.frames))}) + batcher.flush()
+    jobs = batcher.add({"frames": torch.from_numpy(model_input(backbone.transform, clip))}) + batcher.flush()
     return _stored(backbone, jobs[0], clip.frames.shape[1:3])
 
 
+def model_input(transform: Transform, clip: Clip) -> np.ndarray:
+    """The backbone's uint8 input for one clip: its transformed frames (N, 3, S, S) or, for a clip read
+    with windows, its windows (N, L, 3, S, S). Each distinct frame is transformed once; overlapping
+    windows share it.
+
+    Example:
+        >>> bb = get_backbone("r3d_18", weights="none", input_size=32, clip_len=4)            # doctest: +SKIP
+        >>> model_input(bb.transform, decode("clip.mp4", Sampling(frames=8), bb.windows)).shape  # doctest: +SKIP
+        (8, 4, 3, 32, 32)
+    """
+    if clip.windows is None:
+        return transform(clip.frames)
+    return transform(clip.window_frames)[clip.windows]
+
+
 def default_batch_size(backbone: Backbone) -> int:
-    """Frames per forward pass when not given, by device type."""
-    return DEFAULT_BATCH_SIZE.get(backbone.device.type, DEFAULT_BATCH_SIZE["cpu"])
+    """Frames (windows, for a clip backbone) per forward pass when not given, by device type."""
+    sizes = backbone.batch_sizes or DEFAULT_BATCH_SIZE
+    return sizes.get(backbone.device.type, sizes["cpu"])
 
 
 def _stored(backbone: Backbone, job: "_Job", frame_size: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -137,8 +155,9 @@ def _stored(backbone: Backbone, job: "_Job", frame_size: tuple[int, int]) -> dic
 class _Clips(torch.utils.data.Dataset):
     """Decodes one source per item (in a worker): sampled frames, already transformed, or a failure."""
 
-    def __init__(self, sources: Sequence[Source], sampling: Sampling, transform: Transform):
-        self.sources, self.sampling, self.transform = list(sources), sampling, transform
+    def __init__(self, sources: Sequence[Source], sampling: Sampling, transform: Transform,
+                 windows: ClipWindows | None = None):
+        self.sources, self.sampling, self.transform, self.windows = list(sources), sampling, transform, windows
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -147,9 +166,11 @@ class _Clips(torch.utils.data.Dataset):
         src = self.sources[i]
         item: dict[str, Any] = {"video_id": src.video_id, "path": str(src.path)}
         try:
-            clip = decode(src.path, self.sampling)
+            clip = decode(src.path, self.sampling, self.windows)
             info = dataclasses.asdict(clip.info)
-            return {**item, "frames": torch.from_numpy(self.transform(clip.frames)),
+            if clip.window_indices is not None:  # where each window really lies (ends shifted, repeats)
+                info["window_indices"] = clip.window_indices.tolist()
+            return {**item, "frames": torch.from_numpy(model_input(self.transform, clip)),
                     "size": clip.frames.shape[1:3], "indices": clip.indices, "timestamps": clip.timestamps,
                     "info": {**info, "path": str(src.path)}}
         except VidcapError as err:
@@ -293,7 +314,7 @@ class _Run:
     def __call__(self, todo: list[Source], sampling: Sampling, batch_size: int, workers: int,
                  progress: bool) -> None:
         loader = torch.utils.data.DataLoader(
-            _Clips(todo, sampling, self.model.transform), batch_size=None, collate_fn=_as_is,
+            _Clips(todo, sampling, self.model.transform, self.model.windows), batch_size=None, collate_fn=_as_is,
             num_workers=workers, worker_init_fn=_init_worker if workers else None,
             pin_memory=self.model.device.type == "cuda",
             in_order=False)  # a slow video must not hold back the rest; order never affects the bits

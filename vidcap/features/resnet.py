@@ -91,7 +91,7 @@ def _pretrained(name: str, release: WeightsEnum) -> nn.Module:
         return torchvision.models.get_model(name, weights=release)
     except urllib.error.URLError as err:  # offline (or the download was refused) and nothing cached
         raise InputError(
-            f"{name} ImageNet weights ({release}) are not available: downloading {release.url} failed "
+            f"{name} pretrained weights ({release}) are not available: downloading {release.url} failed "
             f"({err.reason}). Offline, place that file at {cached} (the folder follows $TORCH_HOME), "
             f"or pass --weights PATH to a state dict, or --weights none for random weights") from None
     except RuntimeError as err:  # a damaged file in the cache

@@ -15,6 +15,8 @@ Example:
     (2, 3, 64, 64)
     >>> PilResizeCenterCrop(size=224, resize=256, interpolation="bicubic")(frames).shape
     (2, 3, 224, 224)
+    >>> VideoResizeCenterCrop(size=112, resize=(128, 171))(np.zeros((5, 2, 240, 320, 3), np.uint8)).shape
+    (5, 2, 3, 112, 112)
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+from torchvision.transforms import functional as TF1
 from torchvision.transforms.v2 import functional as TF
 
 
@@ -80,6 +83,31 @@ class PilResizeCenterCrop:
         x = TF.resize(x, [self.resize], interpolation=TF.InterpolationMode(self.interpolation), antialias=True)
         x = TF.center_crop(x, [self.size, self.size])
         return np.ascontiguousarray(x.numpy())
+
+
+@dataclass(frozen=True)
+class VideoResizeCenterCrop:
+    """torchvision's video evaluation transform (``transforms._presets.VideoClassification``) on uint8:
+    resize to ``resize`` (one value: the shorter side; two: height and width) with its interpolation and
+    *no* antialiasing (how torchvision's Kinetics weights were evaluated), then the centre
+    ``size``×``size`` crop. Any leading axes: (N, H, W, 3) → (N, 3, S, S), (B, L, H, W, 3) → (B, L, 3, S, S).
+
+    It calls the same kernel as that transform (``torchvision.transforms.functional``, which rounds uint8
+    results to nearest; the ``v2`` kernel can land one grey level lower) on uint8 frames, as it does, so
+    the normalised input equals ``Weights.transforms()``'s to float precision (tests/features/test_motion.py).
+    """
+
+    size: int
+    resize: tuple[int, ...]
+    interpolation: str = "bilinear"
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        lead, (h, w) = frames.shape[:-3], frames.shape[-3:-1]
+        x = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, h, w, 3))).permute(0, 3, 1, 2)
+        x = TF1.resize(x, list(self.resize), interpolation=TF1.InterpolationMode(self.interpolation),
+                       antialias=False)
+        x = TF1.center_crop(x, [self.size, self.size])
+        return np.ascontiguousarray(x.numpy()).reshape(*lead, 3, self.size, self.size)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ frames that exist are counted, the sampling is re-done over that real count (the
 stay exact), those frames are decoded, and the correction is logged and recorded in
 ``clip.info.fallbacks``.
 
+Clip backbones: ``windows=ClipWindows(...)`` also reads a window of frames around every sampled
+position (:mod:`vidcap.video.clip_windows`). Sampled and window frames are decoded together, each
+distinct frame once: ``clip.window_frames`` holds them in index order and ``clip.windows`` (T, L) says
+which rows make each window (``clip.window_indices``: their frame numbers).
+
 Example:
     >>> clip = read_clip("clip.mp4", Sampling(frames=8), max_side=256)   # doctest: +SKIP
     >>> clip.frames.shape, clip.indices[:3], clip.timestamps[:3]          # doctest: +SKIP
@@ -29,8 +34,9 @@ import numpy as np
 
 from vidcap.errors import UsageError
 from vidcap.video.capture import Capture, VideoError
+from vidcap.video.clip_windows import ClipWindows
 from vidcap.video.probe import VideoInfo, probe_capture
-from vidcap.video.sampling import MIN_FRAMES, Sampling, sample_indices
+from vidcap.video.sampling import MIN_FRAMES, Sampling, _window, sample_indices
 
 __all__ = ["MAX_CLIP_BYTES", "SEEK_MIN_GAP", "Clip", "read_clip"]
 
@@ -44,12 +50,19 @@ MAX_CLIP_BYTES = 2 << 30  # refuse to hold more than 2 GiB of frames: use max_si
 
 @dataclass
 class Clip:
-    """Sampled frames (N, H, W, 3) uint8 RGB, their frame indices (int64) and timestamps (s, float64)."""
+    """Sampled frames (N, H, W, 3) uint8 RGB, their frame indices (int64) and timestamps (s, float64).
+
+    Read with ``windows``: ``window_frames`` (U, H, W, 3) every distinct frame decoded, ``windows`` (N, L)
+    rows of it forming each sampled position's window, ``window_indices`` (N, L) their frame numbers.
+    """
 
     frames: np.ndarray
     indices: np.ndarray
     timestamps: np.ndarray
     info: VideoInfo
+    window_frames: np.ndarray | None = None
+    windows: np.ndarray | None = None
+    window_indices: np.ndarray | None = None
 
 
 def _output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -118,10 +131,11 @@ def _check_memory(info: VideoInfo, n: int, max_side: int | None) -> None:
 
 
 def read_clip(path: str | os.PathLike[str], sampling: Sampling = Sampling(), *,
-              max_side: int | None = None) -> Clip:
+              max_side: int | None = None, windows: ClipWindows | None = None) -> Clip:
     """Decode the frames ``sampling`` selects from ``path`` as RGB uint8, with indices and timestamps.
 
-    ``max_side`` shrinks frames (area interpolation) so that neither side exceeds it. Raises
+    ``max_side`` shrinks frames (area interpolation) so that neither side exceeds it; ``windows`` also
+    reads a window of frames around each sampled one (see the module docstring). Raises
     VideoError for every unusable file, UsageError for a bad ``max_side``.
 
     Example:
@@ -133,9 +147,10 @@ def read_clip(path: str | os.PathLike[str], sampling: Sampling = Sampling(), *,
         raise UsageError(f"max_side must be a whole number of pixels >= 1, got {max_side!r}")
     with Capture(path) as cap:
         info = probe_capture(cap)
-        indices, timestamps = sample_indices(info, sampling)
-        _check_memory(info, len(indices), max_side)
-        wanted, where = np.unique(indices, return_inverse=True)
+        indices, timestamps, spans = _plan(info, sampling, windows)
+        wanted, where = np.unique(np.concatenate([indices, spans.ravel()]), return_inverse=True)
+        # what is held at the end: the sampled frames, plus every distinct window frame
+        _check_memory(info, len(indices) + (0 if windows is None else len(wanted)), max_side)
         frames = _Reader(cap, info, max_side).read(wanted)
         if isinstance(frames, int):
             real = frames
@@ -147,13 +162,26 @@ def read_clip(path: str | os.PathLike[str], sampling: Sampling = Sampling(), *,
             log.warning("%s: %s", path, note)
             info = dataclasses.replace(info, frame_count=real, duration=real / info.fps,
                                        fallbacks=(*info.fallbacks, note))
-            indices, timestamps = sample_indices(info, sampling)
-            wanted, where = np.unique(indices, return_inverse=True)
+            indices, timestamps, spans = _plan(info, sampling, windows)
+            wanted, where = np.unique(np.concatenate([indices, spans.ravel()]), return_inverse=True)
             frames = _Reader(cap, info, max_side).read(wanted)
             if isinstance(frames, int):  # the stream ended at a different place the second time
                 raise VideoError(path, f"decoding is not repeatable: the stream ended after {real}, "
                                        f"then after {frames} frames")
     stacked = np.stack(frames)
-    if len(wanted) < len(indices):  # repeated indices (more samples than frames): copy, don't re-decode
-        stacked = stacked[where]
-    return Clip(frames=stacked, indices=indices, timestamps=timestamps, info=info)
+    if windows is None:
+        if len(wanted) < len(indices):  # repeated indices (more samples than frames): copy, don't re-decode
+            stacked = stacked[where]
+        return Clip(frames=stacked, indices=indices, timestamps=timestamps, info=info)
+    rows = where[len(indices):].reshape(spans.shape)
+    return Clip(frames=stacked[where[:len(indices)]], indices=indices, timestamps=timestamps, info=info,
+                window_frames=stacked, windows=rows, window_indices=spans)
+
+
+def _plan(info: VideoInfo, sampling: Sampling,
+          windows: ClipWindows | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sampled indices, their timestamps, and the (T, L) window indices around them ((T, 0) without windows)."""
+    indices, timestamps = sample_indices(info, sampling)
+    if windows is None:
+        return indices, timestamps, np.zeros((len(indices), 0), np.int64)
+    return indices, timestamps, windows.indices(indices, *_window(info, sampling))
