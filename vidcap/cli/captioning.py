@@ -156,6 +156,9 @@ Rules for results files (COCO results format, [{"video_id": "...", "caption": ".
     and ids or captions that are not strings are errors that name the file and the entries.
 Scores: pycocoevalcap's Bleu_1..4, METEOR, ROUGE_L, CIDEr (CIDEr-D) and SPICE on PTB-tokenised captions;
 the table prints them x100, --json writes them unscaled with per-video and per-category scores.
+Under the table (and in --json "diversity"): distinct words, distinct captions, captions not found among
+the training captions, distinct uni-/bigrams over all (div1/div2), mean length; --report DIR writes a
+static HTML page of where the captions fail (`vidcap compare` tests a difference between two files).
 Java is required (PTB tokenizer, METEOR); --no-java skips METEOR and SPICE and tokenises in Python,
 and the output marks such scores as NOT comparable to published numbers. SPICE needs the Stanford
 CoreNLP 3.6.0 jars in pycocoevalcap/spice/lib; --spice auto skips it with a one-line note when absent.

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from typing import Any, Iterable, Sequence
 
 __all__ = ["DIVERSITY_KEYS", "diversity", "diversity_lines"]
@@ -37,7 +38,7 @@ def diversity(captions: Sequence[str], *, training: Iterable[str] | None = None)
     """
     token_lists = [c.split() for c in captions]
     unigrams = [t for tokens in token_lists for t in tokens]
-    bigrams = [pair for tokens in token_lists for pair in zip(tokens, tokens[1:])]
+    bigrams = [pair for tokens in token_lists for pair in pairwise(tokens)]
     joined = [" ".join(tokens) for tokens in token_lists]
     novel = None
     if training is not None:
@@ -68,8 +69,8 @@ def diversity_lines(figures: dict[str, Any]) -> list[str]:
     novel = ("" if figures["novel_captions"] is None
              else f", {100 * figures['novel_captions']:.1f}% not in the training captions")
     return [f"diversity: {figures['vocabulary']} words, {figures['unique_captions']} of {n} captions distinct{novel}",
-            f"           div1 {figures['div1']:.3f}, div2 {figures['div2']:.3f}, "
-            f"mean length {figures['mean_length']:.2f} words"]
+            (f"           div1 {figures['div1']:.3f}, div2 {figures['div2']:.3f}, "
+             f"mean length {figures['mean_length']:.2f} words")]
 
 
 def most_common_ngrams(captions: Sequence[str], n: int) -> Counter:

@@ -69,7 +69,8 @@ def overused_phrases(captions: Sequence[str], references: Sequence[str], *, top:
 
 
 def _histogram(values: np.ndarray) -> bytes:
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    # No pyplot: no global state, no display needed.
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 3.2), dpi=100)
     ax = fig.subplots()
@@ -133,8 +134,8 @@ def write_report(out_dir: str | os.PathLike[str], report: Any, results: Sequence
     write_atomic(out / "cider.png", _histogram(100 * cider))
 
     parts = [f"<h1>Evaluation: {_esc(report.source)}</h1>",
-             f"<p>{report.scored} of {report.split_size} {_esc(report.split)} videos; annotations "
-             f"{_esc(', '.join(report.annotations))}</p>"]
+             (f"<p>{report.scored} of {report.split_size} {_esc(report.split)} videos; annotations "
+              f"{_esc(', '.join(report.annotations))}</p>")]
     parts += [f"<p class=\"note\">{_esc(n)}</p>" for n in report.notes()]
     parts += ["<h2 id=\"scores\">Scores (×100)</h2>",
               _table(["metric", "score"], [(m, f"{100 * v:.2f}") for m, v in report.overall.items()])]
@@ -148,8 +149,8 @@ def write_report(out_dir: str | os.PathLike[str], report: Any, results: Sequence
                   _table(["category", "videos", *shown],
                          [(g, report.categories.get(g, 0), *(f"{100 * s[m]:.2f}" for m in shown)) for g, s in rows])]
     parts += ["<h2 id=\"distribution\">CIDEr-D per video</h2>",
-              f"<p>median {100 * float(np.median(cider)):.1f}; {int(np.sum(cider == 0))} of {len(cider)} videos "
-              f"score 0</p>", "<img src=\"cider.png\" alt=\"histogram of per-video CIDEr-D\">"]
+              (f"<p>median {100 * float(np.median(cider)):.1f}; {int(np.sum(cider == 0))} of {len(cider)} "
+               "videos score 0</p>"), "<img src=\"cider.png\" alt=\"histogram of per-video CIDEr-D\">"]
     order = np.argsort(-cider, kind="stable")
     for title, anchor, chosen in (("Best videos", "best", order[:examples]),
                                   ("Worst videos", "worst", order[::-1][:examples])):
@@ -158,8 +159,8 @@ def write_report(out_dir: str | os.PathLike[str], report: Any, results: Sequence
     ref_tokens = [" ".join(tokenize(r)) for v in ids for r in refs[v]]
     over = overused_phrases(list(ev.tokenized.values()), ref_tokens, top=phrases)
     parts += ["<h2 id=\"phrases\">Over-used phrases</h2>",
-              "<p>Share of the captions containing a phrase against the share of reference sentences containing "
-              "it, largest excess first.</p>",
+              ("<p>Share of the captions containing a phrase against the share of reference sentences "
+               "containing it, largest excess first.</p>"),
               _table(["phrase", "captions", "references"],
                      [(p["phrase"], f"{100 * p['captions']:.1f}%", f"{100 * p['references']:.1f}%") for p in over])]
     page = ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
