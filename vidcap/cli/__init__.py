@@ -2,7 +2,7 @@
 
 Each sub-command is a :class:`~vidcap.cli.base.Command`: an ``_add_<name>`` function (its arguments)
 and a ``_run_<name>`` function (the call into the package), defined in the module of its group
-(``features``, ``training``, ``captioning``, ``data``) and collected in ``COMMANDS``. Exit status: 0 success,
+(``features``, ``training``, ``captioning``, ``evaluation``, ``data``) and collected in ``COMMANDS``. Exit status: 0 success,
 1 when some input failed (the message or DIR/failures.json says which), 2 on a usage error.
 
 Example:
@@ -17,7 +17,7 @@ import logging
 import sys
 
 from vidcap import __version__
-from vidcap.cli import captioning, data, features, sharing, training
+from vidcap.cli import captioning, data, evaluation, features, sharing, training
 from vidcap.cli.base import Command
 from vidcap.cli.captioning import weights_values
 from vidcap.cli.features import backbone_option_values
@@ -29,7 +29,7 @@ log = logging.getLogger("vidcap")
 
 # The order `vidcap --help` lists them in: the pipeline, then the rest.
 COMMANDS: list[Command] = [
-    *features.COMMANDS[:1], *training.COMMANDS[:2], *captioning.COMMANDS, *sharing.COMMANDS,
+    *features.COMMANDS[:1], *training.COMMANDS[:2], *captioning.COMMANDS, *evaluation.COMMANDS, *sharing.COMMANDS,
     *training.COMMANDS[2:],
     *data.COMMANDS, *features.COMMANDS[1:],
 ]

@@ -157,6 +157,9 @@ Rules for results files (COCO results format, [{"video_id": "...", "caption": ".
     and ids or captions that are not strings are errors that name the file and the entries.
 Scores: pycocoevalcap's Bleu_1..4, METEOR, ROUGE_L, CIDEr (CIDEr-D) and SPICE on PTB-tokenised captions;
 the table prints them x100, --json writes them unscaled with per-video and per-category scores.
+Under the table (and in --json "diversity"): distinct words, distinct captions, captions not found among
+the training captions, distinct uni-/bigrams over all (div1/div2), mean length; --report DIR writes a
+static HTML page of where the captions fail (`vidcap compare` tests a difference between two files).
 Java is required (PTB tokenizer, METEOR); --no-java skips METEOR and SPICE and tokenises in Python,
 and the output marks such scores as NOT comparable to published numbers. SPICE needs the Stanford
 CoreNLP 3.6.0 jars in pycocoevalcap/spice/lib; --spice auto skips it with a one-line note when absent.
@@ -170,6 +173,7 @@ def _add_score(p: argparse.ArgumentParser) -> None:
                    help="MSR-VTT-schema annotations (repeatable, e.g. train_val and test files)")
     p.add_argument("--split", default="test", help="split to score (default: test)")
     p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")
+    p.add_argument("--report", type=Path, metavar="DIR", help=REPORT_HELP)
     p.add_argument("--allow-missing", action="store_true", help="score the videos present only")
     p.add_argument("--no-java", action="store_true",
                    help="skip METEOR and SPICE and tokenise in Python: NOT comparable to published numbers")
@@ -179,7 +183,7 @@ def _add_score(p: argparse.ArgumentParser) -> None:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from vidcap.metrics.scoring import score_results_file
+    from vidcap.metrics.scoring import load_results, score_results_file
 
     report = score_results_file(args.results, args.annotations, split=args.split,
                                 allow_missing=args.allow_missing, java=not args.no_java,
@@ -187,7 +191,22 @@ def _run_score(args: argparse.Namespace) -> int:
     print(report.table())
     if args.json:
         report.write_json(args.json)
+    _write_report(args.report, report, lambda: load_results(args.results))
     return 0
+
+
+REPORT_HELP = ("write a static HTML report here (index.html + cider.png): scores, per-category scores, the "
+               "per-video CIDEr histogram, best and worst videos, over-used phrases")
+
+
+def _write_report(folder: Path | None, report, results) -> None:
+    """``--report DIR`` of score and eval (``results``: the entries, or a function that reads them)."""
+    if folder is None:
+        return
+    from vidcap.outputs.report import write_report
+
+    page = write_report(folder, report, results() if callable(results) else results)
+    print(f"report: {page}")
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
@@ -202,6 +221,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device")
     p.add_argument("--results", type=Path, help="also write the generated captions here (COCO results)")
     p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")
+    p.add_argument("--report", type=Path, metavar="DIR", help=REPORT_HELP)
     p.add_argument("--allow-missing", action="store_true",
                    help="skip videos without features (or file), e.g. clips gone from YouTube; the report says "
                         "how many of the split were scored")
@@ -226,6 +246,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(report.table())
     if args.json:
         report.write_json(args.json)
+    _write_report(args.report, report, results)
     return 0
 
 

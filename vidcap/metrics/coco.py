@@ -66,6 +66,12 @@ class Evaluation:
         tokenizer: "ptb" (pycocoevalcap's Java PTBTokenizer), "none" (pre-tokenised) or "python".
         comparable: True when the scores follow the published pipeline (PTB tokenizer, METEOR present).
         seconds: wall time per stage.
+        statistics: per-id sufficient statistics of the corpus-level metrics, rows in ``per_id`` order, so
+            that a corpus score can be recomputed for any subset or resample of the ids without scoring
+            again (:mod:`vidcap.metrics.significance`): ``"bleu"`` (N, 10): test length, closest reference
+            length (pycocoevalcap's ``closest``), guessed n-grams 1-4, clipped correct n-grams 1-4;
+            ``"meteor"`` (N, 23): METEOR 1.5's statistics line per id, as the jar answered it.
+        tokenized: id → the candidate caption as it was scored (tokenised, space-separated).
     """
 
     overall: dict[str, float]
@@ -75,6 +81,8 @@ class Evaluation:
     tokenizer: str = "ptb"
     comparable: bool = True
     seconds: dict[str, float] = field(default_factory=dict)
+    statistics: dict[str, np.ndarray] = field(default_factory=dict)
+    tokenized: dict[Hashable, str] = field(default_factory=dict)
 
 
 def spice_unavailable() -> str | None:
@@ -172,13 +180,14 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
         seconds["tokenize"] = time.perf_counter() - clock
         meteor_job = MeteorJob(scorer, tok_gts, tok_res, ids, groups) if scorer is not None else None
         clock = time.perf_counter()
-        per_metric, group_scores = _python_metrics(tok_gts, tok_res, ids, groups)
+        per_metric, group_scores, statistics = _python_metrics(tok_gts, tok_res, ids, groups)
         seconds["bleu_rouge_cider"] = time.perf_counter() - clock
         if meteor_job is not None:
             clock = time.perf_counter()
             overall, per, by_group = meteor_job.result()
             seconds["meteor_wait"] = time.perf_counter() - clock
             per_metric["METEOR"] = (overall, per)
+            statistics["meteor"] = meteor_job.statistics_array()
             for name, value in by_group.items():
                 group_scores[name]["METEOR"] = value
     if "SPICE" not in skipped:
@@ -200,7 +209,8 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
         skipped=skipped,
         tokenizer=tokenizer if isinstance(tokenizer, str) else "python",
         comparable=java and tokenizer == "ptb",
-        seconds=seconds)
+        seconds=seconds, statistics=statistics,
+        tokenized={vid: tok_res[vid][0] for vid in ids})
 
 
 def _check_inputs(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence[str]]) -> list:
@@ -268,8 +278,8 @@ def _tokenize(gts, res, ids, tokenizer: Tokenizer) -> tuple[dict, dict]:
     return tok_gts, tok_res
 
 
-def _python_metrics(gts, res, ids, groups) -> tuple[dict, dict[str, dict[str, float]]]:
-    """BLEU-1..4, ROUGE-L, CIDEr: overall + per id (+ per group)."""
+def _python_metrics(gts, res, ids, groups) -> tuple[dict, dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """BLEU-1..4, ROUGE-L, CIDEr: overall + per id (+ per group), and BLEU's per-id statistics."""
     from pycocoevalcap.bleu.bleu_scorer import BleuScorer
     from pycocoevalcap.rouge.rouge import Rouge
 
@@ -294,7 +304,40 @@ def _python_metrics(gts, res, ids, groups) -> tuple[dict, dict[str, dict[str, fl
         scores["ROUGE_L"] = float(np.mean(rouge_per[members]))
         scores["CIDEr"] = float(np.mean(cider_per[members]))
         group_scores[name] = scores
-    return per_metric, group_scores
+    return per_metric, group_scores, {"bleu": bleu_statistics(bleu)}
+
+
+def bleu_statistics(scorer) -> np.ndarray:
+    """(N, 10) per-id statistics of a filled ``BleuScorer(n=4)``: test length, the reference length
+    pycocoevalcap's ``compute_score(option="closest")`` picks, guessed n-grams 1-4, correct n-grams 1-4.
+    Their column sums are all its corpus BLEU depends on (:func:`bleu_from_statistics`)."""
+    rows = []
+    for comps in scorer.ctest:
+        testlen = comps["testlen"]
+        # pycocoevalcap's _single_reflen(option="closest"): the closest length, the shorter one on a tie.
+        reflen = min((abs(length - testlen), length) for length in comps["reflen"])[1]
+        rows.append([testlen, reflen, *comps["guess"], *comps["correct"]])
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 10)
+
+
+def bleu_from_statistics(totals: np.ndarray) -> np.ndarray:
+    """Corpus BLEU-1..4 from summed :func:`bleu_statistics` columns, (..., 10) → (..., 4), computed as
+    pycocoevalcap's ``BleuScorer.compute_score`` does (same smoothing constants and brevity penalty).
+
+    Example:
+        >>> bleu_from_statistics(np.array([4, 4, 4, 3, 2, 1, 4, 3, 2, 1.0])).round(6).tolist()
+        [1.0, 1.0, 1.0, 1.0]
+    """
+    small, tiny = 1e-9, 1e-15  # pycocoevalcap's: BLEU is 0, not NaN, when nothing was guessed
+    totals = np.asarray(totals, dtype=np.float64)
+    testlen, reflen = totals[..., 0], totals[..., 1]
+    guess, correct = totals[..., 2:6], totals[..., 6:10]
+    product = np.cumprod((correct + tiny) / (guess + small), axis=-1)
+    bleus = product ** (1.0 / np.arange(1, 5))
+    ratio = (testlen + tiny) / (reflen + small)
+    with np.errstate(divide="ignore", over="ignore"):
+        penalty = np.where(ratio < 1, np.exp(1 - 1 / ratio), 1.0)
+    return bleus * penalty[..., None]
 
 
 def _spice(gts, res, ids, *, required: bool) -> tuple[float, list[float]] | str:

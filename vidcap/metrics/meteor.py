@@ -24,6 +24,8 @@ import subprocess
 import threading
 from typing import Hashable, Mapping, Sequence
 
+import numpy as np
+
 from vidcap.errors import UsageError
 from vidcap.metrics.java import JavaError, pycocoevalcap_dir
 
@@ -201,12 +203,13 @@ class MeteorJob:
         self._pool, self._groups = pool, groups
         self._lines = [MeteorPool.score_line(res[vid][0], gts[vid]) for vid in ids]
         self._outcome: tuple | BaseException | None = None
+        self._stats: list[str] = []
         self._thread = threading.Thread(target=self._run, name="vidcap-meteor-job", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            stats = self._pool.statistics(self._lines)
+            stats = self._stats = self._pool.statistics(self._lines)
             overall, per = self._pool.evaluate(stats)
             by_group = {name: self._pool.evaluate([stats[i] for i in members])[0]
                         for name, members in self._groups.items()}
@@ -220,3 +223,74 @@ class MeteorJob:
         if isinstance(self._outcome, BaseException):
             raise self._pool.fail(self._outcome)
         return self._outcome
+
+    def statistics_array(self) -> np.ndarray:
+        """(N, 23) the jar's statistics per id, in ``ids`` order (after :meth:`result`)."""
+        self.result()
+        return parse_statistics(self._stats)
+
+
+# METEOR 1.5's scoring of English with pycocoevalcap's flags ("-l en -norm", the default task): alpha,
+# beta, gamma, delta and the exact/stem/synonym/paraphrase module weights. Checked, not assumed: with
+# these, :func:`meteor_from_statistics` gives the jar's own per-segment and corpus scores (tests).
+METEOR_PARAMETERS = (0.85, 0.20, 0.60, 0.75)
+METEOR_MODULE_WEIGHTS = (1.0, 0.6, 0.8, 0.6)
+STATISTICS_LENGTH = 23  # the jar's line: 4 lengths, 4 modules x 4 match counts, chunks, 2 word matches
+
+
+def parse_statistics(lines: Sequence[str]) -> np.ndarray:
+    """The jar's statistics lines (``SCORE`` answers) as an (N, 23) array.
+
+    Example:
+        >>> parse_statistics(["3.0 3.0 1.0 1.0 2.0 2.0 1.0 1.0" + " 0.0" * 12 + " 1.0 3.0 3.0"]).shape
+        (1, 23)
+    """
+    rows = [line.split() for line in lines]
+    bad = [i for i, row in enumerate(rows) if len(row) != STATISTICS_LENGTH]
+    if bad:
+        raise JavaError(f"METEOR statistics line {bad[0]} has {len(rows[bad[0]])} fields, expected "
+                        f"{STATISTICS_LENGTH}: {lines[bad[0]]!r:.120}")
+    return np.asarray(rows, dtype=np.float64).reshape(-1, STATISTICS_LENGTH)
+
+
+def _perfect(stats: np.ndarray) -> np.ndarray:
+    """Segments the jar treats as a perfect match: every word matched on both sides, in one chunk."""
+    modules = stats[..., 4:20]
+    return ((modules[..., 0::2].sum(-1) == stats[..., 0]) & (modules[..., 1::2].sum(-1) == stats[..., 1])
+            & (stats[..., 20] == 1))
+
+
+def summable_statistics(stats: np.ndarray) -> np.ndarray:
+    """Per-segment statistics whose column sums are the jar's aggregate (``MeteorStats.addStats``), which
+    leaves out the chunk of a perfectly matched segment: that chunk set to 0."""
+    out = np.array(stats, dtype=np.float64, copy=True)
+    out[_perfect(out), 20] = 0.0
+    return out
+
+
+def meteor_from_statistics(stats: np.ndarray) -> np.ndarray:
+    """METEOR of statistics rows (..., 23) → (...), computed as the jar's ``computeMetrics`` does: of one
+    segment's line, or of the column sums of :func:`summable_statistics` (the corpus score).
+
+    Example:
+        >>> line = parse_statistics(["3.0 3.0 1.0 1.0 2.0 2.0 1.0 1.0" + " 0.0" * 12 + " 1.0 3.0 3.0"])
+        >>> meteor_from_statistics(line).round(4).tolist()
+        [1.0]
+    """
+    alpha, beta, gamma, delta = METEOR_PARAMETERS
+    weights = np.asarray(METEOR_MODULE_WEIGHTS)
+    stats = np.asarray(stats, dtype=np.float64)
+    test_len, ref_len, test_fn, ref_fn = (stats[..., k] for k in range(4))
+    modules = stats[..., 4:20].reshape(stats.shape[:-1] + (4, 4))  # module x (test/ref content, test/ref function)
+    chunks, word_matches = stats[..., 20], stats[..., 21] + stats[..., 22]
+    test_weighted = delta * (test_len - test_fn) + (1 - delta) * test_fn
+    ref_weighted = delta * (ref_len - ref_fn) + (1 - delta) * ref_fn
+    test_matches = (modules[..., 0] * weights * delta).sum(-1) + (modules[..., 2] * weights * (1 - delta)).sum(-1)
+    ref_matches = (modules[..., 1] * weights * delta).sum(-1) + (modules[..., 3] * weights * (1 - delta)).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision, recall = test_matches / test_weighted, ref_matches / ref_weighted
+        fmean = 1.0 / ((1 - alpha) / precision + alpha / recall)
+        frag = np.where(_perfect(stats), 0.0, chunks / (word_matches / 2))
+        score = fmean * (1.0 - gamma * frag ** beta)
+    # The jar: NaN (a division by zero) is 0, and a score is never negative.
+    return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))

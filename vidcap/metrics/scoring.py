@@ -32,6 +32,7 @@ from vidcap.data.annotations import Annotations, natural_key
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json, write_atomic
 from vidcap.metrics.coco import METRICS, Evaluation, evaluate, preflight
+from vidcap.metrics.diversity import diversity
 from vidcap.metrics.meteor import MeteorPool
 
 AnnotationSource = Annotations | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -50,6 +51,7 @@ class ScoreReport:
     blank: list[str] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)   # category → videos scored
     seconds: float = 0.0
+    diversity: dict[str, Any] = field(default_factory=dict)     # vidcap.metrics.diversity.diversity
 
     @property
     def overall(self) -> dict[str, float]:
@@ -82,6 +84,10 @@ class ScoreReport:
         lines = [f"{self.source} on {self.split}: {self.scored} of {self.split_size} videos",
                  f"{'metric':<10} {'score':>7}"]
         lines += [f"{m:<10} {100 * v:>7.2f}" for m, v in self.overall.items()]
+        if self.diversity:
+            from vidcap.metrics.diversity import diversity_lines
+
+            lines += diversity_lines(self.diversity)
         if self.evaluation.groups:
             width = max(len(g) for g in self.evaluation.groups) + 1
             lines += ["", f"{'category':<{width}} {'videos':>6} " + " ".join(f"{m:>8}" for m in names)]
@@ -101,6 +107,7 @@ class ScoreReport:
             "metrics": list(self.overall), "overall": self.overall,
             "comparable_to_published": ev.comparable, "tokenizer": ev.tokenizer,
             "skipped": ev.skipped, "blank_captions": self.blank, "notes": self.notes(),
+            "diversity": self.diversity,
             "per_category": {g: {"videos": self.categories.get(g, 0), **s} for g, s in sorted(ev.groups.items())},
             "per_video": {str(vid): s for vid, s in ev.per_id.items()},
             "seconds": {"total": round(self.seconds, 3),
@@ -240,11 +247,14 @@ def score_results(results: Iterable[Any], annotations: AnnotationSource, *, spli
             groups.setdefault(category, []).append(vid)
     evaluation = evaluate(refs, {vid: [cap] for vid, cap in captions.items()}, java=java, spice=spice,
                           tokenizer=tokenizer, groups=groups, meteor=meteor)
+    train_ids = ann.ids("train")
+    training = [c for refs in ann.references(train_ids).values() for c in refs] if train_ids else None
     return ScoreReport(evaluation=evaluation, split=split, source=source,
                        annotations=[str(p) for p in ann.sources], scored=len(captions),
                        split_size=len(split_ids), blank=blank,
                        categories={g: len(m) for g, m in groups.items()},
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start,
+                       diversity=diversity(list(evaluation.tokenized.values()), training=training))
 
 
 def score_results_file(results_path: str | os.PathLike[str], annotations: AnnotationSource, *,

@@ -165,4 +165,8 @@ def _json(value: Any) -> str:
 def write_report(runner: Runner) -> tuple[Path, Path]:
     """Write ``OUT/results.json`` and ``OUT/results.md``; returns their paths."""
     doc = summarise(runner)
-    return write_json(runner.out / "results.json", doc), write_atomic(runner.out / "results.md", markdown(doc))
+    # Each config against the previous one, pooled over seeds (vidcap.reproduce.significance).
+    from vidcap.reproduce.significance import runner_comparisons, significance_markdown
+    doc["significance"] = runner_comparisons(runner)
+    text = markdown(doc) + "\n" + significance_markdown(doc["significance"])
+    return write_json(runner.out / "results.json", doc), write_atomic(runner.out / "results.md", text)
