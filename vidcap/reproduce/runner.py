@@ -1,4 +1,4 @@
-"""Run a reproduction step by step: extract once per backbone, then per config and seed train and test.
+"""Run a reproduction step by step: extract once per feature store, then per run and seed train and test.
 
 Every finished step leaves a record in ``OUT/steps/<step>.json`` (what it did, how long it took); a
 re-run skips the steps that have one, so an interrupted reproduction resumes where it stopped: an
@@ -6,14 +6,14 @@ extraction resumes video by video (vidcap's store does), a training run from its
 ``OUT/settings.json`` holds what the results depend on (dataset, annotations, videos, smoke); a re-run
 with other settings is refused instead of mixing results. More seeds may be added later.
 
-Layout of ``OUT``: ``features/<store>/`` (feature stores), ``runs/<config>/seed<k>/`` (``best.pt``,
+Layout of ``OUT``: ``features/<store>/`` (feature stores), ``runs/<run>/seed<k>/`` (``best.pt``,
 ``last.pt``, ``metrics.json``, ``config.yaml``, ``test_results.json`` (COCO results: the test captions),
 ``test_scores.json``), ``configs/`` (copies of the paper configs as run), ``steps/``, ``results.json``
 and ``results.md`` (written by :mod:`vidcap.reproduce.report`).
 
 Example:
     >>> runner = Runner("msrvtt", video_dir="videos/", annotations=["a.json"], out="repro/",
-    ...                 seeds=3, configs_dir="configs/")          # doctest: +SKIP
+    ...                 seeds=5, configs_dir="configs/")          # doctest: +SKIP
     >>> runner.run()                                              # doctest: +SKIP
 """
 from __future__ import annotations
