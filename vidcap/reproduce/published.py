@@ -7,7 +7,7 @@ selection, precision) in the same words vidcap uses for its own runs, so :func:`
 field by field where a reproduction differs from the row, and :func:`verdict` says whether the two are
 like-for-like. ``results.md`` prints that verdict beside every row; README's published tables are
 generated from :data:`ROWS` by :func:`readme_table` (a test keeps them equal: after changing a row, run
-``python -m vidcap.reproduce.published README.md``).
+``python tools/published_tables.py``).
 
 Rows replaced at their source are kept as history (``replaced_by``), labelled with the commits where
 they were printed; they are never a comparison target.
@@ -24,14 +24,10 @@ Example:
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, fields
-from pathlib import Path
 
-from vidcap.files import write_atomic
-
-__all__ = ["FEATURES", "Protocol", "Published", "ROWS", "SPLITS", "decoding", "differences", "history", "readme_block",
-           "readme_table", "rows_for", "runs", "update_readme", "verdict", "vocabulary"]
+__all__ = ["FEATURES", "Protocol", "Published", "ROWS", "SPLITS", "UNCOMPARED", "decoding", "differences", "history",
+           "readme_block", "readme_table", "rows_for", "runs", "update_readme", "verdict", "vocabulary"]
 
 # The split sizes (train / validate / test videos) the rows were measured on.
 SPLITS = {
@@ -166,8 +162,12 @@ def _rows() -> dict[str, Published]:
                   "the file at the commit (36.4 / 41.32 / 25.51 / 57.57 there, rounded since; same at HEAD 646bcd8)",
                   Protocol(split=SPLITS["msrvtt-hobincar-2019"], **_HOB_PROTOCOL),
                   "code of the time: e4c26fb config.py (lr 2e-4, 30 epochs, batch 200); its learning-rate decay "
-                  "never ran until 74ebfcc (2019-10-11): ReduceLROnPlateau.step got a dict; the row was not "
-                  "re-measured after the official split (96dc55f) or the fix"),
+                  "from epoch 20 passed ReduceLROnPlateau.step the loss dict instead of a number (fixed in 74ebfcc, "
+                  "2019-10-11), so what the runs did after epoch 20 is not recoverable; the row was not "
+                  "re-measured after the official split (96dc55f) or the fix. Its features predate the extractor's "
+                  "public code (first commit a9ee76f, 2019-05-23); the protocol's features are those of 0e75aa1 "
+                  "(2019-05-24: stride 5 from frame 8, /255 normalisation); since a63229c (2021-03-31) that "
+                  "extractor stretches frames to 224x224 instead of cropping"),
         Published("xmodaler-ta-msrvtt", "msrvtt", "sa_lstm_msrvtt", "TA (temporal attention), X-modaler, ResNet-152",
                   (39.9, 26.4, 59.4, 42.9), f"{_XMOD} {_BENCH_RST}, 'Video Captioning on MSR-VTT', row TA",
                   _XMOD_NOW, "the file at the commit (same numbers at HEAD ed1f559)",
@@ -249,6 +249,20 @@ def _rows() -> dict[str, Published]:
 
 ROWS: dict[str, Published] = _rows()
 
+# Configs with no published row, and why (shown in README's tables so that none is silently missing).
+UNCOMPARED: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "msrvtt": (
+        ("s2vt_msrvtt", "S2VT (Venugopalan et al., ICCV 2015)",
+         "no four-metric MSR-VTT figure found in the sources read (the authors' code targets MSVD)"),
+        ("sa_lstm_scst_msrvtt", "SA-LSTM + SCST", "no published figure for this pair found"),
+        ("sa_lstm_yolo_msrvtt", "SA-LSTM + YOLOv8x object stream", "vidcap's own; compare with sa_lstm_msrvtt.yaml"),
+        ("topdown_clip_msrvtt", "Up-Down on CLIP ViT-B/32 frames + YOLOv8x objects", "vidcap's own"),
+        ("topdown_clip_scst_msrvtt", "the same, fine-tuned with SCST", "vidcap's own"),
+    ),
+    "msvd": (("s2vt_msvd", "S2VT (Venugopalan et al., ICCV 2015)", "no four-metric figure checked"),),
+    "vatex": (("sa_lstm_vatex", "SA-LSTM", "no published figure found"),),
+}
+
 
 def rows_for(config: str) -> list[Published]:
     """The current (not replaced) rows a paper config is compared with, in table order."""
@@ -292,12 +306,20 @@ def readme_table(dataset: str) -> str:
     lines = ["| config | model | B4 | METEOR | ROUGE-L | CIDEr | source (commit; how checked) |",
              "|---|---|---|---|---|---|---|"]
     current = [r for r in ROWS.values() if r.dataset == dataset and r.replaced_by is None]
-    for row in current + history(dataset):
+    def add(row: Published) -> None:
         config = f"`{row.config}.yaml`" if row.config else "(reference)"
         if row.replaced_by:
             config = f"history, replaced by `{row.replaced_by}`"
         lines.append(f"| {config} | {row.model} | " + " | ".join(f"{s:.1f}" for s in row.scores)
                      + f" | {_source(row)} |")
+
+    for row in current:
+        add(row)
+    for config, model, why in UNCOMPARED.get(dataset, ()):
+        if config not in {r.config for r in current}:
+            lines.append(f"| `{config}.yaml` | {model} | — | — | — | — | {why} |")
+    for row in history(dataset):
+        add(row)
     return "\n".join(lines)
 
 
@@ -317,9 +339,3 @@ def update_readme(text: str) -> str:
                              re.S)
         text = pattern.sub(lambda _: readme_block(dataset), text)
     return text
-
-
-if __name__ == "__main__":  # python -m vidcap.reproduce.published README.md
-    for name in sys.argv[1:]:
-        path = Path(name)
-        write_atomic(path, update_readme(path.read_text()))
