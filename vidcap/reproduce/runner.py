@@ -200,6 +200,7 @@ class Runner:
         summary = train(cfg, resume=resume) or {}
         return {"command": self.train_command(run, seed), "resumed": resume, "epochs": summary.get("epochs"),
                 "best_epoch": summary.get("best_epoch"), "validation": summary.get("best", {}),
+                "precision": summary.get("precision"),
                 "config": OmegaConf.to_container(cfg, resolve=True)}
 
     # ---------------------------------------------------------------------------------- testing
