@@ -236,7 +236,8 @@ class TrainConfig:
     scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",
                                      ge=0, le=1)
     scst_eos_word: bool = option(True, "SCST reward: the end-of-sentence token counts as a word (<eos>) in samples "
-                                 "and references, as in ruotianluo/self-critical.pytorch, a third-party SCST codebase (captions ending on 'a' lose)")
+                                 "and references, as in ruotianluo/self-critical.pytorch, a third-party SCST "
+                                 "codebase (captions ending on 'a' lose)")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Per epoch: batches from the length-bucketing sampler (``train.batch_size`` is the global batch, split
 across processes), AdamW (or SGD with momentum: ``train.optimizer``) with linear warm-up and cosine decay
 (or a constant rate, or step decay: ``train.schedule``), gradient clipping (global norm or per value:
-``train.grad_clip_mode``), mixed precision on GPU unless ``train.amp=off``; then validation (beam search on the validation split, decoded
+``train.grad_clip_mode``), mixed precision on GPU unless ``train.amp=off``; then validation (beam search
+on the validation split, decoded
 in parallel across processes, CIDEr-D and BLEU-4; and the validation references' cross-entropy under
 teacher forcing, ``loss``),
 ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record

@@ -37,7 +37,8 @@ class MPLSTM(CaptionModel):
                  hidden_size: int = 512, layers: int = 1, dropout: float = 0.5, cell: str = "lstm",
                  embed_activation: str = "none"):
         if embed_activation not in EMBED_ACTIVATIONS:
-            raise UsageError(f"model.embed_activation={embed_activation!r}: choose one of {', '.join(EMBED_ACTIVATIONS)}")
+            raise UsageError(f"model.embed_activation={embed_activation!r}: choose one of "
+                             f"{', '.join(EMBED_ACTIVATIONS)}")
         super().__init__(vocab_size=vocab_size, input_dims=input_dims, embed_size=embed_size,
                          hidden_size=hidden_size, layers=layers, dropout=dropout, cell=cell)
         self.act = EMBED_ACTIVATIONS[embed_activation]()

@@ -2,7 +2,8 @@
 
 :func:`reproduce` extracts the features once per store, trains every paper config over ``seeds``
 seeds, captions and scores the test split with each, and writes ``OUT/results.md`` and
-``OUT/results.json`` (mean ± std per run beside the published numbers with a like-for-like verdict, the per-seed test captions,
+``OUT/results.json`` (mean ± std per run beside the published numbers with a like-for-like verdict, the
+per-seed test captions,
 the exact configs and commands, the feature specs, the software versions). Re-running it resumes; see
 :mod:`vidcap.reproduce.runner` for the layout, :mod:`vidcap.reproduce.plan` for the configs and
 :mod:`vidcap.reproduce.published` for the published numbers with their sources and protocols.

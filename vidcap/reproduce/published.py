@@ -173,7 +173,8 @@ def _rows() -> dict[str, Published]:
                   _XMOD_NOW, "the file at the commit (same numbers at HEAD ed1f559)",
                   Protocol(split=SPLITS["msrvtt"], **_XMOD_PROTOCOL),
                   "config: configs/video_caption/msrvtt/salstm/ (a recurrent encoder, hidden 1024)"),
-        Published("recnet-salstm-inceptionv4-msrvtt", "msrvtt", "sa_lstm_msrvtt", "SA-LSTM, Inception-V4 (RecNet paper)",
+        Published("recnet-salstm-inceptionv4-msrvtt", "msrvtt", "sa_lstm_msrvtt",
+                  "SA-LSTM, Inception-V4 (RecNet paper)",
                   (36.3, 25.5, 58.3, 39.9), "Wang et al., Reconstruction Network for Video Captioning, CVPR 2018, "
                   "as quoted in hobincar/SA-LSTM README.md (row 'SA-LSTM [3]')", "",
                   "quoted at hobincar/SA-LSTM 646bcd8; the paper itself not opened",
@@ -204,7 +205,8 @@ def _rows() -> dict[str, Published]:
                   _XMOD_NOW, "the file at the commit (same numbers at HEAD ed1f559)",
                   Protocol(split=SPLITS["msvd"], **{**_XMOD_PROTOCOL, "vocabulary": vocabulary(4)}),
                   "config: configs/video_caption/msvd/salstm/"),
-        Published("hobincar-salstm-resnet152-msvd", "msvd", "sa_lstm_msvd", "SA-LSTM, hobincar, ResNet-152, mean of 5 runs",
+        Published("hobincar-salstm-resnet152-msvd", "msvd", "sa_lstm_msvd",
+                  "SA-LSTM, hobincar, ResNet-152, mean of 5 runs",
                   (50.8, 33.3, 69.8, 79.5), f"{_HOB} README.md, 'Performances', MSVD, row 'Ours, ResNet-152' "
                   "(printed BLEU4 / CIDEr / METEOR / ROUGE_L)", _HOB_MSVD,
                   "the file at the commit (50.84 / 79.47 / 33.25 / 69.81 at ce43738; same at HEAD 646bcd8)",
@@ -335,7 +337,8 @@ def readme_block(dataset: str) -> str:
 def update_readme(text: str) -> str:
     """``text`` with every published block regenerated (a README without blocks is returned unchanged)."""
     for dataset in sorted({r.dataset for r in ROWS.values()}):
-        pattern = re.compile(re.escape(_BLOCK.format(dataset=dataset)) + r".*?" + re.escape(_END.format(dataset=dataset)),
-                             re.S)
-        text = pattern.sub(lambda _: readme_block(dataset), text)
+        start, end = _BLOCK.format(dataset=dataset), _END.format(dataset=dataset)
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+        block = readme_block(dataset)
+        text = pattern.sub(lambda _, block=block: block, text)
     return text

@@ -13,8 +13,8 @@ Example:
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict
 import statistics
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
