@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import platform
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
@@ -155,10 +155,11 @@ def _comparisons(doc: Mapping[str, Any]) -> list[str]:
              "theirs rather than the model's.", ""]
     for name, entry in doc["configs"].items():
         lines.append(f"### `{name}` (`configs/{entry['config']}.yaml` on `{entry['features']}`)")
-        lines += ["", "vidcap's protocol:", ""] + [f"- {k}: {v}" for k, v in entry["protocol"].items()] + [""]
+        lines += ["", "vidcap's protocol:", ""] + [f"- {f.name}: {entry['protocol'][f.name]}" for f in fields(Protocol)]
+        lines.append("")
         for pub in entry["published"]:
-            lines.append(f"- **{pub['model']}**: {pub['verdict']}"
-                         + (" — " + "; ".join(pub["differences"]) if pub["differences"] else ""))
+            lines.append(f"- **{pub['model']}**: {pub['verdict']}" + (", because:" if pub["differences"] else ""))
+            lines += [f"  - {d}" for d in pub["differences"]]
         lines.append("")
     if doc.get("history"):
         lines += ["Replaced at their source (history, not compared):", ""]
