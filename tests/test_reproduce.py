@@ -58,15 +58,16 @@ def test_every_published_number_is_in_the_readme_with_its_source():
         assert f"`{config}.yaml`" in readme
         for row in rows:
             assert " | ".join(f"{s:.1f}" for s in row.scores) in readme, (config, row.model)
-    assert [r.config for r in DATASETS["msrvtt"].runs] == ["mp_lstm_msrvtt", "s2vt_msrvtt", "sa_lstm_msrvtt",
-                                                          "sa_lstm_scst_msrvtt"]
+            assert row.commit[:7] in readme if row.commit else row.source.split(",")[0] in readme
+    assert [r.name for r in DATASETS["msrvtt"].runs] == ["mp_lstm_msrvtt", "s2vt_msrvtt", "sa_lstm_msrvtt",
+                                                        "sa_lstm_msrvtt-hobincar", "sa_lstm_scst_msrvtt"]
 
 
 @pytest.mark.slow
 def test_smoke_reproduction_end_to_end_resumed_after_an_interruption(tmp_path):
     videos, files = make_msrvtt_like(tmp_path)
     out = tmp_path / "repro"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}  # this checkout's vidcap
     # First run: killed as soon as the first training run has finished (its step record appears).
     first = subprocess.Popen(_command(videos, files, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, env=env)
@@ -83,27 +84,43 @@ def test_smoke_reproduction_end_to_end_resumed_after_an_interruption(tmp_path):
 
     second = subprocess.run(_command(videos, files, out), capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "extract-resnet18: done before" in second.stdout  # --smoke extracts with resnet18
+    assert "extract-resnet152: done before" in second.stdout  # (with resnet18 settings: --smoke)
+    assert "extract-resnet152-hobincar: done before" in second.stdout
     assert "train-mp_lstm_msrvtt-seed0: done before" in second.stdout
     for name, mtime in done_before.items():  # finished steps were not redone
         assert (out / "steps" / name).stat().st_mtime_ns == mtime
 
     results = json.loads((out / "results.json").read_text())
     assert results["smoke"] and results["videos_without_file"]["test"] == {"missing": 1, "annotated": 4}
-    assert list(results["configs"]) == [r.config for r in DATASETS["msrvtt"].runs]
-    for name, entry in results["configs"].items():
+    assert list(results["configs"]) == [r.name for r in DATASETS["msrvtt"].runs]
+    for entry in results["configs"].values():
         seed = entry["seeds"][0]
         assert (seed["videos_scored"], seed["videos_in_split"]) == (3, 4)
         assert set(entry["mean"]) == {"Bleu_4", "METEOR", "ROUGE_L", "CIDEr"}
         captions = json.loads(Path(seed["captions"]).read_text())
         assert len(captions) == 3 and all("<unk>" not in c["caption"] for c in captions)
         assert seed["config"]["train"]["seed"] == 0 and seed["config"]["data"]["allow_missing"] is True
+        # per seed: the selected epoch and its criterion, the test decoding, vocabulary and caption lengths
+        assert 1 <= seed["selected_epoch"] <= seed["epochs_run"] and seed["criterion"] == "best validation CIDEr"
+        assert seed["decoding"]["beam_size"] == seed["config"]["eval"]["beam_size"]
+        assert seed["vocabulary_size"] > 4 and seed["caption_words"]["max"] <= 10
+        assert seed["precision"] == "fp32"  # train.amp: off in every paper config
+        for pub in entry["published"]:  # smoke features: never like-for-like
+            assert pub["verdict"].startswith("not like-for-like") and any(
+                d.startswith("features:") for d in pub["differences"])
     scst = results["configs"]["sa_lstm_scst_msrvtt"]["seeds"][0]["config"]["train"]
     assert scst["init"].endswith("runs/sa_lstm_msrvtt/seed0/best.pt") and scst["schedule"] == "constant"
-    assert results["feature_specs"]["resnet18"]["backbone"] == "resnet18"
+    assert results["feature_specs"]["resnet152"]["backbone"] == "resnet18"
+    assert results["feature_specs"]["resnet152-hobincar"]["sampling"]["stride"] == 2
+    assert results["configs"]["s2vt_msrvtt"]["seeds"][0]["decoding"]["beam_size"] == 1  # its config's, not 5
+    hob = results["configs"]["sa_lstm_msrvtt"]["published"][0]
+    assert hob["commit"].startswith("ce43738") and any(d.startswith("split:") for d in hob["differences"])
     md = (out / "results.md").read_text()
     assert "Smoke run" in md and "38.6" in md and "vidcap train" in md and "test 1 of 4" in md
-    assert (out / "configs" / "sa_lstm_msrvtt.yaml").read_text() == (ROOT / "configs" / "sa_lstm_msrvtt.yaml").read_text()
+    assert "| verdict |" in md and "## Like-for-like" in md and "## Per seed" in md and "not like-for-like" in md
+    assert "selected epoch" in md and "--stride 2" in md
+    copied = (out / "configs" / "sa_lstm_msrvtt.yaml").read_text()
+    assert copied == (ROOT / "configs" / "sa_lstm_msrvtt.yaml").read_text()
 
     # The same command once more: nothing to do, the same results.
     third = subprocess.run(_command(videos, files, out), capture_output=True, text=True, env=env, timeout=600)

@@ -3,11 +3,14 @@
 
     $ python tools/reproduce.py msrvtt --video-dir MSRVTT/videos \\
           --annotations train_val_videodatainfo.json --annotations test_videodatainfo.json \\
-          --out repro/msrvtt --seeds 3 --device cuda
+          --out repro/msrvtt --device cuda
 
-Extracts the features once per backbone, trains the paper configs (MP-LSTM, S2VT, SA-LSTM with
-cross-entropy, SA-LSTM + SCST) over the seeds, scores each on the test split and writes OUT/results.md
-and OUT/results.json. Run the same command again to resume after an interruption. --smoke runs tiny
+Extracts the features once per store (vidcap's standard ResNet-152 store, and hobincar/SA-LSTM's way for
+the SA-LSTM run compared with its row), trains the paper configs (MP-LSTM, S2VT, SA-LSTM with
+cross-entropy on both stores, SA-LSTM + SCST) over the seeds (default 5, as hobincar/SA-LSTM averages),
+tests each with its config's decoding settings, and writes OUT/results.md and OUT/results.json: mean ±
+std and per-seed scores beside every published row, with a like-for-like verdict and the protocol
+differences listed. Run the same command again to resume after an interruption. --smoke runs tiny
 settings that finish in minutes on a CPU. The logic lives in vidcap.reproduce.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from vidcap.errors import VidcapError
 from vidcap.reproduce import DATASETS, reproduce
+from vidcap.reproduce.plan import DEFAULT_SEEDS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -31,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--annotations", required=True, type=Path, action="append",
                         help="annotation file (MSR-VTT schema); repeat for several")
     parser.add_argument("--out", required=True, type=Path, help="folder for features, runs and results")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per config (default 3)")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                        help=f"training seeds per config (default {DEFAULT_SEEDS}: hobincar/SA-LSTM reports the mean "
+                             "of 5 runs)")
     parser.add_argument("--smoke", action="store_true", help="tiny settings: minutes on a CPU, not results")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--workers", type=int, default=2, help="video decoding processes for extraction")

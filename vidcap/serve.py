@@ -92,7 +92,7 @@ def timeline_html(segments: list[Segment], duration: float) -> str:
 
 
 def caption_video(captioner: Captioner, video: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-                  segment: float | str | None = "scenes", beam_size: int = 5, attention: bool = False,
+                  segment: float | str | None = "scenes", beam_size: int | None = None, attention: bool = False,
                   progress: Callable[[float, str], object] | None = None, name: str | None = None,
                   model_name: str | None = None) -> PageResult:
     """Caption ``video`` and write its contact sheet and downloads (``<name>.srt/.vtt/.json/.png``) into
@@ -158,7 +158,7 @@ def _gradio() -> Any:
         raise UsageError("vidcap serve needs Gradio: pip install 'vidcap[serve]' (or pip install gradio)") from None
 
 
-def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_size: int = 5,
+def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_size: int | None = None,
                model_name: str = "the model") -> Any:
     """The Gradio Blocks of the page; results go to fresh folders under ``work_dir``. The page names the
     model ``model_name`` (not the server's paths)."""
@@ -207,7 +207,7 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
 
 
 def serve(model: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int | None = None,
-          device: str | None = None, beam_size: int = 5, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+          device: str | None = None, beam_size: int | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
           weights: Any = None) -> None:
     """Load ``model`` (checkpoint, model folder or ``hf:`` id) and serve the page until interrupted.
 

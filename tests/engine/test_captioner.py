@@ -242,3 +242,27 @@ def test_eval_command_captions_a_split_and_scores_it(trained, tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:  # argparse: one source only
         main([str(a) for a in args] + ["--video-dir", str(trained["videos"])])
     assert usage.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_decoding_defaults_to_the_checkpoints_eval_settings_everywhere(trained, tmp_path):
+    """caption, eval, serve and the API decode with the model's eval.beam_size unless told otherwise (here a
+    copy of the model whose eval.beam_size says 1); --help says where the default is."""
+    from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(trained["ckpt"])
+    assert ckpt["config"]["eval"]["beam_size"] != 1  # trained with a wider beam
+    ckpt["config"]["eval"]["beam_size"] = 1
+    save_checkpoint(tmp_path / "beam1.pt", ckpt)
+    captioner = Captioner.from_checkpoint(tmp_path / "beam1.pt", device="cpu")
+    assert captioner.decoding()["beam_size"] == 1 and captioner.decoding(3)["beam_size"] == 3
+    with pytest.raises(Exception, match="beam size 0: must be a whole number >= 1"):
+        captioner.decoding(0)
+    greedy = captioner.caption_split([trained["ann"]], split="test", features=trained["feats"], beam_size=1)
+    assert captioner.caption_split([trained["ann"]], split="test", features=trained["feats"]) == greedy
+    args = ["eval", "--model", tmp_path / "beam1.pt", "--features", trained["feats"], "--annotations",
+            trained["ann"], "--split", "test", "--no-java", "--results", tmp_path / "res.json"]
+    assert main([str(a) for a in args]) == 0
+    assert json.loads((tmp_path / "res.json").read_text()) == greedy
+    for command in ("caption", "eval", "serve"):
+        help_text = _vidcap(command, "--help").stdout
+        assert "default: the model's eval.beam_size" in " ".join(help_text.split()), command

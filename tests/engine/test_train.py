@@ -303,3 +303,20 @@ def test_ema_keeps_the_exponential_average_of_every_step_without_changing_traini
     assert (tmp_path / "ema" / "last.pt").read_bytes() == before
     with pytest.raises(UsageError, match=r"train.ema=1 \(override 'train.ema=1'\): must be in \[0, 1\)"):
         train(tiny_cfg("train.ema=1", out=tmp_path / "bad"))
+
+
+def test_step_schedule_sgd_and_value_clipping_are_what_the_run_uses(tiny_cfg, tmp_path):
+    """S2VT's solver (Caffe SGD, momentum, lr_policy step) and X-modaler's per-value clip, in a real run:
+    the learning rate each epoch logged is the step schedule's, and the task is still learned."""
+    steps = [lr_factor(s, warmup=0, total=12, schedule="step", steps_per_epoch=3, step_epochs=2, step_gamma=0.5)
+             for s in range(12)]
+    assert steps == [1.0] * 6 + [0.5] * 6
+    summary = train(tiny_cfg("train.epochs=6", "train.optimizer=sgd", "train.momentum=0.9", "train.lr=0.5",
+                             "train.schedule=step", "train.step_epochs=2", "train.step_gamma=0.5",
+                             "train.grad_clip=0.1", "train.grad_clip_mode=value", "train.amp=off"))
+    records = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    rates = [r["lr"] for r in records]  # the rate of each epoch's last step
+    assert rates == pytest.approx([0.5, 0.5, 0.25, 0.25, 0.125, 0.125])  # halved after every 2 epochs
+    assert records[-1]["train_loss"] < records[0]["train_loss"] and summary["precision"] == "fp32"
+    with pytest.raises(UsageError, match="train.optimizer"):
+        train(tiny_cfg("train.optimizer=rmsprop", out=tmp_path / "other"))

@@ -21,7 +21,7 @@ from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling, read_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from videogen import counter_frames, write_video  # noqa: E402
+from videogen import counter_frames, frame_counter, write_video  # noqa: E402
 
 SMALL = {"input_size": 64}  # tiny ResNet input keeps these tests cheap on 2 shared cores
 
@@ -271,3 +271,23 @@ def test_real_clips(real_videos, tmp_path):
         assert store[path.stem]["frame"].shape == (4, 512)
         assert np.isfinite(store[path.stem]["frame"].astype(np.float32)).all()
         assert store.info(path.stem)["indices"].tolist() == read_clip(path, Sampling(frames=4)).indices.tolist()
+
+
+def test_strided_extraction_takes_hobincars_frames_and_records_them(tmp_path):
+    """`vidcap extract --stride 5 --margin 8 --window 60 --frames 28` (the reproduction's resnet152-hobincar
+    store): the decoded frames are the ones hobincar's extractor + loader take, and the store's spec says so."""
+    vids = tmp_path / "v"
+    vids.mkdir()
+    write_video(vids / "clip.mp4", counter_frames(40), fps=10)
+    sampling = Sampling(frames=28, stride=5, margin=8, window=60)
+    clip = read_clip(vids / "clip.mp4", sampling)
+    assert clip.indices.tolist() == [8, 18, 28]  # range(8, 33, 5) = 8..28; linspace(0, 59, 28) hits 0, 2, 4
+    assert [frame_counter(f) for f in clip.frames] == [8, 18, 28]  # the decoded pixels are those frames
+    run = _vidcap("extract", "--video-dir", str(vids), "--backbone", "resnet18", "--weights", "none", "--stride", "5",
+                  "--margin", "8", "--window", "60", "--frames", "28", "--option", "input_size=64", "--option",
+                  "fit=short", "--workers", "1", "--no-progress", "--out", str(tmp_path / "store"))
+    assert run.returncode == 0, run.stderr
+    spec = FeatureStore(tmp_path / "store").meta["spec"]
+    assert spec["sampling"] == sampling.to_dict() and spec["preprocessing"]["fit"] == "short"
+    stored = _arrays(tmp_path / "store")["clip"]
+    assert stored["frame"].shape[0] == 3 and list(stored["indices"]) == [8, 18, 28]

@@ -190,5 +190,11 @@ def test_fit_chooses_how_a_frame_becomes_the_square_input():
     assert [bb.meta()["fit"] for bb in (crop, stretch, letterbox)] == ["crop", "stretch", "letterbox"]
     assert crop.meta()["resize"] == 73 and stretch.meta()["resize"] is None
     assert not np.allclose(crop.features(FRAMES)["frame"], stretch.features(FRAMES)["frame"])
-    with pytest.raises(UsageError, match="fit='squeeze': choose one of crop, stretch, letterbox"):
+    # short: the shorter side to the input size itself, centre square (hobincar's 2019 extractor)
+    short = get_backbone("resnet18", weights="none", input_size=64, fit="short")
+    band = np.zeros((1, 96, 128, 3), np.uint8)
+    band[0, :, 14:20] = 255  # inside short's centre square (columns 15-111), outside crop's (columns 21-105)
+    assert short.meta()["resize"] == 64 and short.transform(band).shape == (1, 3, 64, 64)
+    assert (short.transform(band)[0, :, :, :3] == 255).all() and (crop.transform(band) == 0).all()
+    with pytest.raises(UsageError, match="fit='squeeze': choose one of crop, stretch, short, letterbox"):
         get_backbone("resnet18", weights="none", fit="squeeze")

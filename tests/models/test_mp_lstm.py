@@ -25,3 +25,22 @@ def test_encoding_is_the_projected_mean():
     enc = model.encode(feats, masks)
     means = torch.stack([feats["frame"][0, :2].mean(0), feats["frame"][1, :4].mean(0)])
     torch.testing.assert_close(enc["video"], model.video_proj(means))
+
+
+def test_relu_embeddings_are_x_modalers_and_linear_stays_the_default():
+    import pytest
+
+    from vidcap.errors import UsageError
+
+    assert tiny("mp-lstm", {"frame": 6}).config["embed_activation"] == "none"
+    model = tiny("mp-lstm", {"frame": 6}, embed_activation="relu").eval()
+    feats, masks = make_batch({"frame": 6}, lengths=(2, 4))
+    enc = model.encode(feats, masks)
+    means = torch.stack([feats["frame"][0, :2].mean(0), feats["frame"][1, :4].mean(0)])
+    projected = model.video_proj(means)
+    assert (projected < 0).any()  # so the ReLU below has something to cut
+    torch.testing.assert_close(enc["video"], projected.clamp(min=0))
+    words = model.embed(torch.tensor([4, 5]))
+    assert (words < 0).any() and (model.act(words) >= 0).all()
+    with pytest.raises(UsageError, match="model.embed_activation='tanh': choose one of none, relu"):
+        tiny("mp-lstm", {"frame": 6}, embed_activation="tanh")

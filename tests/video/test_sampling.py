@@ -51,8 +51,8 @@ def test_dict_round_trip_and_unknown_keys():
     s = Sampling.from_options(fps=1.5, start=2, end=9)
     assert s.to_dict() == {"frames": None, "fps": 1.5, "start": 2.0, "end": 9.0}
     assert Sampling.from_dict(s.to_dict()) == s
-    with pytest.raises(UsageError, match=r"unknown sampling keys \['stride'\]"):
-        Sampling.from_dict({"frames": 4, "stride": 2})
+    with pytest.raises(UsageError, match=r"unknown sampling keys \['step'\]"):
+        Sampling.from_dict({"frames": 4, "step": 2})
 
 
 def test_uniform_is_the_centre_of_equal_segments():
@@ -125,3 +125,37 @@ def test_windows():
 def test_windows_reject_bad_lengths(seconds):
     with pytest.raises(UsageError, match="segment length"):
         windows(10.0, seconds)
+
+
+def _hobincar(frame_count: int) -> list[int]:
+    """hobincar's two steps written out from its sources: the extractor (pytorch-video-feature-extractor
+    commons.py sample_frames: range(8, frame_count - 7, 5)) then the loader (SA-LSTM loader/data_loader.py:
+    pad to / cut at 60, np.linspace(0, 59, 28, dtype=int)); padded positions are zero features there."""
+    taken = list(range(8, frame_count - 7, 5))[:60]
+    return [taken[p] for p in np.linspace(0, 59, 28, dtype=int) if p < len(taken)]
+
+
+@pytest.mark.parametrize("frame_count", [17, 100, 303, 310, 311, 312, 450, 900])
+def test_strided_sampling_takes_hobincars_frames(frame_count):
+    sampling = Sampling(frames=28, stride=5, margin=8, window=60)
+    assert sample_indices(_info(frame_count, 30.0), sampling)[0].tolist() == _hobincar(frame_count)
+
+
+def test_strided_sampling_without_a_count_keeps_every_strided_frame_and_records_its_keys():
+    idx, _ = sample_indices(_info(30, 10.0), Sampling.from_options(stride=4, margin=2))
+    assert idx.tolist() == [2, 6, 10, 14, 18, 22, 26]
+    assert Sampling(frames=28, stride=5, margin=8, window=60).to_dict() == {
+        "frames": 28, "fps": None, "start": None, "end": None, "stride": 5, "margin": 8, "window": 60}
+    assert set(Sampling().to_dict()) == {"frames", "fps", "start", "end"}  # records made before stride existed
+    assert Sampling.from_dict({"frames": 28, "fps": None, "start": None, "end": None}) == Sampling()
+
+
+def test_strided_sampling_errors_name_the_problem():
+    with pytest.raises(UsageError, match="stride-th frame or at a rate"):
+        Sampling(frames=None, fps=2.0, stride=5)
+    with pytest.raises(UsageError, match="give stride too"):
+        Sampling(window=60)
+    with pytest.raises(UsageError, match="stride must be a whole number >= 1"):
+        Sampling(stride=0)
+    with pytest.raises(VideoError, match="no frame to take every 5 frames with 8 frames"):
+        sample_indices(_info(12, 6.0), Sampling(stride=5, margin=8))

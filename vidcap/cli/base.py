@@ -14,3 +14,9 @@ class Command(NamedTuple):
     add: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     epilog: str | None = None
+
+
+# --beam-size of every command that decodes (caption, eval, serve): where its default comes from
+# (vidcap.engine.captioner.Captioner.decoding resolves it).
+BEAM_SIZE_HELP = ("beam width; default: the model's eval.beam_size, the setting its validation used (its "
+                  "config.yaml, or `vidcap config show` of the training config, shows it)")

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vidcap.cli.base import Command
+from vidcap.cli.base import BEAM_SIZE_HELP, Command
 from vidcap.errors import UsageError, VidcapError
 
 
@@ -13,7 +13,7 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", type=Path)
     p.add_argument("--model", required=True, type=Path,
                    help="checkpoint written by `vidcap train`, model folder (`vidcap export`) or hf:org/name[@revision]")
-    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--beam-size", type=int, help=BEAM_SIZE_HELP)
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
                    help="the weights file (or release name) to build a backbone with: a model only names its "
@@ -217,7 +217,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     src.add_argument("--features", type=Path, help="feature store made with the checkpoint's backbone")
     src.add_argument("--video-dir", type=Path, help="videos named <video_id>.<ext>")
     p.add_argument("--split", default="test")
-    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--beam-size", type=int, help=BEAM_SIZE_HELP)
     p.add_argument("--device")
     p.add_argument("--results", type=Path, help="also write the generated captions here (COCO results)")
     p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")

@@ -25,6 +25,11 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
     samp = p.add_mutually_exclusive_group()
     samp.add_argument("--frames", type=int, help="frames sampled uniformly per video (default 28)")
     samp.add_argument("--fps", type=float, help="sample at this many frames per second instead")
+    p.add_argument("--stride", type=int,
+                   help="take every STRIDE-th frame instead (with --frames: that many spread over them; "
+                        "hobincar/SA-LSTM's features: --stride 5 --margin 8 --window 60 --frames 28)")
+    p.add_argument("--margin", type=int, help="with --stride: start MARGIN frames in and stop MARGIN before the end")
+    p.add_argument("--window", type=int, help="with --stride: keep only the first WINDOW strided frames")
     p.add_argument("--start", type=float, help="sample only from this time (seconds)")
     p.add_argument("--end", type=float, help="sample only up to this time (seconds)")
     p.add_argument("--batch-size", type=int,
@@ -71,7 +76,8 @@ def _run_extract(args: argparse.Namespace) -> int:
     from vidcap.features.sources import missing_summary
     from vidcap.video import Sampling
 
-    sampling = Sampling.from_options(frames=args.frames, fps=args.fps, start=args.start, end=args.end)
+    sampling = Sampling.from_options(frames=args.frames, fps=args.fps, start=args.start, end=args.end,
+                                     stride=args.stride, margin=args.margin, window=args.window)
     sources = collect_sources(args.videos, video_dir=args.video_dir, annotations=args.annotations,
                               split=args.split)
     report = extract(sources, args.out, backbone=args.backbone, weights=args.weights,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidcap.cli.base import Command
+from vidcap.cli.base import BEAM_SIZE_HELP, Command
 
 MODEL_HELP = "a checkpoint written by `vidcap train`, a model folder (`vidcap export`) or hf:org/name[@revision]"
 
@@ -50,7 +50,7 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
-    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--beam-size", type=int, help=BEAM_SIZE_HELP)
     p.add_argument("--weights", action="append", metavar="[BACKBONE=]WEIGHTS",
                    help="the weights file (or release name) of a backbone whose weights came from a file, "
                         "checked against the identity the model records (as for caption; docs/security.md)")

@@ -11,8 +11,13 @@ must match the checkpoint's specs too. Long videos can be captioned per window (
 
 Example:
     >>> captioner = Captioner.from_checkpoint("runs/sa_lstm/best.pt")        # doctest: +SKIP
-    >>> captioner.caption(["clip.mp4"], beam_size=5)                        # doctest: +SKIP
+    >>> captioner.caption(["clip.mp4"])                                     # doctest: +SKIP
     ['a man is playing a guitar']
+
+Decoding settings (beam size, length penalty, longest caption, ...) are the checkpoint's ``eval``
+section, the ones its validation used, unless a call overrides the beam size: :meth:`Captioner.decoding`
+is the one place that resolves them, for ``vidcap caption``, ``eval``, ``serve``, this API and the
+reproduction alike.
 """
 from __future__ import annotations
 
@@ -182,17 +187,30 @@ class Captioner:
             feats = self.normalizer(feats, masks)
         return {"id": str(path), "feats": feats, "masks": masks}, next(iter(clips.values()))
 
-    def _decode(self, items: Sequence[dict[str, Any]], beam_size: int) -> dict[str, str]:
-        """id → caption, batched exactly as for a feature store (vidcap.engine.generate)."""
+    def decoding(self, beam_size: int | None = None) -> dict[str, Any]:
+        """The decoding settings a caption is made with: the checkpoint's ``eval`` settings, with
+        ``beam_size`` overriding its ``eval.beam_size`` when given.
+
+        Example:
+            >>> Captioner.from_checkpoint("best.pt").decoding()["beam_size"]   # doctest: +SKIP
+            3
+        """
         ev = self.eval_cfg
-        return generate_captions(self.model, items, self.vocab, beam_size=beam_size, max_len=ev["max_len"],
-                                 length_penalty=ev["length_penalty"], block_trigrams=ev["block_trigrams"],
-                                 allow_unk=ev.get("allow_unk", False),
-                                 batch_size=ev.get("batch_size", 64), device=self.device)
+        beam = ev["beam_size"] if beam_size is None else beam_size
+        if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+            raise UsageError(f"beam size {beam!r}: must be a whole number >= 1")
+        return {"beam_size": beam, "max_len": ev["max_len"], "length_penalty": ev["length_penalty"],
+                "block_trigrams": ev["block_trigrams"], "allow_unk": ev.get("allow_unk", False),
+                "batch_size": ev.get("batch_size", 64)}
+
+    def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None) -> dict[str, str]:
+        """id → caption, batched exactly as for a feature store (vidcap.engine.generate)."""
+        return generate_captions(self.model, items, self.vocab, **self.decoding(beam_size), device=self.device)
 
     # -------------------------------------------------------------------------------- public
-    def caption(self, videos: Sequence[PathLike], beam_size: int = 5) -> list[str]:
-        """One caption per video file, in order. Raises VideoError for an unreadable file.
+    def caption(self, videos: Sequence[PathLike], beam_size: int | None = None) -> list[str]:
+        """One caption per video file, in order (``beam_size``: default the checkpoint's
+        ``eval.beam_size``). Raises VideoError for an unreadable file.
 
         Example:
             >>> Captioner.from_checkpoint("best.pt").caption(["a.mp4", "b.mkv"])   # doctest: +SKIP
@@ -202,7 +220,7 @@ class Captioner:
         captions = self._decode(items, beam_size)
         return [captions[str(i)] for i in range(len(items))]
 
-    def describe(self, path: PathLike, *, beam_size: int = 5,
+    def describe(self, path: PathLike, *, beam_size: int | None = None,
                  segment: float | str | Callable[[PathLike], Spans] | None = None, attention: bool = False,
                  progress: Callable[[float, str], object] | None = None) -> Described:
         """Caption of the whole file plus, with ``segment``, one caption per segment (see :meth:`spans`).
@@ -268,7 +286,7 @@ class Captioner:
 
     def caption_split(self, annotations: Sequence[PathLike], *, split: str = "test",
                       features: PathLike | Sequence[PathLike] | None = None, video_dir: PathLike | None = None,
-                      beam_size: int = 5, allow_missing: bool = False) -> list[dict[str, str]]:
+                      beam_size: int | None = None, allow_missing: bool = False) -> list[dict[str, str]]:
         """COCO results (``[{"video_id", "caption"}]``) for every video of ``split``, from feature
         stores made like the training ones, or from the raw files in ``video_dir``. ``allow_missing``
         skips the videos that have no features (or no file) instead of raising InputError; scoring the

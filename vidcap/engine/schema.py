@@ -122,6 +122,12 @@ def _schedules() -> list[str]:
     return list(SCHEDULES)
 
 
+def _optimizers() -> list[str]:
+    from vidcap.engine.train import OPTIMIZERS
+
+    return list(OPTIMIZERS)
+
+
 @dataclass
 class DataConfig:
     annotations: List[str] = option([], "MSR-VTT-schema annotation files (videodatainfo.json)", one_or_more=True)
@@ -166,6 +172,9 @@ class ModelConfig:
     layers: int = option(1, "stacked recurrent layers", ge=1)
     dropout: float = option(0.5, "dropout on embeddings, features and decoder outputs (0 = none)", ge=0, lt=1)
     attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
+    embed_activation: str = option("none", "after the word and video embeddings (mp-lstm): none (linear, as "
+                                   "Venugopalan et al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
+                                   choices=("none", "relu"))
     encoder: str = option("lstm", "what the attention reads: none = the projected frame features (the SA-LSTM "
                           "paper), lstm = a recurrent encoder's outputs over them", choices=_sa_lstm_encoders)
     init_state: str = option("mean", "decoder state before the first word: zero (the SA-LSTM paper) or mean "
@@ -183,14 +192,25 @@ class ScheduledSamplingConfig:
 class TrainConfig:
     epochs: int = option(30, "passes over the training items", ge=1, resumable=True)
     batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
-    # AdamW moves each weight by about lr per step: above 1 it only destroys the model (and near 1e38
-    # its step size overflows float32).
-    lr: float = option(0.0002, "peak learning rate (AdamW)", gt=0, le=1)
-    weight_decay: float = option(0.0, "AdamW weight decay", ge=0)
+    optimizer: str = option("adamw", "adamw (decoupled weight decay; with weight_decay 0 it is Adam) or sgd (with "
+                            "train.momentum; weight decay as L2, Caffe's and torch.optim.SGD's)", choices=_optimizers)
+    momentum: float = option(0.9, "SGD momentum (train.optimizer=sgd only)", ge=0, lt=1)
+    # Both optimizers move each weight by about lr per step: above 1 it only destroys the model (and near
+    # 1e38 its step size overflows float32).
+    lr: float = option(0.0002, "peak learning rate", gt=0, le=1)
+    weight_decay: float = option(0.0, "weight decay", ge=0)
     warmup_steps: int = option(0, "linear learning-rate warm-up steps, then train.schedule", ge=0)
-    schedule: str = option("cosine", "learning rate after the warm-up: cosine (decays to zero at the last step) or "
-                           "constant (train.lr throughout)", choices=_schedules)
-    grad_clip: float = option(5.0, "clip the global gradient norm to this value (0 = no clipping)", ge=0)
+    schedule: str = option("cosine", "learning rate after the warm-up: cosine (decays to zero at the last step), "
+                           "constant (train.lr throughout) or step (times train.step_gamma every "
+                           "train.step_epochs epochs, counted from the first step)", choices=_schedules)
+    step_epochs: float = option(1.0, "train.schedule=step: epochs between decays (a fraction is fine: Caffe's "
+                                "iteration counts)", gt=0)
+    step_gamma: float = option(0.5, "train.schedule=step: factor applied at each decay", gt=0, le=1)
+    grad_clip: float = option(5.0, "gradient clipping threshold (0 = no clipping), see train.grad_clip_mode", ge=0)
+    grad_clip_mode: str = option("norm", "norm: rescale the gradients so their global L2 norm is at most "
+                                 "train.grad_clip (Caffe's clip_gradients); value: clamp every gradient value to "
+                                 "[-train.grad_clip, train.grad_clip] (X-modaler's GRAD_CLIP_TYPE value)",
+                                 choices=("norm", "value"))
     ema: float = option(0.0, ">0: keep an exponential moving average of the weights with this decay per step "
                         "(e.g. 0.998); validation, best.pt and captions then use the averaged weights", ge=0, lt=1)
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss", ge=0, lt=1)
@@ -219,7 +239,8 @@ class TrainConfig:
     scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",
                                      ge=0, le=1)
     scst_eos_word: bool = option(True, "SCST reward: the end-of-sentence token counts as a word (<eos>) in samples "
-                                 "and references, as in Rennie et al.'s code (captions ending on 'a' lose)")
+                                 "and references, as in ruotianluo/self-critical.pytorch, a third-party SCST "
+                                 "codebase (captions ending on 'a' lose)")
 
 
 @dataclass

@@ -9,7 +9,8 @@ once. Baselines:
 * ``mean`` — the mean reward of the *other* samples of the same video ("new self-critical", Luo 2020),
   which needs no extra decoding and is unbiased.
 
-As in Rennie et al.'s reference code (ruotianluo/self-critical.pytorch), two details:
+As in ruotianluo/self-critical.pytorch (a widely used third-party SCST codebase, not Rennie et al.'s own
+code), two details:
 
 * ``eos_word`` (default on): the end-of-sentence token counts as a word, ``<eos>``, appended to every
   reference and to every sample (and greedy caption) that ended with it, so it takes part in the

@@ -146,7 +146,7 @@ def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     Example:
         >>> from vidcap.engine.config import load_config
         >>> model_kwargs("mp-lstm", load_config(None, ["model.name=mp-lstm"]).model)
-        {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm'}
+        {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm', 'embed_activation': 'none'}
     """
     options = model_options(name)
     missing = [option for option in options if option not in model_cfg]

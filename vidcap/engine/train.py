@@ -1,8 +1,10 @@
 """The training loop behind ``vidcap train``: one process or many (torchrun), CPU or GPU.
 
 Per epoch: batches from the length-bucketing sampler (``train.batch_size`` is the global batch, split
-across processes), AdamW with linear warm-up and cosine decay (or a constant rate: ``train.schedule``),
-gradient clipping, mixed precision on GPU; then validation (beam search on the validation split, decoded
+across processes), AdamW (or SGD with momentum: ``train.optimizer``) with linear warm-up and cosine decay
+(or a constant rate, or step decay: ``train.schedule``), gradient clipping (global norm or per value:
+``train.grad_clip_mode``), mixed precision on GPU unless ``train.amp=off``; then validation (beam search
+on the validation split, decoded
 in parallel across processes, CIDEr-D and BLEU-4; and the validation references' cross-entropy under
 teacher forcing, ``loss``),
 ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
@@ -63,27 +65,47 @@ AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": tor
 LOWER_IS_BETTER = frozenset({"loss"})
 
 
-# train.schedule: the multiplier after the warm-up, from the progress through the remaining steps (0 → 1).
-# constant is what self-critical training uses in Rennie et al.'s code (learning_rate_decay_start: -1).
-SCHEDULES: dict[str, Callable[[float], float]] = {
-    "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))),
-    "constant": lambda progress: 1.0,
+# train.schedule: the multiplier after the warm-up, from the progress through the remaining steps (0 → 1)
+# and the epochs done (steps / steps per epoch), with train.step_epochs and train.step_gamma. constant is
+# what self-critical training uses in ruotianluo/self-critical.pytorch (learning_rate_decay_start: -1);
+# step is Caffe's lr_policy "step" (S2VT's solver) and X-modaler's StepLR.
+SCHEDULES: dict[str, Callable[[float, float, float, float], float]] = {
+    "cosine": lambda progress, epochs, every, gamma: 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))),
+    "constant": lambda progress, epochs, every, gamma: 1.0,
+    "step": lambda progress, epochs, every, gamma: gamma ** math.floor(epochs / every + 1e-9),
 }
 
 
-def lr_factor(step: int, *, warmup: int, total: int, schedule: str = "cosine") -> float:
+def lr_factor(step: int, *, warmup: int, total: int, schedule: str = "cosine", steps_per_epoch: int = 1,
+              step_epochs: float = 1.0, step_gamma: float = 0.5) -> float:
     """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then ``schedule`` (cosine: decay
-    to 0 at ``total``; constant: 1).
+    to 0 at ``total``; constant: 1; step: ``step_gamma`` per ``step_epochs`` epochs done).
 
     Example:
         >>> [round(lr_factor(s, warmup=2, total=6), 3) for s in range(6)]
         [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
         >>> [lr_factor(s, warmup=2, total=6, schedule="constant") for s in range(4)]
         [0.5, 1.0, 1.0, 1.0]
+        >>> [lr_factor(s, warmup=0, total=8, schedule="step", steps_per_epoch=2, step_epochs=1.5) for s in range(8)]
+        [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
     """
     if step < warmup:
         return (step + 1) / warmup
-    return SCHEDULES[schedule]((step - warmup) / max(1, total - warmup))
+    return SCHEDULES[schedule]((step - warmup) / max(1, total - warmup), step / max(1, steps_per_epoch),
+                               step_epochs, step_gamma)
+
+
+# train.optimizer: a builder from the parameters and the train section.
+OPTIMIZERS: dict[str, Callable[[Any, Any], torch.optim.Optimizer]] = {
+    "adamw": lambda params, t: torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay),
+    "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay),
+}
+
+# train.grad_clip_mode: how train.grad_clip bounds the gradients.
+CLIPPERS: dict[str, Callable[[Any, float], Any]] = {
+    "norm": torch.nn.utils.clip_grad_norm_,
+    "value": torch.nn.utils.clip_grad_value_,
+}
 
 
 def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
@@ -142,7 +164,7 @@ class Trainer:
 
     def _build_optimiser(self) -> None:
         t = self.cfg.train
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.optimizer = OPTIMIZERS[t.optimizer](self.model.parameters(), t)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         # Averaged weights (Polyak/EMA): late-epoch weights swing from batch to batch, the average less so.
         self.ema: AveragedModel | None = None
@@ -265,11 +287,12 @@ class Trainer:
 
     def _train_step(self, batch: Any) -> float:
         batch = batch.to(self.device, non_blocking=True)
-        lr = self.cfg.train.lr * lr_factor(self.step, warmup=self.cfg.train.warmup_steps, total=self.total_steps,
-                                           schedule=self.cfg.train.schedule)
+        t = self.cfg.train
+        lr = t.lr * lr_factor(self.step, warmup=t.warmup_steps, total=self.total_steps, schedule=t.schedule,
+                              steps_per_epoch=len(self.sampler), step_epochs=t.step_epochs, step_gamma=t.step_gamma)
         if not math.isfinite(lr):
-            raise self._diverged(f"the learning rate is {lr} (train.lr={self.cfg.train.lr} times the "
-                                 f"{self.cfg.train.schedule} schedule)", batch.ids)
+            raise self._diverged(f"the learning rate is {lr} (train.lr={t.lr} times the {t.schedule} schedule)",
+                                 batch.ids)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self._autocast():
@@ -287,7 +310,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         if self.cfg.train.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            CLIPPERS[self.cfg.train.grad_clip_mode](self.model.parameters(), self.cfg.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema is not None:
@@ -410,6 +433,7 @@ class Trainer:
         best = self.history[self.best_epoch] if self.best_epoch >= 0 else {}
         return {"out": str(self.out), "epochs": self.epoch, "best_epoch": self.best_epoch + 1,
                 "best": best.get("val", {}), "stopped_early": self.epoch < cfg.epochs,
+                "precision": "fp32" if self.amp is None else f"{str(self.amp).removeprefix('torch.')} autocast",
                 "checkpoint": str(self.out / "best.pt")}
 
 

@@ -6,7 +6,9 @@ row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preproces
 weights' ImageNet transform by default (``fit="crop"``): shorter side to 256/224 of the input size, centre
 crop, ImageNet mean/std. The crop drops the sides of wide frames — a third of a 4:3 frame's width at 64
 pixels, more of 16:9 — and with them whatever is there; ``fit="stretch"`` resizes the whole frame to the
-square input instead, ``fit="letterbox"`` keeps its aspect ratio and pads with the ImageNet mean colour.
+square input instead, ``fit="letterbox"`` keeps its aspect ratio and pads with the ImageNet mean colour,
+``fit="short"`` resizes the shorter side to the input size itself (no 256/224 margin) and takes the centre
+square: what hobincar/pytorch-video-feature-extractor's ``resize_frame`` did from 2019 until a63229c (2021).
 
 Weights: ``imagenet`` is torchvision's DEFAULT release (``IMAGENET1K_V2`` for resnet50/101/152, ``V1``
 for resnet18/34); ``IMAGENET1K_V1`` names the original ImageNet weights, which the 2015–2018 captioning
@@ -61,6 +63,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FITS: dict[str, Callable[[int], Any]] = {
     "crop": lambda size: ResizeCenterCrop(size=size, resize=round(size * 256 / 224)),
     "stretch": lambda size: Stretch(size=size),
+    "short": lambda size: ResizeCenterCrop(size=size, resize=size),
     "letterbox": lambda size: Letterbox(imgsz=size, pad_value=tuple(round(255 * m) for m in IMAGENET_MEAN)),
 }
 

@@ -51,7 +51,7 @@ def model_options(name: str) -> dict[str, Any]:
 
     Example:
         >>> model_options("mp-lstm")
-        {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm'}
+        {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm', 'embed_activation': 'none'}
     """
     params = inspect.signature(MODELS.get(name)).parameters.values()
     return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _REQUIRED}

@@ -1,15 +1,16 @@
 """One command reproduces a dataset's published table: ``python tools/reproduce.py msrvtt ...``.
 
-:func:`reproduce` extracts the features once per backbone, trains every paper config over ``seeds``
+:func:`reproduce` extracts the features once per store, trains every paper config over ``seeds``
 seeds, captions and scores the test split with each, and writes ``OUT/results.md`` and
-``OUT/results.json`` (mean ± std per config beside the published numbers, the per-seed test captions,
+``OUT/results.json`` (mean ± std per run beside the published numbers with a like-for-like verdict, the
+per-seed test captions,
 the exact configs and commands, the feature specs, the software versions). Re-running it resumes; see
-:mod:`vidcap.reproduce.runner` for the layout, :mod:`vidcap.reproduce.plan` for the configs and the
-published numbers with their sources.
+:mod:`vidcap.reproduce.runner` for the layout, :mod:`vidcap.reproduce.plan` for the configs and
+:mod:`vidcap.reproduce.published` for the published numbers with their sources and protocols.
 
 Example:
     >>> reproduce("msrvtt", video_dir="MSRVTT/videos", annotations=["train_val_videodatainfo.json",
-    ...           "test_videodatainfo.json"], out="repro", seeds=3, configs_dir="configs")  # doctest: +SKIP
+    ...           "test_videodatainfo.json"], out="repro", seeds=5, configs_dir="configs")  # doctest: +SKIP
     PosixPath('repro/results.md')
 """
 from __future__ import annotations
@@ -18,15 +19,16 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vidcap.reproduce.plan import DATASETS, PUBLISHED
+from vidcap.reproduce.plan import DATASETS, DEFAULT_SEEDS, PUBLISHED
 from vidcap.reproduce.report import write_report
 from vidcap.reproduce.runner import Runner
 
-__all__ = ["DATASETS", "PUBLISHED", "Runner", "reproduce"]
+__all__ = ["DATASETS", "DEFAULT_SEEDS", "PUBLISHED", "Runner", "reproduce"]
 
 
 def reproduce(dataset: str, *, video_dir: str | os.PathLike[str], annotations: Sequence[str | os.PathLike[str]],
-              out: str | os.PathLike[str], seeds: int, configs_dir: str | os.PathLike[str], smoke: bool = False,
+              out: str | os.PathLike[str], configs_dir: str | os.PathLike[str], seeds: int = DEFAULT_SEEDS,
+              smoke: bool = False,
               device: str | None = None, workers: int = 2, say: Callable[[str], None] = print) -> Path:
     """Run (or resume) the reproduction and write its results; returns the path of ``results.md``."""
     runner = Runner(dataset, video_dir=video_dir, annotations=annotations, out=out, seeds=seeds,

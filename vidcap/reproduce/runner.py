@@ -1,4 +1,4 @@
-"""Run a reproduction step by step: extract once per backbone, then per config and seed train and test.
+"""Run a reproduction step by step: extract once per feature store, then per run and seed train and test.
 
 Every finished step leaves a record in ``OUT/steps/<step>.json`` (what it did, how long it took); a
 re-run skips the steps that have one, so an interrupted reproduction resumes where it stopped: an
@@ -6,14 +6,14 @@ extraction resumes video by video (vidcap's store does), a training run from its
 ``OUT/settings.json`` holds what the results depend on (dataset, annotations, videos, smoke); a re-run
 with other settings is refused instead of mixing results. More seeds may be added later.
 
-Layout of ``OUT``: ``features/<store>/`` (feature stores), ``runs/<config>/seed<k>/`` (``best.pt``,
+Layout of ``OUT``: ``features/<store>/`` (feature stores), ``runs/<run>/seed<k>/`` (``best.pt``,
 ``last.pt``, ``metrics.json``, ``config.yaml``, ``test_results.json`` (COCO results: the test captions),
 ``test_scores.json``), ``configs/`` (copies of the paper configs as run), ``steps/``, ``results.json``
 and ``results.md`` (written by :mod:`vidcap.reproduce.report`).
 
 Example:
     >>> runner = Runner("msrvtt", video_dir="videos/", annotations=["a.json"], out="repro/",
-    ...                 seeds=3, configs_dir="configs/")          # doctest: +SKIP
+    ...                 seeds=5, configs_dir="configs/")          # doctest: +SKIP
     >>> runner.run()                                              # doctest: +SKIP
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ from vidcap.errors import InputError, UsageError
 from vidcap.features.sources import Source, collect_sources, missing_by_split
 from vidcap.files import read_json, write_atomic, write_json
 from vidcap.registry import UnknownNameError
-from vidcap.reproduce.plan import DATASETS, SMOKE_EXTRACTION, Extraction, Run, smoke_overrides
+from vidcap.reproduce.plan import DATASETS, SMOKE_EXTRACTIONS, Extraction, Run, smoke_overrides
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "caption_lengths"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,19 @@ PathLike = str | os.PathLike[str]
 
 def _quoted(values: Sequence[Any]) -> str:
     return "[" + ",".join(str(v) for v in values) + "]"
+
+
+def caption_lengths(lengths: Sequence[int]) -> dict[str, float]:
+    """Words per caption: mean, shortest, longest, and how many captions are empty.
+
+    Example:
+        >>> caption_lengths([3, 5, 0, 8])
+        {'mean': 4.0, 'min': 0, 'max': 8, 'empty': 1}
+    """
+    if not lengths:
+        return {"mean": 0.0, "min": 0, "max": 0, "empty": 0}
+    return {"mean": round(sum(lengths) / len(lengths), 3), "min": min(lengths), "max": max(lengths),
+            "empty": sum(1 for n in lengths if n == 0)}
 
 
 def _command(args: Sequence[Any]) -> str:
@@ -78,7 +91,7 @@ class Runner:
     # ------------------------------------------------------------------------------- bookkeeping
     def _settings(self) -> dict[str, Any]:
         return {"annotations": [str(a) for a in self.annotations], "video_dir": str(self.video_dir),
-                "smoke": self.smoke, "runs": [r.config for r in self.plan.runs]}
+                "smoke": self.smoke, "runs": [r.name for r in self.plan.runs]}
 
     def _check_settings(self) -> None:
         path = self.out / "settings.json"
@@ -120,11 +133,11 @@ class Runner:
         return sources
 
     def extraction(self, name: str) -> Extraction:
-        return SMOKE_EXTRACTION if self.smoke else self.plan.extractions[name]
+        return SMOKE_EXTRACTIONS[name] if self.smoke else self.plan.extractions[name]
 
     def store_name(self, name: str) -> str:
-        """The folder of extraction ``name``: its backbone (the smoke run's differs from the plan's)."""
-        return self.extraction(name).backbone
+        """The folder of extraction ``name``: its key in the plan (the smoke run uses tiny settings in it)."""
+        return name
 
     def store(self, name: str) -> Path:
         return self.out / "features" / self.store_name(name)
@@ -133,7 +146,7 @@ class Runner:
         ex = self.extraction(name)
         args = ["vidcap", "extract", "--video-dir", self.video_dir,
                 *(x for a in self.annotations for x in ("--annotations", a)), "--backbone", ex.backbone,
-                "--weights", ex.weights, "--frames", ex.frames,
+                "--weights", ex.weights, *(x for k, v in ex.sampling.items() for x in (f"--{k}", v)),
                 *(x for k, v in ex.options.items() for x in ("--option", f"{k}={v}")), "--out", self.store(name)]
         return _command(args + (["--device", self.device] if self.device else []))
 
@@ -144,7 +157,7 @@ class Runner:
 
         ex = self.extraction(name)
         report = extract(sources, self.store(name), backbone=ex.backbone, weights=ex.weights,
-                         sampling=Sampling(frames=ex.frames), workers=self.workers, device=self.device,
+                         sampling=Sampling.from_options(**ex.sampling), workers=self.workers, device=self.device,
                          options=dict(ex.options), progress=False)
         self.say(report.summary())
         failed = [f for f in report.failures if not any(s.video_id == f["video_id"] and s.missing for s in sources)]
@@ -159,7 +172,7 @@ class Runner:
     def overrides(self, run: Run, seed: int) -> list[str]:
         """The ``key=value`` overrides that point a paper config at this reproduction's files."""
         items = [f"data.annotations={_quoted(self.annotations)}", f"data.features={self.store(run.features)}",
-                 f"train.seed={seed}", f"out={self.run_dir(run.config, seed)}"]
+                 f"train.seed={seed}", f"out={self.run_dir(run.name, seed)}"]
         if run.init_from:
             items.append(f"train.init={self.run_dir(run.init_from, seed) / 'best.pt'}")
         if self.allow_missing:
@@ -177,7 +190,7 @@ class Runner:
     def _train(self, run: Run, seed: int) -> dict[str, Any]:
         from vidcap.engine.train import train
 
-        folder = self.run_dir(run.config, seed)
+        folder = self.run_dir(run.name, seed)
         resume = (folder / "last.pt").exists()
         if not resume and folder.exists():  # killed before its first last.pt: nothing to resume from
             shutil.rmtree(folder)
@@ -187,11 +200,12 @@ class Runner:
         summary = train(cfg, resume=resume) or {}
         return {"command": self.train_command(run, seed), "resumed": resume, "epochs": summary.get("epochs"),
                 "best_epoch": summary.get("best_epoch"), "validation": summary.get("best", {}),
+                "precision": summary.get("precision"),
                 "config": OmegaConf.to_container(cfg, resolve=True)}
 
     # ---------------------------------------------------------------------------------- testing
     def test_command(self, run: Run, seed: int, beam_size: int) -> str:
-        folder = self.run_dir(run.config, seed)
+        folder = self.run_dir(run.name, seed)
         args = ["vidcap", "eval", "--model", folder / "best.pt", "--features", self.store(run.features),
                 *(x for a in self.annotations for x in ("--annotations", a)), "--split", self.plan.split,
                 "--beam-size", beam_size, "--results", folder / "test_results.json",
@@ -204,18 +218,22 @@ class Runner:
         from vidcap.metrics.scoring import score_results
         from vidcap.outputs import write_results
 
-        folder = self.run_dir(run.config, seed)
+        folder = self.run_dir(run.name, seed)
         captioner = Captioner.from_checkpoint(folder / "best.pt", device=self.device)
-        beam = captioner.eval_cfg["beam_size"]  # the config's, as validation used it
+        decoding = captioner.decoding()  # the config's eval settings, as validation used them
+        beam = decoding["beam_size"]
         results = captioner.caption_split(self.annotations, split=self.plan.split, features=self.store(run.features),
-                                          beam_size=beam, allow_missing=self.allow_missing)
+                                          allow_missing=self.allow_missing)
         write_results(folder / "test_results.json", results)
         report = score_results(results, self.annotations, split=self.plan.split, spice="off",
                                source=str(folder / "best.pt"), allow_missing=self.allow_missing)
         report.write_json(folder / "test_scores.json")
         self.say(report.table().split("\n\n")[0])
+        lengths = [len(r["caption"].split()) for r in results]
         return {"command": self.test_command(run, seed, beam), "scores": dict(report.overall),
-                "scored": report.scored, "split_size": report.split_size, "notes": report.notes()}
+                "scored": report.scored, "split_size": report.split_size, "notes": report.notes(),
+                "decoding": {k: v for k, v in decoding.items() if k != "batch_size"},
+                "vocabulary_size": len(captioner.vocab), "caption_words": caption_lengths(lengths)}
 
     # ------------------------------------------------------------------------------------ all
     def run(self) -> dict[str, dict[str, Any]]:
@@ -237,6 +255,6 @@ class Runner:
             src = self.configs_dir / f"{run.config}.yaml"
             write_atomic(self.out / "configs" / src.name, src.read_text())
             for seed in range(self.seeds):
-                self._step(f"train-{run.config}-seed{seed}", partial(self._train, run, seed))
-                self._step(f"test-{run.config}-seed{seed}", partial(self._test, run, seed))
+                self._step(f"train-{run.name}-seed{seed}", partial(self._train, run, seed))
+                self._step(f"test-{run.name}-seed{seed}", partial(self._test, run, seed))
         return self.steps

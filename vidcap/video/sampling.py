@@ -9,6 +9,14 @@ clipped to the video. Timestamps are always ``index / fps``.
   clip yields exactly N (the decoder reads each distinct frame once).
 * ``fps=R``: the frame shown at ``start + k / R`` for every such time before the window's end; a rate
   above the video's would repeat frames, so each distinct frame is kept once.
+* ``stride=S`` (with ``margin=M``, ``window=W``, ``frames=N``, all optional): every S-th frame from
+  ``lo + M`` up to ``hi - M`` (each taken frame has M frames before it and M after it, counting itself:
+  the centre of a 2M-frame clip), the first W of those, then N spread over the W positions as
+  ``np.linspace(0, W - 1, N)`` truncated to integers. Positions past the last strided frame are dropped
+  (a short clip yields fewer frames). This is the extraction of hobincar/SA-LSTM's features
+  (hobincar/pytorch-video-feature-extractor ``commons.py`` ``sample_frames``: stride 5 from frame 8;
+  hobincar/SA-LSTM ``loader/data_loader.py``: the first 60, 28 spread over them), which pads a short
+  clip's missing positions with zero features instead.
 
 Example:
     >>> info = VideoInfo("v.mp4", fps=10.0, frame_count=100, duration=10.0, width=64, height=48, codec="h264")
@@ -17,6 +25,8 @@ Example:
     >>> idx, ts = sample_indices(info, Sampling.from_options(fps=0.5, start=2.0, end=7.0))
     >>> idx.tolist(), ts.tolist()
     ([20, 40, 60], [2.0, 4.0, 6.0])
+    >>> sample_indices(info, Sampling(frames=4, stride=5, margin=8, window=10))[0].tolist()
+    [8, 23, 38, 53]
 """
 from __future__ import annotations
 
@@ -34,6 +44,7 @@ __all__ = ["DEFAULT_FRAMES", "MIN_FRAMES", "Sampling", "sample_indices", "window
 
 DEFAULT_FRAMES = 28  # the usual MSR-VTT setting (S2VT, SA-LSTM, …)
 MIN_FRAMES = 2       # a single frame is a still image, not a video
+_STRIDED = ("stride", "margin", "window")
 _EPS = 1e-6          # in frames: absorbs float error in time × fps (1/3 s × 30 fps = 10.000000000000002)
 
 
@@ -45,25 +56,47 @@ def _number(name: str, value: Any) -> float:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How to sample a video: ``frames`` uniformly (default 28) *or* at ``fps``, within [start, end) s.
+    """How to sample a video: ``frames`` uniformly (default 28) *or* at ``fps`` *or* every ``stride``-th
+    frame (``margin``, ``window`` and ``frames`` then shape it; see the module docstring), within
+    [start, end) s.
 
     Invalid values raise UsageError. Use :meth:`from_options` for command-line style input, where
-    giving ``fps`` alone means "no fixed frame count".
+    giving ``fps`` or ``stride`` alone means "no fixed frame count".
 
     Example:
         >>> Sampling.from_options(fps=2.0, end=10)
-        Sampling(frames=None, fps=2.0, start=None, end=10.0)
+        Sampling(frames=None, fps=2.0, start=None, end=10.0, stride=None, margin=None, window=None)
         >>> Sampling.from_dict(Sampling(frames=8).to_dict())
-        Sampling(frames=8, fps=None, start=None, end=None)
+        Sampling(frames=8, fps=None, start=None, end=None, stride=None, margin=None, window=None)
+        >>> Sampling(frames=28, stride=5, margin=8, window=60).to_dict()["window"]
+        60
     """
 
     frames: int | None = DEFAULT_FRAMES
     fps: float | None = None
     start: float | None = None
     end: float | None = None
+    stride: int | None = None
+    margin: int | None = None
+    window: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.frames is None) == (self.fps is None):
+        for name in ("stride", "margin", "window"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < (0 if name == "margin" else 1)):
+                raise UsageError(f"sampling {name} must be a whole number >= {0 if name == 'margin' else 1}, "
+                                 f"got {value!r}")
+            if value is not None:
+                object.__setattr__(self, name, int(value))
+        if self.stride is not None:
+            if self.fps is not None:
+                raise UsageError(f"sample every stride-th frame or at a rate (fps), not both (got stride="
+                                 f"{self.stride!r}, fps={self.fps!r})")
+        elif self.margin is not None or self.window is not None:
+            raise UsageError(f"sampling margin and window shape strided sampling: give stride too (got margin="
+                             f"{self.margin!r}, window={self.window!r})")
+        elif (self.frames is None) == (self.fps is None):
             raise UsageError("sample either a number of frames or a rate (fps), exactly one of them "
                              f"(got frames={self.frames!r}, fps={self.fps!r}; frames defaults to "
                              f"{DEFAULT_FRAMES}, so pass frames=None with fps)")
@@ -85,17 +118,20 @@ class Sampling:
 
     @classmethod
     def from_options(cls, frames: int | None = None, fps: float | None = None, start: float | None = None,
-                     end: float | None = None) -> Sampling:
-        """From command-line options: neither frames nor fps means the default frame count."""
+                     end: float | None = None, stride: int | None = None, margin: int | None = None,
+                     window: int | None = None) -> Sampling:
+        """From command-line options: neither frames, fps nor stride means the default frame count."""
         if frames is not None and fps is not None:
             raise UsageError("sample either a number of frames or a rate (fps), not both")
-        if frames is None and fps is None:
+        if frames is None and fps is None and stride is None:
             frames = DEFAULT_FRAMES
-        return cls(frames=frames, fps=fps, start=start, end=end)
+        return cls(frames=frames, fps=fps, start=start, end=end, stride=stride, margin=margin, window=window)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able record (kept in feature stores and checkpoints)."""
-        return asdict(self)
+        """A JSON-able record (kept in feature stores and checkpoints); the strided keys only when used,
+        so a record made before they existed still equals today's."""
+        record = asdict(self)
+        return {k: v for k, v in record.items() if v is not None or k not in _STRIDED}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Sampling:
@@ -134,7 +170,17 @@ def sample_indices(info: VideoInfo, sampling: Sampling) -> tuple[np.ndarray, np.
     if info.frame_count < MIN_FRAMES:
         raise VideoError(info.path, f"only {info.frame_count} frame: a still image, not a video")
     lo, hi = _window(info, sampling)
-    if sampling.frames is not None:
+    if sampling.stride is not None:
+        margin = sampling.margin or 0
+        taken = np.arange(lo + margin, hi - margin + 1, sampling.stride, dtype=np.int64)[:sampling.window]
+        if not len(taken):
+            raise VideoError(info.path, f"no frame to take every {sampling.stride} frames with {margin} frames "
+                                        f"before and after it: the window has {hi - lo} frames")
+        if sampling.frames is not None:
+            positions = np.linspace(0, (sampling.window or len(taken)) - 1, sampling.frames).astype(np.int64)
+            taken = taken[np.unique(positions[positions < len(taken)])]
+        indices = taken
+    elif sampling.frames is not None:
         k = np.arange(sampling.frames, dtype=np.int64)
         indices = lo + (2 * k + 1) * (hi - lo) // (2 * sampling.frames)
     else:
