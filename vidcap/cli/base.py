@@ -14,3 +14,30 @@ class Command(NamedTuple):
     add: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     epilog: str | None = None
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help text as written (examples keep their lines), with each option's default appended.
+
+    A default is shown when it says something (not None, False or an empty list) and the help does not
+    already speak of it: a help that must explain where the default comes from writes it out itself,
+    e.g. ``"(default: the model's eval.beam_size)"``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or default == [] or "default" in text.lower()
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+def switches() -> argparse.ArgumentParser:
+    """The switches every command takes after its name too (``vidcap caption ... -q``); their defaults
+    are suppressed so that a value given before the command name is not overwritten."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="debug logging, and every failed or missing input listed (not only the first few)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+    return p
