@@ -101,3 +101,14 @@ def problems_block(what: str, problems: Sequence[tuple[str, str]], *, verbose: b
     if len(listed) < len(problems):
         lines.append(f"  ... and {len(problems) - len(listed)} more (--verbose lists all)")
     return "\n".join(lines)
+
+
+def say(text: str) -> None:
+    """Print a result line to stdout without tearing a bar that is being drawn on stderr.
+
+    Example:
+        >>> say("clip.mp4\\ta man is cooking")
+        clip.mp4	a man is cooking
+    """
+    tqdm.write(text, file=sys.stdout)
+    sys.stdout.flush()

@@ -4,6 +4,16 @@ from __future__ import annotations
 import argparse
 from typing import Callable, NamedTuple
 
+from vidcap.errors import UsageError
+
+NO_MODEL = """no --model given. vidcap does not ship a pretrained MSR-VTT model yet; two ways to get one:
+  vidcap demo --quick --out vidcap-demo
+      a toy model trained on synthetic clips in a few minutes on a CPU: --model vidcap-demo/run/best.pt
+  python tools/reproduce.py msrvtt --video-dir VIDEOS --annotations ANN.json --out repro
+      the MSR-VTT reproduction of the paper configs (needs the dataset; hours on a GPU):
+      --model repro/runs/<config>/seed0/best.pt
+Then pass --model: a checkpoint, a model folder (`vidcap export`) or hf:org/name[@revision]."""
+
 
 class Command(NamedTuple):
     """One ``vidcap`` sub-command: ``add`` declares its arguments, ``run`` calls into the package and
@@ -31,6 +41,19 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+def require_model(model: object) -> None:
+    """UsageError (exit 2) explaining where a model comes from, when a command needing one got none.
+
+    Example:
+        >>> require_model(None)
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: no --model given. vidcap does not ship a pretrained MSR-VTT model yet; ...
+    """
+    if model is None:
+        raise UsageError(NO_MODEL)
 
 
 def switches() -> argparse.ArgumentParser:

@@ -39,7 +39,7 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true",
                    help="read every stored entry in full (CRC) before resuming, not only its zip directory; "
                         "damaged entries are extracted again either way")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (as vidcap --quiet)")
 
 
 def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
@@ -78,9 +78,12 @@ def _run_extract(args: argparse.Namespace) -> int:
     report = extract(sources, args.out, backbone=args.backbone, weights=args.weights,
                      sampling=sampling, batch_size=args.batch_size, workers=args.workers,
                      device=args.device, shard=parse_shard(args.shard),
-                     progress=not args.no_progress, options=backbone_option_values(args.option),
+                     progress=False if args.no_progress else None, options=backbone_option_values(args.option),
                      verify=args.verify)
     print(report.summary())
+    problems = report.problems()
+    if problems:
+        print(problems)
     missing = missing_summary(sources)  # annotated videos without a file, per split (clips gone from YouTube)
     if missing:
         print(missing)
