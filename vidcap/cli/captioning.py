@@ -133,7 +133,7 @@ def _run_caption(args: argparse.Namespace) -> int:
                                            attention=args.attention,
                                            progress=lambda fraction, message: bar.set_postfix_str(message))
         except VidcapError as err:  # one bad file must not stop the others
-            failed.append((str(path), str(err)))
+            failed.append((str(path), getattr(err, "reason", None) or str(err)))  # VideoError: path named once
             bar.update(1)
             continue
         bar.update(1)

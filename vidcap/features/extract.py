@@ -88,7 +88,7 @@ class ExtractReport:
     def problems(self, verbose: bool | None = None) -> str | None:
         """The failed videos as one block (count, the first few with their reasons; all with ``verbose``,
         default: ``vidcap --verbose``), or None when none failed."""
-        return problems_block("videos failed", [(f["video_id"], f["reason"]) for f in self.failures],
+        return problems_block(f"of {self.total} videos failed", [(f["video_id"], f["reason"]) for f in self.failures],
                               verbose=verbose, where=str(self.out / failures_name(self.shard)))
 
 
