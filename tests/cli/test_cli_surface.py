@@ -115,3 +115,15 @@ def test_every_backbone_option_is_described_from_the_checked_signature(name: str
     options = describe_options(name)
     assert [o.name for o in options] == backbone_options(name)
     assert [o.name for o in options if not o.help] == []
+
+
+def test_a_help_that_names_its_default_source_is_kept_as_written() -> None:
+    # decoding flags whose default comes from the model say so themselves; nothing is appended to them
+    from vidcap.cli.base import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="x", formatter_class=HelpFormatter)
+    parser.add_argument("--beam-size", type=int, default=None, help="beam width (default: the model's eval.beam_size)")
+    parser.add_argument("--max-len", type=int, default=20, help="longest caption in words")
+    text = " ".join(parser.format_help().split())
+    assert "beam width (default: the model's eval.beam_size)" in text
+    assert "longest caption in words (default: 20)" in text

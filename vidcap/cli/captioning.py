@@ -115,8 +115,8 @@ def _run_caption(args: argparse.Namespace) -> int:
         check_video_ids(args.videos)
     formats = output_request(args)
     if args.attention and not (args.preview or "png" in formats):
-        raise UsageError("--attention draws on the preview sheet: give --preview PNG, or --output-dir DIR with png "
-                         "in --output-format")
+        raise UsageError("--attention draws on the preview sheet: give --preview PNG too (or --output-dir DIR with "
+                         "png in --output-format)")
     segment = segment_option(args.segment, args.min_segment, args.max_segment)
     captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=weights_values(args.weights))
     if args.attention:
