@@ -123,7 +123,7 @@ def run_demo(out: str | Path = "vidcap-demo", *, quick: bool = False, java: bool
     weights = _weights("resnet18")
     report = extract(collect_sources(video_dir=data.video_dir), out / "features", backbone="resnet18",
                      weights=weights, sampling=Sampling(frames=profile.frames), batch_size=64, workers=2,
-                     progress=True, options=profile.backbone_options)
+                     options=profile.backbone_options)
     if report.failures:
         raise InputError(f"demo extraction failed for {len(report.failures)} clips (see {out / 'features'})")
     lap("extract")

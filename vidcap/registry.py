@@ -24,6 +24,7 @@ builder gets the full name and checks the rest itself:
 """
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from typing import Callable, Generic, TypeVar
 
@@ -33,14 +34,40 @@ T = TypeVar("T", bound=Callable)
 
 
 class UnknownNameError(UsageError, KeyError):
-    """Raised for a name that no builder was registered under; lists the valid names."""
+    """Raised for a name that no builder was registered under; lists the valid names and suggests the
+    closest one (ignoring case), e.g. ``resnet18`` for ``ResNet18``.
+
+    Example:
+        >>> str(UnknownNameError("backbone", "ResNet18", ["resnet18", "resnet34"]))
+        "unknown backbone 'ResNet18'; choose one of: resnet18, resnet34. Did you mean 'resnet18'?"
+    """
 
     def __init__(self, kind: str, name: str, choices: list[str]):
         self.kind, self.name, self.choices = kind, name, choices
-        super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}")
+        self.suggestion = closest(name, choices)
+        hint = f". Did you mean {self.suggestion!r}?" if self.suggestion else ""
+        super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return self.args[0]
+
+
+def closest(name: object, choices: list[str]) -> str | None:
+    """The choice ``name`` most likely meant: the same name in another case, else the closest spelling
+    (difflib, ignoring case), else None.
+
+    Example:
+        >>> closest("YOLOv8N", ["yolov8n", "yolov8s"]), closest("resnet-50", ["resnet50", "s2vt"])
+        ('yolov8n', 'resnet50')
+        >>> closest("zzz", ["resnet50"]) is None
+        True
+    """
+    text = str(name).lower()
+    lowered = {c.lower(): c for c in choices}
+    if text in lowered:
+        return lowered[text]
+    match = difflib.get_close_matches(text, list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
 
 
 class Registry(Generic[T]):

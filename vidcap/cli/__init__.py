@@ -18,7 +18,7 @@ import sys
 
 from vidcap import __version__
 from vidcap.cli import captioning, data, evaluation, features, sharing, training
-from vidcap.cli.base import Command
+from vidcap.cli.base import Command, HelpFormatter, switches
 from vidcap.cli.captioning import weights_values
 from vidcap.cli.features import backbone_option_values
 from vidcap.errors import VidcapError
@@ -37,17 +37,20 @@ COMMANDS: list[Command] = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vidcap", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="vidcap", formatter_class=HelpFormatter,
         description="Caption videos with ResNet/YOLO frame features and LSTM/GRU decoders, and score captions "
                     "with the COCO caption metrics.",
         epilog="examples:\n" + "\n".join("  " + line.strip()[2:] for line in __doc__.splitlines() if line.strip().startswith("$ "))
         + "\n\n`vidcap COMMAND --help` describes each command.")
     parser.add_argument("--version", action="version", version=f"vidcap {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and every failed or missing input listed (not only the first few)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = switches()  # -v/-q also after the command name: `vidcap extract ... --quiet`
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.help, description=command.help, epilog=command.epilog,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=HelpFormatter, parents=[common])
         command.add(p)
         p.set_defaults(run=command.run)
     return parser
@@ -56,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from vidcap import progress
+
+    progress.configure(quiet=args.quiet, verbose=args.verbose)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:

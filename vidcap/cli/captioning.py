@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from vidcap.cli.base import BEAM_SIZE_HELP, Command
+from vidcap.cli.base import BEAM_SIZE_HELP, Command, require_model
 from vidcap.errors import UsageError, VidcapError
 
 
 def _add_caption(p: argparse.ArgumentParser) -> None:
-    p.add_argument("videos", nargs="+", metavar="VIDEO", type=Path)
-    p.add_argument("--model", required=True, type=Path,
+    p.add_argument("videos", nargs="+", metavar="VIDEO", type=Path, help="video files to caption")
+    p.add_argument("--model", type=Path,
                    help="checkpoint written by `vidcap train`, model folder (`vidcap export`) or hf:org/name[@revision]")
     p.add_argument("--beam-size", type=int, help=BEAM_SIZE_HELP)
     p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
@@ -29,12 +30,14 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
                    help="with --segment scenes: a shorter shot joins the next one (default 2)")
     p.add_argument("--max-segment", type=float, metavar="SECONDS",
                    help="with --segment scenes: a longer shot is cut into equal parts (default 30)")
+    add_output_arguments(p)
     p.add_argument("--srt", type=Path, help="write per-segment captions as SubRip (one video only)")
     p.add_argument("--vtt", type=Path, help="write per-segment captions as WebVTT (one video only)")
-    p.add_argument("--preview", type=Path, metavar="PNG", help="contact sheet of sampled frames + caption")
+    p.add_argument("--preview", type=Path, metavar="PNG", help="contact sheet of sampled frames + caption "
+                                                                "(one video only)")
     p.add_argument("--attention", action="store_true",
-                   help="with --preview: add a strip showing which frames each word attended to (attention "
-                        "decoders: sa-lstm, topdown)")
+                   help="on the preview (--preview, or png in --output-format): add a strip showing which frames "
+                        "each word attended to (attention decoders: sa-lstm, topdown)")
 
 
 def segment_option(value: str | None, min_seconds: float | None = None,
@@ -63,7 +66,7 @@ def segment_option(value: str | None, min_seconds: float | None = None,
     return seconds
 
 
-def check_video_ids(paths: list[Path]) -> None:
+def check_video_ids(paths: list[Path], flag: str = "--json") -> None:
     """UsageError naming both paths when two videos would get one id in the results file (an id is the
     file name without its extension, as in a video folder), before any video is captioned.
 
@@ -77,7 +80,7 @@ def check_video_ids(paths: list[Path]) -> None:
     for path in paths:
         first = seen.setdefault(path.stem, path)
         if first is not path:
-            raise UsageError(f"--json: {first} and {path} would both be video id {path.stem!r} in the results "
+            raise UsageError(f"{flag}: {first} and {path} would both be video id {path.stem!r} in the results "
                              "(an id is the file name without its extension); rename one, or caption them "
                              "in separate runs")
 
@@ -101,15 +104,20 @@ def weights_values(values: list[str] | None) -> str | dict[str, str] | None:
 
 
 def _run_caption(args: argparse.Namespace) -> int:
+    from vidcap import progress
     from vidcap.engine.captioner import Captioner
     from vidcap.outputs import Segment, save_preview, write_results, write_srt, write_vtt
 
+    require_model(args.model)
     if (args.srt or args.vtt or args.preview) and len(args.videos) != 1:
-        raise UsageError("--srt, --vtt and --preview take exactly one VIDEO")
+        raise UsageError("--srt, --vtt and --preview take exactly one VIDEO; for several, use "
+                         "--output-dir DIR [--output-format srt,vtt,json,png|all] (one file per video and format)")
     if args.json:
         check_video_ids(args.videos)
-    if args.attention and not args.preview:
-        raise UsageError("--attention draws on the --preview sheet: give --preview PNG too")
+    formats = output_request(args)
+    if args.attention and not (args.preview or "png" in formats):
+        raise UsageError("--attention draws on the preview sheet: give --preview PNG too (or --output-dir DIR with "
+                         "png in --output-format)")
     segment = segment_option(args.segment, args.min_segment, args.max_segment)
     captioner = Captioner.from_checkpoint(args.model, device=args.device, weights=weights_values(args.weights))
     if args.attention:
@@ -118,18 +126,23 @@ def _run_caption(args: argparse.Namespace) -> int:
         if not has_frame_attention(captioner.model):
             raise UsageError(f"--attention: model {captioner.model.config['name']} has no attention over frames "
                              f"(models that have: {', '.join(FRAME_ATTENTION)})")
-    results, failed = [], 0
+    results, failed = [], []
+    bar = progress.bar(total=len(args.videos), desc="caption", unit="video")
     for path in args.videos:
         try:
             described = captioner.describe(path, beam_size=args.beam_size, segment=segment,
-                                           attention=args.attention)
+                                           attention=args.attention,
+                                           progress=lambda fraction, message: bar.set_postfix_str(message))
         except VidcapError as err:  # one bad file must not stop the others
-            print(f"vidcap: {err}", file=sys.stderr)
-            failed += 1
+            failed.append((str(path), getattr(err, "reason", None) or str(err)))  # VideoError: path named once
+            bar.update(1)
             continue
-        print(f"{path}\t{described.caption}", flush=True)
+        bar.update(1)
+        progress.say(f"{path}\t{described.caption}")
         results.append({"video_id": path.stem, "caption": described.caption})
         segments = [Segment(*span) for span in described.segments]
+        if formats:
+            write_video_outputs(args.output_dir, path, described, segments, formats)
         if args.srt:
             write_srt(args.srt, segments)
         if args.vtt:
@@ -137,9 +150,45 @@ def _run_caption(args: argparse.Namespace) -> int:
         if args.preview:
             save_preview(args.preview, described.clip.frames, described.clip.timestamps, described.caption,
                          attention=described.attention)
+    bar.close()
     if args.json:
         write_results(args.json, results)
+    block = progress.problems_block(f"of {len(args.videos)} videos could not be captioned", failed)
+    if block:
+        print(block, file=sys.stderr)
     return 1 if failed else 0
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """``--output-dir`` and ``--output-format``: one file per video and format (vidcap.outputs.formats)."""
+    p.add_argument("--output-dir", type=Path, metavar="DIR",
+                   help="write one file per video and format here, named after the video (clip.mp4 → "
+                        "DIR/clip.srt, DIR/clip.json …); the VIDEOs' names must differ")
+    p.add_argument("--output-format", default="all", metavar="srt,vtt,json,png|all",
+                   help="with --output-dir: comma-separated formats, or all. json holds the caption and every "
+                        "segment with its start and end in seconds; png is the preview sheet")
+
+
+def output_request(args: argparse.Namespace) -> list[str]:
+    """The formats ``--output-dir`` asks for (none without it), checked before any video is captioned."""
+    from vidcap.outputs.formats import output_formats
+
+    if args.output_dir is None:
+        if args.output_format != "all":
+            raise UsageError("--output-format goes with --output-dir DIR (where the files are written)")
+        return []
+    formats = output_formats(args.output_format)
+    check_video_ids(args.videos, "--output-dir")
+    return formats
+
+
+def write_video_outputs(out_dir: Path, path: Path, described: Any, segments: list, formats: list[str]) -> None:
+    """Write one captioned video's files (``DIR/<stem>.<format>``) from what ``Captioner.describe`` returned."""
+    from vidcap.outputs.formats import VideoCaptions, write_outputs
+
+    clip = described.clip
+    write_outputs(out_dir, VideoCaptions(path, described.caption, segments, clip.info.duration, clip.frames,
+                                         clip.timestamps, described.attention), formats)
 
 
 SCORE_RULES = """\
@@ -210,15 +259,16 @@ def _write_report(folder: Path | None, report, results) -> None:
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, type=Path,
+    p.add_argument("--model", type=Path,
                    help="checkpoint written by `vidcap train`, model folder (`vidcap export`) or hf:org/name[@revision]")
-    p.add_argument("--annotations", required=True, type=Path, action="append")
+    p.add_argument("--annotations", required=True, type=Path, action="append",
+                   help="MSR-VTT-schema annotations (repeatable, e.g. train_val and test files)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--features", type=Path, help="feature store made with the checkpoint's backbone")
     src.add_argument("--video-dir", type=Path, help="videos named <video_id>.<ext>")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="split to caption and score")
     p.add_argument("--beam-size", type=int, help=BEAM_SIZE_HELP)
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda … (default: cuda when available)")
     p.add_argument("--results", type=Path, help="also write the generated captions here (COCO results)")
     p.add_argument("--json", type=Path, help="write overall, per-video and per-category scores here")
     p.add_argument("--report", type=Path, metavar="DIR", help=REPORT_HELP)
@@ -227,7 +277,9 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
                         "how many of the split were scored")
     p.add_argument("--no-java", action="store_true",
                    help="skip METEOR and SPICE and tokenise in Python: NOT comparable to published numbers")
-    p.add_argument("--spice", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--spice", choices=["auto", "on", "off"], default="auto",
+                   help="auto: run SPICE when its CoreNLP models are installed, else skip it with a note; "
+                        "on: require it; off: skip it")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -235,6 +287,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from vidcap.metrics.scoring import score_results
     from vidcap.outputs import write_results
 
+    require_model(args.model)
     captioner = Captioner.from_checkpoint(args.model, device=args.device)
     results = captioner.caption_split(args.annotations, split=args.split, features=args.features,
                                       video_dir=args.video_dir, beam_size=args.beam_size,

@@ -38,12 +38,13 @@ def _add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--shard", help="i/n: extract only the i-th of n interleaved parts (set by torchrun)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="backbone option, repeatable, e.g. --option input_size=64 --option stage=layer1 "
-                        "(an unknown KEY is an error that lists the backbone's options)")
+                   help="backbone option, repeatable, e.g. --option input_size=64 --option stage=layer1; "
+                        "`vidcap list backbones --options NAME` lists a backbone's options with type, default "
+                        "and meaning")
     p.add_argument("--verify", action="store_true",
                    help="read every stored entry in full (CRC) before resuming, not only its zip directory; "
                         "damaged entries are extracted again either way")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (as vidcap --quiet)")
 
 
 def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
@@ -83,9 +84,12 @@ def _run_extract(args: argparse.Namespace) -> int:
     report = extract(sources, args.out, backbone=args.backbone, weights=args.weights,
                      sampling=sampling, batch_size=args.batch_size, workers=args.workers,
                      device=args.device, shard=parse_shard(args.shard),
-                     progress=not args.no_progress, options=backbone_option_values(args.option),
+                     progress=False if args.no_progress else None, options=backbone_option_values(args.option),
                      verify=args.verify)
     print(report.summary())
+    problems = report.problems()
+    if problems:
+        print(problems)
     missing = missing_summary(sources)  # annotated videos without a file, per split (clips gone from YouTube)
     if missing:
         print(missing)
@@ -93,10 +97,38 @@ def _run_extract(args: argparse.Namespace) -> int:
 
 
 def _add_list(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=["backbones", "models"])
+    p.add_argument("what", choices=["backbones", "models"], help="which registry to list")
+    p.add_argument("--options", metavar="BACKBONE",
+                   help="with backbones: every option of this backbone (for `vidcap extract --option KEY=VALUE`) "
+                        "with its type, default and meaning")
+
+
+def option_table(name: str) -> str:
+    """``vidcap list backbones --options NAME``: each option of a backbone with type, default and meaning.
+
+    Example:
+        >>> print(option_table("resnet18").splitlines()[1])
+          grid (int | None; default: unset)
+    """
+    import textwrap
+
+    from vidcap.features import describe_options
+
+    lines = [f"{name} options (give each to `vidcap extract` as --option KEY=VALUE):"]
+    for opt in describe_options(name):
+        default = "unset" if opt.default is None else opt.default
+        lines.append(f"  {opt.name} ({opt.type}; default: {default})")
+        lines += textwrap.wrap(opt.help or "(not described)", width=96, initial_indent=" " * 6,
+                               subsequent_indent=" " * 6)
+    return "\n".join(lines)
 
 
 def _run_list(args: argparse.Namespace) -> int:
+    if args.options is not None:
+        if args.what != "backbones":
+            raise UsageError("--options describes a backbone's options: `vidcap list backbones --options NAME`")
+        print(option_table(args.options))
+        return 0
     if args.what == "backbones":
         from vidcap.features import list_backbones as names
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidcap.cli.base import BEAM_SIZE_HELP, Command
+from vidcap.cli.base import BEAM_SIZE_HELP, Command, require_model
 
 MODEL_HELP = "a checkpoint written by `vidcap train`, a model folder (`vidcap export`) or hf:org/name[@revision]"
 
@@ -45,7 +45,7 @@ def _run_push(args: argparse.Namespace) -> int:
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
@@ -61,6 +61,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     from vidcap.cli.captioning import weights_values
     from vidcap.serve import serve
 
+    require_model(args.model)
     serve(args.model, host=args.host, port=args.port, device=args.device, beam_size=args.beam_size,
           max_upload_mb=args.max_upload_mb, weights=weights_values(args.weights))
     return 0

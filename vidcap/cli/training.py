@@ -14,7 +14,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="dotted overrides, e.g. data.features=feats/ train.epochs=30 out=runs/x")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.epilog = ("Every config key with its type, allowed values, default and meaning: `vidcap config show`\n"
-                "(`vidcap config show CONFIG.yaml key=value ...`: the values that config and overrides give).")
+                "(`vidcap config show CONFIG.yaml key=value ...`: the values that config and overrides give).\n"
+                "Scores: the log prints validation metrics x100 (as papers and `vidcap score` tables do);\n"
+                "OUT/metrics.json and the summary printed at the end keep pycocoevalcap's raw values.")
 
 
 def _run_train(args: argparse.Namespace) -> int:

@@ -47,6 +47,7 @@ from vidcap.features.extract import decode, video_entry
 from vidcap.features.sources import collect_sources
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel
+from vidcap.progress import bar as progress_bar
 from vidcap.video import Clip, Sampling, probe, windows
 from vidcap.video.scenes import SEGMENTERS
 
@@ -203,9 +204,12 @@ class Captioner:
                 "block_trigrams": ev["block_trigrams"], "allow_unk": ev.get("allow_unk", False),
                 "batch_size": ev.get("batch_size", 64)}
 
-    def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None) -> dict[str, str]:
-        """id → caption, batched exactly as for a feature store (vidcap.engine.generate)."""
-        return generate_captions(self.model, items, self.vocab, **self.decoding(beam_size), device=self.device)
+    def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None,
+                progress: bool | None = False) -> dict[str, str]:
+        """id → caption, batched exactly as for a feature store (vidcap.engine.generate); ``progress``
+        draws a bar over the batches (None: on a terminal)."""
+        return generate_captions(self.model, items, self.vocab, **self.decoding(beam_size), device=self.device,
+                                 progress=progress)
 
     # -------------------------------------------------------------------------------- public
     def caption(self, videos: Sequence[PathLike], beam_size: int | None = None) -> list[str]:
@@ -315,8 +319,9 @@ class Captioner:
                                  + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
             path = {s.video_id: s.path for s in sources if not s.problem}
             ids = [v for v in ann.ids(split) if v in path]  # the order a store-based run uses
-            items = [{**self._inputs(path[v])[0], "id": v} for v in ids]
-        captions = self._decode(items, beam_size)
+            items = [{**self._inputs(path[v])[0], "id": v}
+                     for v in progress_bar(ids, desc="features", unit="video", leave=False)]
+        captions = self._decode(items, beam_size, progress=None)
         return [{"video_id": vid, "caption": captions[vid]} for vid in ids]
 
 

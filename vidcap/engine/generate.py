@@ -21,6 +21,7 @@ from vidcap.data import Batch, EvalDataset, Vocabulary, collate, tokenize
 from vidcap.engine.distributed import DistContext, all_gather_objects
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, beam_search
+from vidcap.progress import bar as progress_bar
 
 __all__ = ["batches_in_order", "generate_captions", "validation_scores"]
 
@@ -42,9 +43,10 @@ def batches_in_order(items: Sequence[Any], indices: Sequence[int], batch_size: i
 def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabulary, *, beam_size: int = 5,
                       max_len: int = 20, length_penalty: float = 0.0, block_trigrams: bool = False,
                       allow_unk: bool = False, batch_size: int = 64, device: torch.device | str = "cpu",
-                      ctx: DistContext = DistContext()) -> dict[str, str]:
+                      ctx: DistContext = DistContext(), progress: bool | None = False) -> dict[str, str]:
     """Caption every video of ``dataset``: id → caption text. Under torchrun each process decodes an
-    interleaved share and every process gets the whole dict back.
+    interleaved share and every process gets the whole dict back. ``progress``: a bar over the batches
+    (None: :mod:`vidcap.progress`'s rule, drawn on a terminal).
 
     Example:
         >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab)["video7010"]  # doctest: +SKIP
@@ -56,7 +58,9 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
     captions: dict[str, str] = {}
     try:
         with torch.inference_mode():
-            for batch in batches_in_order(dataset, mine, batch_size):
+            batches = batches_in_order(dataset, mine, batch_size)
+            for batch in progress_bar(batches, total=-(-len(mine) // batch_size), desc="decode", unit="batch",
+                                      leave=False, show=progress):
                 batch = batch.to(device)
                 out = beam_search(model, batch.feats, batch.masks, beam_size=beam_size, max_len=max_len,
                                   length_penalty=length_penalty, block_trigrams=block_trigrams,

@@ -9,6 +9,8 @@ in parallel across processes, CIDEr-D and BLEU-4; and the validation references'
 teacher forcing, ``loss``),
 ``last.pt`` every epoch, ``best.pt`` when ``train.monitor`` improves, one record
 per epoch in ``metrics.json``, early stopping after ``train.early_stop`` epochs without improvement.
+The epoch log line prints the validation metrics ×100, as tables do; ``metrics.json`` and the returned
+summary keep pycocoevalcap's raw values (:mod:`vidcap.metrics.display`).
 With ``train.ema`` the run also keeps an exponential moving average of the weights (updated after every
 optimiser step); validation, model selection and the checkpoints' model use the averaged weights.
 
@@ -38,7 +40,6 @@ from typing import Any, Callable, Iterator
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm import tqdm
 
 from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
@@ -53,6 +54,8 @@ from vidcap.engine.setup import RunData, build_data, build_model
 from vidcap.checks import finite_problem
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import write_json
+from vidcap.metrics.display import format_scores
+from vidcap.progress import bar as progress_bar
 
 __all__ = ["SCHEDULES", "train", "lr_factor"]
 
@@ -326,8 +329,8 @@ class Trainer:
         self.sampler.set_epoch(self.epoch)
         self.objective.train()
         total, count = 0.0, 0
-        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                   disable=True if not self.ctx.is_main else None, dynamic_ncols=True)
+        bar = progress_bar(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                           show=False if not self.ctx.is_main else None)
         for batch in bar:
             loss = self._train_step(batch)
             total, count = total + loss, count + 1
@@ -363,7 +366,7 @@ class Trainer:
                                      max_len=ev.max_len, length_penalty=ev.length_penalty,
                                      block_trigrams=ev.block_trigrams, allow_unk=ev.allow_unk,
                                      batch_size=ev.batch_size,
-                                     device=self.device, ctx=self.ctx)
+                                     device=self.device, ctx=self.ctx, progress=None if self.ctx.is_main else False)
         return {**validation_scores(captions, self.data.val.references or {}, self.cider),
                 "loss": self._validation_loss()}
 
@@ -423,8 +426,7 @@ class Trainer:
                 for name, value in scores.items():
                     self._tb(f"val/{name}", value)
                 log.info("epoch %d: train loss %.4f; validation %s%s (%.1f s)", self.epoch, train_loss,
-                         ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
-                         record["seconds"])
+                         format_scores(scores), " *best*" if improved else "", record["seconds"])
             barrier(self.ctx)
         if hasattr(self, "_writer"):
             self._writer.close()

@@ -11,9 +11,10 @@ Example:
 from __future__ import annotations
 
 from vidcap.features import motion, resnet, timm_backbone, yolo  # noqa: F401  (importing registers the backbone families)
-from vidcap.features.backbone import Backbone, get_backbone, list_backbones
+from vidcap.features.backbone import Backbone, describe_options, get_backbone, list_backbones
 # Binds the name ``extract`` to the function (the submodule of the same name stays importable).
 from vidcap.features.extract import ExtractReport, extract
 from vidcap.features.store import FeatureStore
 
-__all__ = ["Backbone", "ExtractReport", "FeatureStore", "extract", "get_backbone", "list_backbones"]
+__all__ = ["Backbone", "ExtractReport", "FeatureStore", "describe_options", "extract", "get_backbone",
+           "list_backbones"]

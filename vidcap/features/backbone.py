@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import inspect
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,7 +28,7 @@ import torch
 from vidcap.device import resolve_device
 from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FeatureSpec
-from vidcap.registry import Registry
+from vidcap.registry import Registry, closest
 from vidcap.video import Sampling
 from vidcap.video.clip_windows import ClipWindows
 
@@ -58,6 +59,15 @@ class Backbone(torch.nn.Module):
         transform: picklable uint8 NHWC → uint8 NCHW resize/crop/letterbox to the input size.
         windows: for clip (video) backbones, the window of frames read around each sampled frame
             (:class:`vidcap.video.clip_windows.ClipWindows`); their batches are windows (B, L, 3, S, S).
+
+    A subclass's builder options are its ``__init__``'s keyword-only parameters (their names, types and
+    defaults are what ``get_backbone`` checks and records); each one's meaning is a line of an
+    ``Options:`` section in the class docstring, searched up the class hierarchy, so the options every
+    family shares are described here once (``vidcap list backbones --options NAME`` prints them).
+
+    Options:
+        dtype: autocast precision of the forward pass: fp32, bf16 or fp16 (unset: bf16 on CUDA, fp32 on CPU).
+        seed: random seed of the weights when weights=none, so every process builds the same network.
     """
 
     name: str
@@ -195,8 +205,11 @@ def get_backbone(name: str, *, weights: str | None = None, device: str | torch.d
     known = backbone_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
+        close = [c for c in (closest(u, known) for u in unknown) if c]
         raise UsageError(f"backbone {name} has no option {', '.join(map(repr, unknown))}; "
-                         f"its options: {', '.join(known)}")
+                         f"its options: {', '.join(known)}"
+                         + (f". Did you mean {' or '.join(map(repr, close))}?" if close else "")
+                         + f" (`vidcap list backbones --options {name}` describes each)")
     builder = BACKBONES.get(name)
     if weights is None:
         weights = getattr(builder, "default_weights", Backbone.default_weights)
@@ -326,6 +339,66 @@ def backbone_summary(name: str) -> str:
     """
     summary = getattr(BACKBONES.get(name), "summary", None)
     return summary(name) if summary else ""
+@dataclass(frozen=True)
+class BackboneOption:
+    """One option of a backbone: its name, type and default (from the builder's signature, which
+    ``get_backbone`` checks options against) and its meaning (the builder's ``Options:`` docstring)."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+def describe_options(name: str) -> list[BackboneOption]:
+    """Every option ``get_backbone(name, ...)`` accepts, with type, default and meaning, in order.
+
+    Example:
+        >>> opt = describe_options("resnet18")[2]
+        >>> opt.name, opt.type, opt.default, opt.help.split(":")[0]
+        ('fit', 'str', 'crop', 'how a frame becomes the square input')
+    """
+    builder = BACKBONES.get(name)
+    params = inspect.signature(builder).parameters
+    meanings = _option_meanings(builder)
+    return [BackboneOption(key, _type_name(params[key].annotation), params[key].default, meanings.get(key, ""))
+            for key in backbone_options(name)]
+
+
+def _type_name(annotation: Any) -> str:
+    """Annotations are strings here (postponed evaluation); a class is shown by its name."""
+    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+
+
+def _option_meanings(builder: Any) -> dict[str, str]:
+    """``name → meaning`` from the ``Options:`` sections of the builder's docstrings, the most derived
+    class first (a subclass may describe an option anew)."""
+    meanings: dict[str, str] = {}
+    for cls in getattr(builder, "__mro__", (builder,)):
+        for key, text in _options_section(cls.__dict__.get("__doc__") if isinstance(cls, type)
+                                          else getattr(cls, "__doc__", None)).items():
+            meanings.setdefault(key, text)
+    return meanings
+
+
+def _options_section(doc: str | None) -> dict[str, str]:
+    """The ``name: meaning`` entries under ``Options:`` (continuation lines indented further)."""
+    entries: dict[str, str] = {}
+    lines = inspect.cleandoc(doc or "").splitlines()
+    if "Options:" not in lines:
+        return entries
+    key = None
+    for line in lines[lines.index("Options:") + 1:]:
+        if not line.strip():
+            break
+        if line.startswith("    ") and not line.startswith("     ") and ":" in line:
+            key, _, text = line.strip().partition(":")
+            entries[key] = text.strip()
+        elif key and line.startswith("     "):
+            entries[key] += " " + line.strip()
+        else:
+            break
+    return entries
 
 
 def list_backbones() -> list[str]:

@@ -35,13 +35,14 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vidcap import __version__
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
 from vidcap.features.store import FeatureStore, StoreWriter, failures_name, to_stored
+from vidcap.progress import bar as progress_bar
+from vidcap.progress import problems_block
 from vidcap.video import Clip, Sampling, VideoError, read_clip
 from vidcap.video.clip_windows import ClipWindows
 
@@ -84,6 +85,12 @@ class ExtractReport:
         if self.failures:
             text += f" (reasons in {self.out / failures_name(self.shard)})"
         return text
+
+    def problems(self, verbose: bool | None = None) -> str | None:
+        """The failed videos as one block (count, the first few with their reasons; all with ``verbose``,
+        default: ``vidcap --verbose``), or None when none failed."""
+        return problems_block(f"of {self.total} videos failed", [(f["video_id"], f["reason"]) for f in self.failures],
+                              verbose=verbose, where=str(self.out / failures_name(self.shard)))
 
 
 def _jsonable(value: Any) -> Any:
@@ -255,7 +262,7 @@ class _Batcher:
 def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.PathLike[str], *,
             backbone: str, weights: str | None = None, sampling: Sampling | None = None,
             batch_size: int | None = None, workers: int = 2, device: str | None = None,
-            shard: tuple[int, int] | None = None, progress: bool = True, options: dict[str, Any] | None = None,
+            shard: tuple[int, int] | None = None, progress: bool | None = None, options: dict[str, Any] | None = None,
             verify: bool = False) -> ExtractReport:
     """Extract features of ``sources`` (``Source``s or video paths) into the store folder ``out``.
 
@@ -264,6 +271,7 @@ def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.Pa
     (sorted by id); shards may share ``out``. ``options`` go to ``get_backbone`` (e.g. ``{"grid": 2}``).
     Raises UsageError/InputError before any work for a bad request; per-video problems end up in
     ``report.failures`` and ``out/failures.json`` (``failures-<i>-of-<n>.json`` for a shard).
+    ``progress``: draw a bar (True/False), or None for :mod:`vidcap.progress`'s rule (a terminal, not quiet).
 
     Example:
         >>> extract(["a.mp4", "b.mkv"], "feats/", backbone="resnet18", weights="none")  # doctest: +SKIP
@@ -296,8 +304,8 @@ def extract(sources: Sequence[Source | str | os.PathLike[str]], out: str | os.Pa
             report.failures.append({"video_id": src.video_id, "path": str(src.path), "reason": src.problem})
         else:
             todo.append(src)
-    for rec in report.failures:
-        log.warning("%s: %s", rec["path"], rec["reason"])
+    for rec in report.failures:  # listed together afterwards (ExtractReport.problems), not one warning each
+        log.debug("%s: %s", rec["path"], rec["reason"])
     writer.write_failures(fail_name, report.failures)
     if todo:
         _Run(model, writer, report, fail_name)(todo, sampling, batch_size, workers, progress)
@@ -312,7 +320,7 @@ class _Run:
         self.model, self.writer, self.report, self.fail_name = model, writer, report, fail_name
 
     def __call__(self, todo: list[Source], sampling: Sampling, batch_size: int, workers: int,
-                 progress: bool) -> None:
+                 progress: bool | None) -> None:
         loader = torch.utils.data.DataLoader(
             _Clips(todo, sampling, self.model.transform, self.model.windows), batch_size=None, collate_fn=_as_is,
             num_workers=workers, worker_init_fn=_init_worker if workers else None,
@@ -330,7 +338,7 @@ class _Run:
         cv2.setNumThreads(0)
         self.start = time.perf_counter()
         try:
-            with tqdm(total=len(todo), unit="video", desc=desc, disable=not progress, dynamic_ncols=True) as bar, \
+            with progress_bar(total=len(todo), unit="video", desc=desc, show=progress) as bar, \
                     ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidcap-store") as self.pool:
                 self.bar = bar
                 for item in loader:
@@ -345,7 +353,7 @@ class _Run:
             self.report.seconds = time.perf_counter() - self.start
 
     def _failed(self, item: dict[str, Any]) -> None:
-        log.warning("%s: %s", item["path"], item["error"])
+        log.debug("%s: %s", item["path"], item["error"])
         self.report.failures.append({"video_id": item["video_id"], "path": item["path"], "reason": item["error"]})
         self.writer.write_failures(self.fail_name, self.report.failures)  # kept current in case of a kill
         self.bar.update(1)

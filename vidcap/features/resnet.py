@@ -131,7 +131,16 @@ def load_resnet(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str
 
 
 class ResNetBackbone(Backbone):
-    """A torchvision ResNet without its classifier; see the module docstring for the streams."""
+    """A torchvision ResNet without its classifier; see the module docstring for the streams.
+
+    Options:
+        grid: also store the last map average-pooled to grid x grid cells (the grid stream), 1 to 7.
+        input_size: side of the square model input in pixels, 32 to 1024.
+        fit: how a frame becomes the square input: crop (centre crop, ImageNet style), stretch or letterbox.
+        stage: the stage whose map is pooled into frame: conv1, stem, layer1 ... layer4.
+        pyramid: frame concatenates average pools on 1x1 ... pyramid x pyramid grids (1 to 4; 1 = global pool).
+        second_order: add the bilinear stream: this stage's normalised second-order pool (unset: none).
+    """
 
     @classmethod
     def weights_named(cls, name: str, identity: str) -> str | None:

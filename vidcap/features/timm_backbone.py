@@ -92,7 +92,14 @@ def _preset(name: str) -> Preset:
 
 
 class TimmBackbone(Backbone):
-    """A timm image model without its classifier (or with its head, ``frame="head"``); see the module docstring."""
+    """A timm image model without its classifier (or with its head, ``frame="head"``); see the module docstring.
+
+    Options:
+        frame: what the frame stream holds: pre_logits (the pooled feature the classifier reads) or head
+            (the head's output: CLIP's projected embedding, a classifier's logits).
+        grid: also store the last map (or a ViT's patch tokens) average-pooled to grid x grid cells, 1 to 16.
+        crop_pct: centre-crop fraction of the resized frame, 0.1 to 1 (unset: the model's pretrained config).
+    """
 
     default_weights = "pretrained"
 

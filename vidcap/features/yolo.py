@@ -74,7 +74,15 @@ def _load(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str]:
 
 
 class YoloBackbone(Backbone):
-    """An ultralytics detection model; see the module docstring for the streams."""
+    """An ultralytics detection model; see the module docstring for the streams.
+
+    Options:
+        imgsz: side of the letterboxed square input in pixels, a multiple of 32 from 32 to 2048.
+        top_k: detections kept per frame (the objects stream's length; padded when fewer).
+        conf: confidence threshold of a detection, 0 to 1 (0 keeps boxes even from random weights).
+        iou: IoU threshold of the class-aware non-maximum suppression, 0 to 1.
+        roi_size: bins per side of each detection's RoIAlign on the neck maps.
+    """
 
     int_streams = frozenset({"object_classes"})
     default_weights = "coco"

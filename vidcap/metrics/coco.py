@@ -34,7 +34,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Mapping, Sequence, Union
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from vidcap.metrics.cider import cider_d
 from vidcap.metrics.java import JavaError, ptb_tokenize, pycocoevalcap_dir, require_java
 from vidcap.metrics.meteor import MeteorJob, MeteorPool
 from vidcap.metrics.meteor import meteor_processes as default_meteor_processes
+from vidcap.progress import bar as progress_bar
 
 BLEU = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4")
 METRICS = (*BLEU, "METEOR", "ROUGE_L", "CIDEr", "SPICE")
@@ -174,32 +175,42 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
         pool = contextlib.nullcontext(meteor)  # the caller's: it stays open for the caller to close
     else:
         pool = MeteorPool(processes)
-    with pool as scorer:  # start-up overlaps tokenisation
-        clock = time.perf_counter()
-        tok_gts, tok_res = _tokenize(gts, res, ids, tokenizer)
-        seconds["tokenize"] = time.perf_counter() - clock
-        meteor_job = MeteorJob(scorer, tok_gts, tok_res, ids, groups) if scorer is not None else None
-        clock = time.perf_counter()
-        per_metric, group_scores, statistics = _python_metrics(tok_gts, tok_res, ids, groups)
-        seconds["bleu_rouge_cider"] = time.perf_counter() - clock
-        if meteor_job is not None:
+    # A bar over the stages (the tokenizer's and METEOR's Java runs take seconds to minutes), on a terminal.
+    stages = ["tokenize", "BLEU, ROUGE-L, CIDEr", *(m for m in ("METEOR", "SPICE") if m not in skipped)]
+    bar = progress_bar(total=len(stages), desc="score", unit="stage", leave=False)
+    step = _stepper(bar, stages)
+    with bar:
+        with pool as scorer:  # start-up overlaps tokenisation
             clock = time.perf_counter()
-            overall, per, by_group = meteor_job.result()
-            seconds["meteor_wait"] = time.perf_counter() - clock
-            per_metric["METEOR"] = (overall, per)
-            statistics["meteor"] = meteor_job.statistics_array()
-            for name, value in by_group.items():
-                group_scores[name]["METEOR"] = value
-    if "SPICE" not in skipped:
-        clock = time.perf_counter()
-        outcome = _spice(tok_gts, tok_res, ids, required=spice == "on")
-        seconds["spice"] = time.perf_counter() - clock
-        if isinstance(outcome, str):
-            skipped["SPICE"] = outcome
-        else:
-            per_metric["SPICE"] = outcome
-            for name, members in groups.items():
-                group_scores[name]["SPICE"] = float(np.mean([outcome[1][i] for i in members]))
+            next(step)
+            tok_gts, tok_res = _tokenize(gts, res, ids, tokenizer)
+            seconds["tokenize"] = time.perf_counter() - clock
+            meteor_job = MeteorJob(scorer, tok_gts, tok_res, ids, groups) if scorer is not None else None
+            clock = time.perf_counter()
+            next(step)
+            per_metric, group_scores, statistics = _python_metrics(tok_gts, tok_res, ids, groups)
+            seconds["bleu_rouge_cider"] = time.perf_counter() - clock
+            if meteor_job is not None:
+                next(step)
+                clock = time.perf_counter()
+                overall, per, by_group = meteor_job.result()
+                seconds["meteor_wait"] = time.perf_counter() - clock
+                per_metric["METEOR"] = (overall, per)
+                statistics["meteor"] = meteor_job.statistics_array()
+                for name, value in by_group.items():
+                    group_scores[name]["METEOR"] = value
+        if "SPICE" not in skipped:
+            next(step)
+            clock = time.perf_counter()
+            outcome = _spice(tok_gts, tok_res, ids, required=spice == "on")
+            seconds["spice"] = time.perf_counter() - clock
+            if isinstance(outcome, str):
+                skipped["SPICE"] = outcome
+            else:
+                per_metric["SPICE"] = outcome
+                for name, members in groups.items():
+                    group_scores[name]["SPICE"] = float(np.mean([outcome[1][i] for i in members]))
+        next(step, None)
 
     order = [m for m in METRICS if m in per_metric]
     return Evaluation(
@@ -211,6 +222,16 @@ def evaluate(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Seque
         comparable=java and tokenizer == "ptb",
         seconds=seconds, statistics=statistics,
         tokenized={vid: tok_res[vid][0] for vid in ids})
+
+
+def _stepper(bar: Any, stages: Sequence[str]) -> Iterator[None]:
+    """Each ``next()`` completes the stage before (if any) and names the next one on the bar."""
+    for i, name in enumerate(stages):
+        if i:
+            bar.update(1)
+        bar.set_postfix_str(name)
+        yield
+    bar.update(1)
 
 
 def _check_inputs(gts: Mapping[Hashable, Sequence[str]], res: Mapping[Hashable, Sequence[str]]) -> list:

@@ -33,6 +33,7 @@ from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import read_json, write_atomic
 from vidcap.metrics.coco import METRICS, Evaluation, evaluate, preflight
 from vidcap.metrics.diversity import diversity
+from vidcap.metrics.display import RAW_NOTE
 from vidcap.metrics.meteor import MeteorPool
 
 AnnotationSource = Annotations | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -104,7 +105,7 @@ class ScoreReport:
             "source": self.source, "annotations": self.annotations, "split": self.split,
             "videos_scored": self.scored, "videos_in_split": self.split_size,
             "complete_split": self.scored == self.split_size,
-            "metrics": list(self.overall), "overall": self.overall,
+            "metrics": list(self.overall), "overall": self.overall, "scale": RAW_NOTE,
             "comparable_to_published": ev.comparable, "tokenizer": ev.tokenizer,
             "skipped": ev.skipped, "blank_captions": self.blank, "notes": self.notes(),
             "diversity": self.diversity,

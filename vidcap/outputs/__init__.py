@@ -1,4 +1,5 @@
-"""Output files: COCO results JSON, SubRip/WebVTT subtitles, PNG contact-sheet previews; all written
+"""Output files: COCO results JSON, SubRip/WebVTT subtitles, PNG contact-sheet previews, and one file per
+video and format for ``vidcap caption --output-dir`` (:mod:`vidcap.outputs.formats`); all written
 atomically (``vidcap.files.write_atomic``), so a crash never leaves a half-written file.
 
 Example:
@@ -7,8 +8,10 @@ Example:
 """
 from __future__ import annotations
 
+from vidcap.outputs.formats import OUTPUT_FORMATS, VideoCaptions, output_formats, write_outputs
 from vidcap.outputs.preview import save_preview
 from vidcap.outputs.results import write_results
 from vidcap.outputs.subtitles import Segment, format_srt, format_vtt, write_srt, write_vtt
 
-__all__ = ["Segment", "format_srt", "format_vtt", "save_preview", "write_results", "write_srt", "write_vtt"]
+__all__ = ["OUTPUT_FORMATS", "Segment", "VideoCaptions", "format_srt", "format_vtt", "output_formats", "save_preview",
+           "write_outputs", "write_results", "write_srt", "write_vtt"]

@@ -158,8 +158,10 @@ class Runner:
         ex = self.extraction(name)
         report = extract(sources, self.store(name), backbone=ex.backbone, weights=ex.weights,
                          sampling=Sampling.from_options(**ex.sampling), workers=self.workers, device=self.device,
-                         options=dict(ex.options), progress=False)
+                         options=dict(ex.options))  # the bar shows where stderr is a terminal (vidcap.progress)
         self.say(report.summary())
+        if report.failures:
+            self.say(report.problems())
         failed = [f for f in report.failures if not any(s.video_id == f["video_id"] and s.missing for s in sources)]
         return {"command": self.extract_command(name), "extracted": report.extracted, "skipped": report.skipped,
                 "frames": report.frames, "unreadable": failed,
