@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
-from modelkit import Kit, RunsCode, edit_checkpoint, kit, run, store_spec
+from hostile_models import Kit, RunsCode, edit_checkpoint, kit, run, store_spec
 from trainkit import BOTTLE
 from vidcap.features.backbone import file_digest
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
-from modelkit import Kit, copy_folder, edit_config, edit_tensors, kit, run, store_spec
+from hostile_models import Kit, copy_folder, edit_config, edit_tensors, kit, run, store_spec
 from trainkit import BOTTLE
 from vidcap.engine.modelfolder import CONFIG, FIRST_FORMAT, WEIGHTS
 from vidcap.features.backbone import file_digest
