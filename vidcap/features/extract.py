@@ -45,7 +45,7 @@ from vidcap.features.store import FeatureStore, StoreWriter, failures_name, to_s
 from vidcap.video import Clip, Sampling, VideoError, read_clip
 from vidcap.video.clip_windows import ClipWindows
 
-__all__ = ["ExtractReport", "collect_sources", "decode", "extract", "parse_shard", "video_entry"]
+__all__ = ["ExtractReport", "collect_sources", "decode", "extract", "model_input", "parse_shard", "video_entry"]
 
 log = logging.getLogger(__name__)
 
