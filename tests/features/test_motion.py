@@ -20,7 +20,7 @@ from vidcap.engine.setup import check_aligned, check_stores
 from vidcap.engine.train import train
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore, extract, get_backbone, list_backbones
-from vidcap.features.extract import decode, model_input
+from vidcap.features.extract import decode, model_input, video_entry
 from vidcap.features.motion import MODELS, summary
 from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling
@@ -64,6 +64,13 @@ def test_preprocessing_equals_the_weights_own_transforms_on_a_real_clip(name, op
     pre = bb.spec(Sampling(frames=3)).preprocessing
     assert pre["mean"] == list(release.transforms().mean) and pre["resize"] == release.transforms().resize_size
     assert pre["clip_len"] == bb.windows.length and "repeated" in pre["clip_short"]
+
+
+def test_a_clip_decoded_without_windows_is_refused_by_a_motion_backbone():
+    bb = get_backbone("r3d_18", weights="none", **CHEAP)
+    with pytest.raises(UsageError, match="backbone r3d_18 reads frame windows; decode the video with"):
+        video_entry(bb, decode(WALK, Sampling(frames=2)))
+    assert video_entry(bb, decode(WALK, Sampling(frames=2), bb.windows))["motion"].shape == (2, 512)
 
 
 def test_models_that_take_only_some_inputs_say_so():

@@ -46,7 +46,7 @@ from vidcap.progress import problems_block
 from vidcap.video import Clip, Sampling, VideoError, read_clip
 from vidcap.video.clip_windows import ClipWindows
 
-__all__ = ["ExtractReport", "collect_sources", "decode", "extract", "parse_shard", "video_entry"]
+__all__ = ["ExtractReport", "collect_sources", "decode", "extract", "model_input", "parse_shard", "video_entry"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,10 @@ def video_entry(backbone: Backbone, clip: Clip, batch_size: int | None = None) -
         >>> video_entry(bb, decode("clip.mp4", Sampling(frames=8)))["frame"].dtype        # doctest: +SKIP
         dtype('float16')
     """
+    if (backbone.windows is None) != (clip.windows is None):
+        raise UsageError(f"{clip.info.path}: backbone {backbone.name} reads "
+                         f"{'single frames' if backbone.windows is None else 'frame windows'}; decode the video "
+                         "with decode(path, sampling, backbone.windows)")
     batcher = _Batcher(backbone, batch_size or default_batch_size(backbone))
     jobs = batcher.add({"frames": torch.from_numpy(model_input(backbone.transform, clip))}) + batcher.flush()
     return _stored(backbone, jobs[0], clip.frames.shape[1:3])

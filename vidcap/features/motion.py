@@ -95,7 +95,7 @@ MODELS: dict[str, VideoModel] = {
 }
 
 
-def _release_name(name: str, weights: str) -> str:
+def _release_name(weights: str) -> str:
     """``kinetics400`` → the release name ``load_resnet`` resolves (``KINETICS400_V1``); others as given."""
     return "KINETICS400_V1" if weights == KINETICS else weights
 
@@ -117,7 +117,7 @@ class VideoBackbone(Backbone):
         size = crop if input_size is None else input_size
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 16 <= size <= 512:
             raise UsageError(f"{name}: input_size={input_size!r}: choose 16 to 512 pixels")
-        self.windows = ClipWindows(clip_len, clip_stride)  # UsageError for bad values
+        windows = ClipWindows(clip_len, clip_stride)  # UsageError for bad values
         min_size = max(release.meta.get("min_size", (1, 1)))
         min_len = release.meta.get("min_temporal_size") or 1
         if spec.fixed and (clip_len != MODELS[name].clip_len or size != crop):
@@ -127,8 +127,9 @@ class VideoBackbone(Backbone):
             raise UsageError(f"{name} needs input_size >= {min_size} and clip_len >= {min_len} "
                              f"(got {size} and {clip_len})")
         super().__init__(device=device, dtype=dtype, mean=tuple(preset.mean), std=tuple(preset.std))
-        model, given, self.weights_id = load_resnet(name, _release_name(name, weights), seed)
-        self.weights = weights if given == _release_name(name, weights) else given
+        self.windows = windows
+        model, given, self.weights_id = load_resnet(name, _release_name(weights), seed)
+        self.weights = weights if given == _release_name(weights) else given
         self.name, self.model = name, model
         spec.strip(model)
         self.streams = {STREAM: (spec.dim,)}
