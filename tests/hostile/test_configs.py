@@ -46,6 +46,7 @@ CASES = [
          status=2),
     Case("epochs-negative", _override("train.epochs=-1"), ("train.epochs=-1", ">= 1"), status=2),
     Case("epochs-a-float", _override("train.epochs=1e9"), ("train.epochs", "expected an integer"), status=2),
+    Case("layers-1e5", _override("model.layers=100000"), ("model.layers=100000", "in [1, 64]"), status=2),
     Case("unknown-key", _file("train:\n  lr_: 0.1\n"), ("train.lr_", "hostile.yaml", "train.lr"), status=2),
     Case("section-not-a-mapping", _file("train: [1, 2]\n"), ("train", "hostile.yaml"), status=2),
     Case("billion-laughs", _file(_LAUGHS), ("hostile.yaml", "line 1", "expansion exceeds")),
@@ -104,3 +105,30 @@ def test_train_refuses_a_non_finite_config_before_creating_anything(tmp_path):
             status=2, names=("train.lr=inf", "run.yaml"))
     unchanged(before, tmp_path)
     assert not (tmp_path / "run").exists()
+
+
+SIZES = [
+    Case("hidden-size-1e6", (["model.hidden_size=1000000"], {"frame": 512}), ("model.hidden_size=1000000",),
+         status=2),
+    Case("embed-size-1e7", (["model.embed_size=10000000"], {"frame": 512}), ("model.embed_size=10000000",),
+         status=2),
+    Case("store-dims-at-the-store-limit", ([], {"frame": 1 << 22}), ("inputs {'frame': 4194304}", "stores' dims"),
+         status=2),
+]
+
+
+@pytest.mark.parametrize("case", SIZES, ids=lambda c: c.name)
+def test_a_model_too_large_for_any_machine_is_refused_before_allocating(case):
+    """Sizes are checked on the meta device: the refusal takes no memory and names the sizes."""
+    import resource
+
+    from vidcap.engine.config import load_config
+    from vidcap.engine.setup import build_model
+    from vidcap.errors import UsageError
+
+    overrides, dims = case.make
+    cfg = load_config(None, overrides)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    raised(lambda: build_model(cfg, vocab_size=1000, input_dims=dims), names=("parameters", *case.names),
+           error=UsageError)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # KiB: nothing was allocated
