@@ -163,8 +163,7 @@ class ModelConfig:
     cell: str = option("lstm", "recurrent cell", choices=_cell_names)
     hidden_size: int = option(512, "recurrent state size", ge=1)
     embed_size: int = option(300, "word embedding size (and the size features are projected to)", ge=1)
-    # Beyond a few layers nothing trains; 10^5 of them take minutes to build even without memory.
-    layers: int = option(1, "stacked recurrent layers", ge=1, le=64)
+    layers: int = option(1, "stacked recurrent layers", ge=1)
     dropout: float = option(0.5, "dropout on embeddings, features and decoder outputs (0 = none)", ge=0, lt=1)
     attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
     encoder: str = option("lstm", "what the attention reads: none = the projected frame features (the SA-LSTM "
