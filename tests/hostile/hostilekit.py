@@ -59,7 +59,7 @@ def unchanged(before: dict, root: Path, *, allowed: tuple[str, ...] = ()) -> Non
     assert after == before, f"files changed: {sorted(set(after.items()) ^ set(before.items()))}"
 
 
-def raised(call, *, names: tuple[str, ...] | list[str], error: type = None) -> str:
+def raised(call, *, names: tuple[str, ...] | list[str], error: type | None = None) -> str:
     """For surfaces too slow to start a process per case (reading a store): assert ``call()`` raises
     vidcap's ``error`` (default: any VidcapError) whose message names every one of ``names`` and holds no
     traceback text; return the message."""

@@ -11,7 +11,6 @@ import json
 import pathlib
 
 import pytest
-
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
 
 VIDEOS = [{"video_id": "v1", "split": "test"}, {"video_id": "v2", "split": "test"}]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-
 from hostilekit import Case, raised, refused, snapshot, unchanged, vidcap
 
 
@@ -60,7 +59,7 @@ CASES = [
     Case("syntax-error", _file("train:\n  lr: [0.1\n  epochs: 3\n"), ("hostile.yaml", "line 3", "invalid YAML")),
     Case("top-level-list", _file("- 1\n- 2\n"), ("hostile.yaml", "mapping of sections")),
     Case("override-deep-nesting", _override("train.lr=" + "[" * 3000), ("train.lr=", "cannot parse"), status=2),
-    Case("config-is-a-folder", lambda tmp: ["config", "show", str(tmp)], (str("cannot read config file"),)),
+    Case("config-is-a-folder", lambda tmp: ["config", "show", str(tmp)], ("cannot read config file",)),
 ]
 
 
@@ -104,3 +103,30 @@ def test_train_refuses_a_non_finite_config_before_creating_anything(tmp_path):
             status=2, names=("train.lr=inf", "run.yaml"))
     unchanged(before, tmp_path)
     assert not (tmp_path / "run").exists()
+
+
+SIZES = [
+    Case("hidden-size-1e6", (["model.hidden_size=1000000"], {"frame": 512}), ("model.hidden_size=1000000",),
+         status=2),
+    Case("embed-size-1e7", (["model.embed_size=10000000"], {"frame": 512}), ("model.embed_size=10000000",),
+         status=2),
+    Case("store-dims-at-the-store-limit", ([], {"frame": 1 << 22}), ("inputs {'frame': 4194304}", "stores' dims"),
+         status=2),
+]
+
+
+@pytest.mark.parametrize("case", SIZES, ids=lambda c: c.name)
+def test_a_model_too_large_for_any_machine_is_refused_before_allocating(case):
+    """Sizes are checked on the meta device: the refusal takes no memory and names the sizes."""
+    import resource
+
+    from vidcap.engine.config import load_config
+    from vidcap.engine.setup import build_model
+    from vidcap.errors import UsageError
+
+    overrides, dims = case.make
+    cfg = load_config(None, overrides)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    raised(lambda: build_model(cfg, vocab_size=1000, input_dims=dims), names=("parameters", *case.names),
+           error=UsageError)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # KiB: nothing was allocated

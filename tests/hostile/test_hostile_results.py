@@ -9,7 +9,6 @@ import json
 import pathlib
 
 import pytest
-
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
 
 ANNOTATIONS = {"videos": [{"video_id": "v1", "split": "test"}, {"video_id": "v2", "split": "test"},

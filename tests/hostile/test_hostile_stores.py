@@ -15,8 +15,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from hostilekit import Case, raised, snapshot, unchanged
+
 from vidcap.errors import InputError
 from vidcap.features import FeatureStore
 from vidcap.features.spec import FeatureSpec

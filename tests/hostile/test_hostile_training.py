@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from enginekit import TINY, make_task  # noqa: E402
+from enginekit import TINY, make_task
 
 CONFIG = Path(__file__).resolve().parents[1] / "engine" / "tiny.yaml"
 # Normalising would scale the overflow away; deltas make it overflow float32 inside vidcap.

@@ -17,9 +17,9 @@ import pathlib
 import av
 import numpy as np
 import pytest
-
 from hostilekit import Case, raised, refused, snapshot, unchanged, vidcap
 from videogen import counter_frames, patch_avi_header, write_video
+
 from vidcap.features import FeatureStore
 from vidcap.video import Sampling, VideoError, probe, read_clip
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 from omegaconf import DictConfig
 
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
@@ -156,11 +157,26 @@ def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {option: model_cfg[option] for option in options}
 
 
+# The most parameters a configured model may have: LSTM captioners have tens of millions.
+MAX_PARAMETERS = 1 << 30
+
+
 def build_model(cfg: DictConfig, *, vocab_size: int, input_dims: Mapping[str, Any]) -> CaptionModel:
     """The caption model ``cfg.model`` describes, for this vocabulary and these inputs; an option the
     model refuses is reported with its config key (``model.hidden_size=0: hidden_size must be ...``)."""
     kwargs = model_kwargs(cfg.model.name, cfg.model)
     try:
-        return get_model(cfg.model.name, vocab_size=vocab_size, input_dims=dict(input_dims), **kwargs)
+        # Sizes first, on the meta device (no memory): a config, or a store's dims, may ask for a model
+        # no machine holds, and allocating it would fail deep in torch or wake the OOM killer.
+        with torch.device("meta"):
+            sized = get_model(cfg.model.name, vocab_size=vocab_size, input_dims=dict(input_dims), **kwargs)
+        count = sum(p.numel() for p in sized.parameters())
+        if count <= MAX_PARAMETERS:
+            return get_model(cfg.model.name, vocab_size=vocab_size, input_dims=dict(input_dims), **kwargs)
     except UsageError as err:
         raise keyed_error(err, "model", {"name": cfg.model.name, **kwargs}) from None
+    sizes = ", ".join(f"model.{k}={v}" for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool))
+    raise UsageError(f"model {cfg.model.name} with {sizes}, {vocab_size} words and inputs {dict(input_dims)} would "
+                     f"have {count:,} parameters ({count * 4 / 2**30:.1f} GiB as float32, about four times that "
+                     f"while training); vidcap builds at most {MAX_PARAMETERS:,}. Lower these sizes, or check "
+                     "the feature stores' dims")

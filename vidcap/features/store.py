@@ -153,7 +153,7 @@ class FeatureStore(Mapping[str, dict[str, np.ndarray]]):
         info = zf.getinfo(f"{name}.npy")
         with zf.open(info) as fh:
             version = np.lib.format.read_magic(fh)
-            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+            shape, _fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
                                      else np.lib.format.read_array_header_2_0(fh))
             if dtype.hasobject:
                 raise self._damaged(video_id, f"member {name} is an object array (pickled Python objects), "
