@@ -12,11 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from enginekit import TINY  # noqa: E402
-from trainkit import tiny_model  # noqa: E402
+from enginekit import TINY
+from trainkit import tiny_model
 
-from vidcap.engine.config import load_config  # noqa: E402
-from vidcap.engine.train import train  # noqa: E402
+from vidcap.engine.config import load_config
+from vidcap.engine.train import train
 
 
 def test_training_log_prints_metrics_x100_and_the_file_keeps_raw_values(tmp_path: Path, caplog: pytest.LogCaptureFixture,
@@ -34,7 +34,7 @@ def test_training_log_prints_metrics_x100_and_the_file_keeps_raw_values(tmp_path
     assert len(lines) == len(records) == 2
     assert any(r["val"]["CIDEr"] > 0.01 for r in records)  # a scale is only seen on a non-zero score
     for line, record in zip(lines, records):
-        shown = dict((k, float(v)) for k, v in re.findall(r"(CIDEr|Bleu_4|loss) (-?[\d.]+)", line.split(";")[1]))
+        shown = {k: float(v) for k, v in re.findall(r"(CIDEr|Bleu_4|loss) (-?[\d.]+)", line.split(";")[1])}
         assert shown["CIDEr"] == pytest.approx(100 * record["val"]["CIDEr"], abs=0.006)
         assert shown["Bleu_4"] == pytest.approx(100 * record["val"]["Bleu_4"], abs=0.006)
         assert shown["loss"] == pytest.approx(record["val"]["loss"], abs=6e-5)  # a loss is not a percentage
