@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from trainkit import tiny_model  # noqa: E402
+from trainkit import tiny_model
 
-from vidcap.cli import main  # noqa: E402
-from vidcap.outputs.subtitles import format_srt, Segment  # noqa: E402
+from vidcap.cli import main
+from vidcap.outputs.subtitles import Segment, format_srt
 
 
 @pytest.fixture(scope="module")

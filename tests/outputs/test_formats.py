@@ -10,7 +10,12 @@ from PIL import Image
 
 from vidcap.errors import UsageError
 from vidcap.outputs import Segment, format_srt, format_vtt
-from vidcap.outputs.formats import OUTPUT_FORMATS, VideoCaptions, output_formats, write_outputs
+from vidcap.outputs.formats import (
+    OUTPUT_FORMATS,
+    VideoCaptions,
+    output_formats,
+    write_outputs,
+)
 
 SEGMENTS = [Segment(0.0, 5.0, "a man walks"), Segment(5.0, 7.25, "he sits down")]
 
