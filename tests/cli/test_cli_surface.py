@@ -48,7 +48,7 @@ def test_every_meaningful_default_is_shown_in_help() -> None:
 @pytest.mark.parametrize("command, shown", [
     (["demo", "--help"], "(default: vidcap-demo)"),
     (["extract", "--help"], "(default: 2)"),             # --workers
-    (["caption", "--help"], "(default: 5)"),             # --beam-size
+    (["caption", "--help"], "default: the model's eval.beam_size"),  # --beam-size: from the checkpoint
     (["caption", "--help"], "(default: all)"),           # --output-format
 ])
 def test_help_prints_defaults(command: list[str], shown: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,8 @@ def test_training_log_prints_metrics_x100_and_the_file_keeps_raw_values(tmp_path
     records = json.loads((tmp_path / "run" / "metrics.json").read_text())
     lines = [r.getMessage() for r in caplog.records if re.match(r"epoch \d+: train loss", r.getMessage())]
     assert len(lines) == len(records) == 2
-    assert any(r["val"]["CIDEr"] > 0.01 for r in records)  # a scale is only seen on a non-zero score
+    # a scale is only seen on a non-zero score (in a full test run the 2-epoch model's CIDEr was once 0)
+    assert any(r["val"]["CIDEr"] > 0.01 or r["val"]["Bleu_4"] > 0.01 for r in records)
     for line, record in zip(lines, records):
         shown = {k: float(v) for k, v in re.findall(r"(CIDEr|Bleu_4|loss) (-?[\d.]+)", line.split(";")[1])}
         assert shown["CIDEr"] == pytest.approx(100 * record["val"]["CIDEr"], abs=0.006)

@@ -165,14 +165,15 @@ CASES = [
          C + ("2 frame streams", "Export the model again")),
     Case("decoding a billion words", _config(lambda c: c["eval"].update(max_len=10**9)), ("eval.max_len",)),
     Case("length penalty NaN", _config(lambda c: c["eval"].update(length_penalty=float("nan"))),
-         ("eval.length_penalty",)),
+         # refused where it enters: JSON has no NaN (vidcap.files.read_json)
+         C + ("NaN", "not JSON")),
     Case("decoding batches of 0", _config(lambda c: c["eval"].update(batch_size=0)), ("eval.batch_size",)),
     Case("checksums missing", _config(lambda c: c.pop("checksums")), C + ("checksums",)),
     Case("checksum of a tensor not held",
          _config(lambda c: c["checksums"].update({"model.backdoor": "0" * 64})), C + ("model.backdoor",)),
     Case("config not JSON", _file(lambda f, k: (f / CONFIG).write_text("{not json")), C + ("invalid JSON",)),
     Case("config nested 100000 deep", _file(lambda f, k: (f / CONFIG).write_text("[" * 100000 + "]" * 100000)),
-         C + ("nested too deeply",)),
+         C + ("nests deeper than 64 levels",)),
     Case("config not UTF-8", _file(lambda f, k: (f / CONFIG).write_bytes(b"\xff\xfe{}")), C),
     # the tensors
     Case("NaN in a weight", _tensors(lambda t: _set(t, "model.out.bias", 0, float("nan"))),

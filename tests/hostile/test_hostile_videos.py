@@ -132,8 +132,9 @@ def test_extract_over_a_folder_of_hostile_files_stores_only_the_good_clip(tmp_pa
     write_video(videos / "good.mp4", counter_frames(12), 10, "libx264")
     before = snapshot(videos)
     run = vidcap("extract", "--video-dir", videos, "--backbone", "resnet18", "--weights", "none",
-                 "--frames", "4", "--out", tmp_path / "feats", "--no-progress", "--workers", "0", timeout=600)
-    refused(run, status=1, names=[path.name for path in hostile if path.suffix != ".mp4" or path.is_file()])
+                 "--frames", "4", "--out", tmp_path / "feats", "--no-progress", "--workers", "0", "--verbose", timeout=600)
+    # the failure block names each video by its id (--verbose: all of them, not only the first five)
+    refused(run, status=1, names=[path.stem for path in hostile if path.suffix != ".mp4" or path.is_file()])
     unchanged(before, videos)
     failures = {r["video_id"]: r["reason"] for r in json.loads((tmp_path / "feats" / "failures.json").read_text())}
     store = FeatureStore(tmp_path / "feats")
