@@ -85,3 +85,16 @@ def test_a_path_or_url_where_an_identity_belongs_is_refused(identity):
     spec = get_backbone("resnet18", weights="none", device="cpu", input_size=64).spec(Sampling(frames=2))
     with pytest.raises(InputError, match=r"model m: stores\[0\].spec.weights = .* is not a weights identity"):
         _rebuild(spec.replace(weights=identity))
+
+
+def test_a_kinetics_release_identity_rebuilds_from_torchvisions_cache_not_a_users_file(tmp_path, monkeypatch):
+    """The video backbones share ResNet's torchvision-release identities (TorchvisionWeights): a model
+    recording ``R3D_18_Weights.KINETICS400_V1`` is rebuilt from $TORCH_HOME's cache by that name (offline
+    and uncached here: the error names the cache file), never by asking for a file."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    spec = get_backbone("r3d_18", weights="none", device="cpu", input_size=32, clip_len=4).spec(Sampling(frames=2))
+    spec = type(spec)(**{**spec.__dict__, "weights": "R3D_18_Weights.KINETICS400_V1"})
+    release = torchvision.models.get_model_weights("r3d_18").KINETICS400_V1
+    with pytest.raises(InputError) as err:
+        _rebuild(spec)
+    assert os.path.basename(release.url) in str(err.value) and "--weights r3d_18=FILE" not in str(err.value)

@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 import torch
 
-from vidcap import __version__
+from vidcap import __version__, checks
 from vidcap.errors import InputError, UsageError
 from vidcap.files import write_atomic
 
@@ -119,20 +119,18 @@ def verify_checksums(tree: Any, recorded: Any, source: str) -> None:
 
 def check_finite(tensors: Mapping[str, torch.Tensor], source: str) -> None:
     """InputError naming ``source`` and the first tensor holding NaN or ±Inf (a model's weights, a
-    normaliser's statistics): such a model would caption garbage without saying so.
+    normaliser's statistics): such a model would caption garbage without saying so. Each tensor goes
+    through :func:`vidcap.checks.check_finite`, the one finite check.
 
     Example:
         >>> check_finite({"fc.bias": torch.tensor([0.0, float("nan")])}, "best.pt")
         Traceback (most recent call last):
         ...
-        vidcap.errors.InputError: best.pt: tensor 'fc.bias' holds 1 non-finite values (NaN or Inf); the model is broken (a diverged training run?) and cannot caption
+        vidcap.errors.InputError: best.pt: tensor 'fc.bias': 1 non-finite value (NaN or infinity) of 2, first at index (1,)
     """
     for name, tensor in tensors.items():
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-            bad = int((~torch.isfinite(tensor)).sum())
-            if bad:
-                raise InputError(f"{source}: tensor {name!r} holds {bad} non-finite values (NaN or Inf); the "
-                                 "model is broken (a diverged training run?) and cannot caption")
+        if isinstance(tensor, torch.Tensor):
+            checks.check_finite(tensor, f"{source}: tensor {name!r}")
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:

@@ -48,8 +48,8 @@ import torchvision
 from torch import nn
 
 from vidcap.errors import UsageError
-from vidcap.features.backbone import BACKBONES, DEFAULT_SEED, Backbone
-from vidcap.features.resnet import load_resnet
+from vidcap.features.backbone import BACKBONES, DEFAULT_SEED
+from vidcap.features.resnet import TorchvisionWeights, load_resnet
 from vidcap.features.transforms import VideoResizeCenterCrop
 from vidcap.video.clip_windows import ClipWindows
 
@@ -100,7 +100,7 @@ def _release_name(weights: str) -> str:
     return "KINETICS400_V1" if weights == KINETICS else weights
 
 
-class VideoBackbone(Backbone):
+class VideoBackbone(TorchvisionWeights):
     """A torchvision video classifier without its classifier, over frame windows; see the module docstring."""
 
     default_weights = KINETICS

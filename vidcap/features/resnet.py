@@ -130,17 +130,11 @@ def load_resnet(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str
     return _from_file(name, file), str(file), _identity(name, file_digest(file))
 
 
-class ResNetBackbone(Backbone):
-    """A torchvision ResNet without its classifier; see the module docstring for the streams.
-
-    Options:
-        grid: also store the last map average-pooled to grid x grid cells (the grid stream), 1 to 7.
-        input_size: side of the square model input in pixels, 32 to 1024.
-        fit: how a frame becomes the square input: crop (centre crop, ImageNet style), stretch or letterbox.
-        stage: the stage whose map is pooled into frame: conv1, stem, layer1 ... layer4.
-        pyramid: frame concatenates average pools on 1x1 ... pyramid x pyramid grids (1 to 4; 1 = global pool).
-        second_order: add the bilinear stream: this stage's normalised second-order pool (unset: none).
-    """
+class TorchvisionWeights(Backbone):
+    """Weights by identity for torchvision's model families (ResNet, the Kinetics video models): a release
+    identity such as ``ResNet18_Weights.IMAGENET1K_V1`` or ``R2Plus1D_18_Weights.KINETICS400_V1`` names the
+    release torchvision fetches from its fixed URL (hash-checked, tensors only) or finds in $TORCH_HOME's
+    cache; a local copy of a release file is recognised as that release (:func:`_identity`)."""
 
     @classmethod
     def weights_named(cls, name: str, identity: str) -> str | None:
@@ -148,9 +142,9 @@ class ResNetBackbone(Backbone):
         torchvision from its fixed URL (hash-checked, tensors only) or taken from $TORCH_HOME's cache.
 
         Example:
-            >>> ResNetBackbone.weights_named("resnet18", "ResNet18_Weights.IMAGENET1K_V1")
+            >>> TorchvisionWeights.weights_named("resnet18", "ResNet18_Weights.IMAGENET1K_V1")
             'IMAGENET1K_V1'
-            >>> ResNetBackbone.weights_named("resnet18", "ResNet50_Weights.IMAGENET1K_V1") is None
+            >>> TorchvisionWeights.weights_named("resnet18", "ResNet50_Weights.IMAGENET1K_V1") is None
             True
         """
         releases = torchvision.models.get_model_weights(name)
@@ -162,6 +156,19 @@ class ResNetBackbone(Backbone):
     @classmethod
     def identity_of_file(cls, name: str, file: Path) -> str:
         return _identity(name, file_digest(file))
+
+
+class ResNetBackbone(TorchvisionWeights):
+    """A torchvision ResNet without its classifier; see the module docstring for the streams.
+
+    Options:
+        grid: also store the last map average-pooled to grid x grid cells (the grid stream), 1 to 7.
+        input_size: side of the square model input in pixels, 32 to 1024.
+        fit: how a frame becomes the square input: crop (centre crop, ImageNet style), stretch or letterbox.
+        stage: the stage whose map is pooled into frame: conv1, stem, layer1 ... layer4.
+        pyramid: frame concatenates average pools on 1x1 ... pyramid x pyramid grids (1 to 4; 1 = global pool).
+        second_order: add the bilinear stream: this stage's normalised second-order pool (unset: none).
+    """
 
     def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
                  input_size: int = 224, fit: str = "crop", stage: str = "layer4", pyramid: int = 1,
