@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__version__ = "0.1.0"
+from vidcap.version import __version__
 
 # Importing ultralytics sets OMP_NUM_THREADS=1 when it is unset, which halves CPU throughput on
 # a 2-core machine. Claim every core first, unless the user chose a number.

@@ -122,6 +122,7 @@ def test_file_then_overrides(tmp_path):
     ("data.annotations=a.json", "data.annotations", ["a.json"]),
     ("train.amp=off", "train.amp", "off"),        # YAML's bare `off` is false
     ("train.amp=bf16", "train.amp", "bf16"),
+    ("train.amp=fp32", "train.amp", "fp32"),      # the one vocabulary (vidcap.precision); off says the same
     ("data.frames=16", "data.frames", 16),
     ("train.init=runs/a/best.pt", "train.init", "runs/a/best.pt"),
     ("train.scheduled_sampling.max_prob=0.25", "train.scheduled_sampling.max_prob", 0.25),
@@ -142,7 +143,7 @@ def test_overrides_are_typed(override, key, value):
     ("train.lr=fast", r"train\.lr='fast' .*: expected a number"),
     ("out=", r"out=null .*: null is not allowed; expected a string"),
     ("data.streams=[frame, 3]", r"data\.streams=.*every element must be a string; 3 is not"),
-    ("train.amp=fp8", r"train\.amp='fp8' .*: choose one of auto, bf16, fp16, off"),
+    ("train.amp=fp8", r"train\.amp='fp8' .*: choose one of auto, fp32, bf16, fp16, off"),
     ("model.cell=lstn", r"model\.cell='lstn' .*: choose one of lstm, gru \(did you mean lstm\?\)"),
     ("model.name=sa_lstm", r"model\.name='sa_lstm' .*: choose one of mp-lstm, s2vt, sa-lstm, topdown \(did you mean sa-lstm"),
     ("train.epochs=0", r"train\.epochs=0 .*: must be >= 1"),

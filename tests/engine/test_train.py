@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from vidcap.engine.checkpoint import load_checkpoint
-from vidcap.engine.train import lr_factor, train
+from vidcap.engine.optim import lr_factor
+from vidcap.engine.train import train
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model, greedy
 
@@ -320,3 +321,10 @@ def test_step_schedule_sgd_and_value_clipping_are_what_the_run_uses(tiny_cfg, tm
     assert records[-1]["train_loss"] < records[0]["train_loss"] and summary["precision"] == "fp32"
     with pytest.raises(UsageError, match="train.optimizer"):
         train(tiny_cfg("train.optimizer=rmsprop", out=tmp_path / "other"))
+
+
+def test_fp16_training_needs_cuda(tiny_cfg):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UsageError, match="train.amp=fp16 needs a CUDA device"):
+        train(tiny_cfg("train.amp=fp16", "device=cpu"))

@@ -27,7 +27,7 @@ def test_unknown_backbone_is_a_usage_error_listing_choices():
 
 
 def test_bad_dtype_and_options_are_usage_errors():
-    with pytest.raises(UsageError, match="dtype 'fp8'.*bf16"):
+    with pytest.raises(UsageError, match="dtype='fp8'.*bf16"):
         get_backbone("resnet18", weights="none", dtype="fp8")
     with pytest.raises(UsageError, match="grid=9"):
         get_backbone("resnet18", weights="none", grid=9)

@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from vidcap import __version__
+from vidcap.version import __version__
 from vidcap.cli import captioning, data, evaluation, features, sharing, training
 from vidcap.cli.base import Command, HelpFormatter, switches
 from vidcap.cli.captioning import weights_values

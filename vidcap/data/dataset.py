@@ -45,6 +45,10 @@ from vidcap.features.store import FeatureStore
 
 PathLike = str | os.PathLike[str]
 
+# data.references / batch_sampler(references=...): all = every (video, reference) pair per epoch,
+# sample = one random reference per video per epoch.
+REFERENCE_MODES = ("all", "sample")
+
 
 def build_vocabulary(annotations: Annotations, *, split: str = "train", min_count: int = 1,
                      max_size: int | None = None) -> Vocabulary:
@@ -265,8 +269,8 @@ class CaptionDataset(_FeatureDataset):
                       drop_last: bool = False, num_replicas: int = 1, rank: int = 0) -> BucketBatchSampler:
         """A length-bucketing sampler over this dataset: every pair (``references="all"``) or one
         random reference per video per epoch (``"sample"``)."""
-        if references not in ("all", "sample"):
-            raise UsageError(f"references={references!r}: choose 'all' or 'sample'")
+        if references not in REFERENCE_MODES:
+            raise UsageError(f"references={references!r}: choose one of {', '.join(REFERENCE_MODES)}")
         return BucketBatchSampler(self.lengths, batch_size, groups=self.groups if references == "sample" else None,
                                   shuffle=shuffle, seed=seed, drop_last=drop_last,
                                   num_replicas=num_replicas, rank=rank)

@@ -41,7 +41,8 @@ from typing import Any, Mapping
 
 import torch
 
-from vidcap import __version__, checks
+from vidcap import checks
+from vidcap.version import __version__
 from vidcap.errors import InputError, UsageError
 from vidcap.files import write_atomic
 

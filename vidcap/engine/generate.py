@@ -23,7 +23,7 @@ from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, beam_search
 from vidcap.progress import bar as progress_bar
 
-__all__ = ["batches_in_order", "generate_captions", "validation_scores"]
+__all__ = ["MONITORS", "batches_in_order", "generate_captions", "validation_scores"]
 
 
 def batches_in_order(items: Sequence[Any], indices: Sequence[int], batch_size: int) -> Iterator[Batch]:
@@ -87,6 +87,12 @@ def tokenized(text: str) -> str:
 def tokenized_references(references: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """``references`` with every caption :func:`tokenized`."""
     return {vid: [tokenized(r) for r in refs] for vid, refs in references.items()}
+
+
+# train.monitor: each validation score a run can select best.pt by → whether higher is better.
+# validation_scores gives CIDEr and Bleu_4; the trainer adds loss, the validation references' mean token
+# cross-entropy, which sums over every paraphrase where CIDEr credits the one the caption happens to use.
+MONITORS: dict[str, bool] = {"CIDEr": True, "Bleu_4": True, "loss": False}
 
 
 def validation_scores(captions: Mapping[str, str], references: Mapping[str, Sequence[str]],

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vidcap import __version__
+from vidcap.version import __version__
 from vidcap.errors import InputError, UsageError
 
 __all__ = ["PREFIX", "download", "is_hub_id", "parse_hub_id", "push"]

@@ -46,7 +46,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidcap import __version__
+from vidcap.version import __version__
 from vidcap.data import FeatureNormalizer, Vocabulary
 from vidcap.engine.checkpoint import check_finite, load_checkpoint, tensor_digest
 from vidcap.errors import InputError, UsageError, VidcapError

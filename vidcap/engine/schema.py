@@ -116,16 +116,52 @@ def _sa_lstm_init_states() -> list[str]:
     return list(INIT_STATES)
 
 
+def _embed_activations() -> list[str]:
+    from vidcap.models.mp_lstm import EMBED_ACTIVATIONS
+
+    return list(EMBED_ACTIVATIONS)
+
+
+def _reference_modes() -> list[str]:
+    from vidcap.data.dataset import REFERENCE_MODES
+
+    return list(REFERENCE_MODES)
+
+
 def _schedules() -> list[str]:
-    from vidcap.engine.train import SCHEDULES
+    from vidcap.engine.optim import SCHEDULES
 
     return list(SCHEDULES)
 
 
 def _optimizers() -> list[str]:
-    from vidcap.engine.train import OPTIMIZERS
+    from vidcap.engine.optim import OPTIMIZERS
 
     return list(OPTIMIZERS)
+
+
+def _clippers() -> list[str]:
+    from vidcap.engine.optim import CLIPPERS
+
+    return list(CLIPPERS)
+
+
+def _precisions() -> list[str]:
+    from vidcap.precision import choices
+
+    return choices()
+
+
+def _monitors() -> list[str]:
+    from vidcap.engine.generate import MONITORS
+
+    return list(MONITORS)
+
+
+def _scst_baselines() -> list[str]:
+    from vidcap.engine.scst import BASELINES
+
+    return list(BASELINES)
 
 
 @dataclass
@@ -144,7 +180,7 @@ class DataConfig:
                                       ge=1)
     max_len: int = option(20, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
     references: str = option("all", "all: every (video, reference) pair each epoch; sample: one random "
-                             "reference per video", choices=("all", "sample"))
+                             "reference per video", choices=_reference_modes)
     normalize: bool = option(True, "standardise features with the training split's per-dimension mean and std")
     deltas: bool = option(False, "append temporal differences (frame t minus frame t-1) to frame-like streams")
     delta_streams: List[str] = option([], "the frame-like streams to difference when deltas is on; [] = all")
@@ -174,7 +210,7 @@ class ModelConfig:
     attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
     embed_activation: str = option("none", "after the word and video embeddings (mp-lstm): none (linear, as "
                                    "Venugopalan et al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
-                                   choices=("none", "relu"))
+                                   choices=_embed_activations)
     encoder: str = option("lstm", "what the attention reads: none = the projected frame features (the SA-LSTM "
                           "paper), lstm = a recurrent encoder's outputs over them", choices=_sa_lstm_encoders)
     init_state: str = option("mean", "decoder state before the first word: zero (the SA-LSTM paper) or mean "
@@ -210,14 +246,14 @@ class TrainConfig:
     grad_clip_mode: str = option("norm", "norm: rescale the gradients so their global L2 norm is at most "
                                  "train.grad_clip (Caffe's clip_gradients); value: clamp every gradient value to "
                                  "[-train.grad_clip, train.grad_clip] (X-modaler's GRAD_CLIP_TYPE value)",
-                                 choices=("norm", "value"))
+                                 choices=_clippers)
     ema: float = option(0.0, ">0: keep an exponential moving average of the weights with this decay per step "
                         "(e.g. 0.998); validation, best.pt and captions then use the averaged weights", ge=0, lt=1)
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss", ge=0, lt=1)
     scheduled_sampling: ScheduledSamplingConfig = section(
         ScheduledSamplingConfig, "feeding the model its own words during cross-entropy training")
-    amp: str = option("auto", "mixed precision: auto (bf16 where supported on CUDA, else off), bf16, fp16, off",
-                      choices=("auto", "bf16", "fp16", "off"))
+    amp: str = option("auto", "mixed precision (vidcap.precision): auto (bf16 where supported on CUDA, else fp32), "
+                      "fp32 (no autocast; `off` says the same), bf16, fp16 (CUDA only)", choices=_precisions)
     compile: bool = option(False, "torch.compile the model")
     seed: int = option(0, "seed of initialisation, shuffling and sampling")
     early_stop: int = option(5, "stop after this many epochs without a better validation score (0 = never)",
@@ -225,7 +261,7 @@ class TrainConfig:
     monitor: str = option("CIDEr", "validation score that selects best.pt and drives early stopping: CIDEr or "
                           "Bleu_4 (of the beam-searched captions; higher is better) or loss (the validation "
                           "references' cross-entropy under teacher forcing; lower is better)",
-                          choices=("CIDEr", "Bleu_4", "loss"))
+                          choices=_monitors)
     workers: int = option(2, "processes that read the training features the cache lacks (with data.cache_mb=0: "
                           "every item), ahead of the batches", ge=0, resumable=True)
     log_every: int = option(50, "log the training loss every this many steps", ge=1, resumable=True)
@@ -233,7 +269,7 @@ class TrainConfig:
     scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")
     scst_samples: int = option(5, "sampled captions per video for SCST", ge=1)
     scst_baseline: str = option("mean", "SCST reward baseline: mean (of the other samples) or greedy (the greedy "
-                                "caption)", choices=("mean", "greedy"))
+                                "caption)", choices=_scst_baselines)
     scst_temperature: float = option(1.0, "sampling temperature for SCST", gt=0)
     scst_max_len: int = option(20, "longest sampled caption for SCST (words)", ge=1)
     scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",

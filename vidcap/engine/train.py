@@ -3,7 +3,7 @@
 Per epoch: batches from the length-bucketing sampler (``train.batch_size`` is the global batch, split
 across processes), AdamW (or SGD with momentum: ``train.optimizer``) with linear warm-up and cosine decay
 (or a constant rate, or step decay: ``train.schedule``), gradient clipping (global norm or per value:
-``train.grad_clip_mode``), mixed precision on GPU unless ``train.amp=off``; then validation (beam search
+``train.grad_clip_mode``), mixed precision on GPU unless ``train.amp=fp32`` (or ``off``); then validation (beam search
 on the validation split, decoded
 in parallel across processes, CIDEr-D and BLEU-4; and the validation references' cross-entropy under
 teacher forcing, ``loss``),
@@ -35,7 +35,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -47,8 +47,10 @@ from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.engine.config import check_resume_config
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
-from vidcap.engine.generate import batches_in_order, generate_captions, reference_scorer, validation_scores
+from vidcap.engine.generate import (MONITORS, batches_in_order, generate_captions, reference_scorer,
+                                    validation_scores)
 from vidcap.engine.objectives import CrossEntropy
+from vidcap.engine.optim import CLIPPERS, OPTIMIZERS, lr_factor
 from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import RunData, build_data, build_model
 from vidcap.checks import finite_problem
@@ -56,67 +58,20 @@ from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import write_json
 from vidcap.metrics.display import format_scores
 from vidcap.progress import bar as progress_bar
+from vidcap import precision
 
-__all__ = ["SCHEDULES", "train", "lr_factor"]
+__all__ = ["train"]
 
 log = logging.getLogger(__name__)
 
-AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
-# Validation scores where lower is better (train.monitor's choices are in vidcap.engine.schema): the
-# references' mean token cross-entropy sums over every paraphrase, where CIDEr credits the one the
-# caption happens to use.
-LOWER_IS_BETTER = frozenset({"loss"})
-
-
-# train.schedule: the multiplier after the warm-up, from the progress through the remaining steps (0 → 1)
-# and the epochs done (steps / steps per epoch), with train.step_epochs and train.step_gamma. constant is
-# what self-critical training uses in ruotianluo/self-critical.pytorch (learning_rate_decay_start: -1);
-# step is Caffe's lr_policy "step" (S2VT's solver) and X-modaler's StepLR.
-SCHEDULES: dict[str, Callable[[float, float, float, float], float]] = {
-    "cosine": lambda progress, epochs, every, gamma: 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))),
-    "constant": lambda progress, epochs, every, gamma: 1.0,
-    "step": lambda progress, epochs, every, gamma: gamma ** math.floor(epochs / every + 1e-9),
-}
-
-
-def lr_factor(step: int, *, warmup: int, total: int, schedule: str = "cosine", steps_per_epoch: int = 1,
-              step_epochs: float = 1.0, step_gamma: float = 0.5) -> float:
-    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then ``schedule`` (cosine: decay
-    to 0 at ``total``; constant: 1; step: ``step_gamma`` per ``step_epochs`` epochs done).
-
-    Example:
-        >>> [round(lr_factor(s, warmup=2, total=6), 3) for s in range(6)]
-        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
-        >>> [lr_factor(s, warmup=2, total=6, schedule="constant") for s in range(4)]
-        [0.5, 1.0, 1.0, 1.0]
-        >>> [lr_factor(s, warmup=0, total=8, schedule="step", steps_per_epoch=2, step_epochs=1.5) for s in range(8)]
-        [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    return SCHEDULES[schedule]((step - warmup) / max(1, total - warmup), step / max(1, steps_per_epoch),
-                               step_epochs, step_gamma)
-
-
-# train.optimizer: a builder from the parameters and the train section.
-OPTIMIZERS: dict[str, Callable[[Any, Any], torch.optim.Optimizer]] = {
-    "adamw": lambda params, t: torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay),
-    "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay),
-}
-
-# train.grad_clip_mode: how train.grad_clip bounds the gradients.
-CLIPPERS: dict[str, Callable[[Any, float], Any]] = {
-    "norm": torch.nn.utils.clip_grad_norm_,
-    "value": torch.nn.utils.clip_grad_value_,
-}
 
 
 def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
-    if setting == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    if setting == "fp16" and device.type != "cuda":
-        raise UsageError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 or off on this device")
-    return AMP_DTYPES[setting]
+    """train.amp's autocast dtype on ``device``; fp16 trains with a loss scaler, which this loop runs on CUDA only."""
+    dtype = precision.resolve(setting, device, key="train.amp")
+    if dtype == torch.float16 and device.type != "cuda":
+        raise UsageError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 or fp32 on this device")
+    return dtype
 
 
 class Trainer:
@@ -140,7 +95,7 @@ class Trainer:
         self.device = resolve_device(None if cfg.device == "auto" else cfg.device)
         self.ctx: DistContext = init_distributed(self.device.type)
         self.amp = _amp_dtype(cfg.train.amp, self.device)
-        self.minimise = cfg.train.monitor in LOWER_IS_BETTER
+        self.minimise = not MONITORS[cfg.train.monitor]
         self.plain_cfg: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
 
     def _build_data_and_model(self, source: dict[str, Any] | None, source_path: str) -> None:
@@ -272,13 +227,8 @@ class Trainer:
         return payload
 
     # --------------------------------------------------------------------------------- training
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        if self.amp is None:
-            yield
-        else:
-            with torch.autocast(self.device.type, dtype=self.amp):
-                yield
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        return precision.autocast(self.device, self.amp)
 
     def _diverged(self, what: str, ids: list[str]) -> InputError:
         """The error that stops a run whose loss or weights stopped being finite: where, and what is kept."""

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from vidcap import precision
 from vidcap.device import resolve_device
 from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FeatureSpec
@@ -33,9 +34,6 @@ from vidcap.video import Sampling
 from vidcap.video.clip_windows import ClipWindows
 
 BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
-
-# Autocast dtypes by the names users type; "fp32" turns autocast off.
-DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # Random weights come from this seed unless told otherwise, so that every process (resumed runs,
 # shards, torchrun ranks) builds the same network and their features agree bitwise.
@@ -66,7 +64,8 @@ class Backbone(torch.nn.Module):
     family shares are described here once (``vidcap list backbones --options NAME`` prints them).
 
     Options:
-        dtype: autocast precision of the forward pass: fp32, bf16 or fp16 (unset: bf16 on CUDA, fp32 on CPU).
+        dtype: autocast precision of the forward pass: fp32, bf16 or fp16 (unset or auto: bf16 on CUDA, fp32
+            on CPU; vidcap.precision).
         seed: random seed of the weights when weights=none, so every process builds the same network.
     """
 
@@ -87,11 +86,7 @@ class Backbone(torch.nn.Module):
                  mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
         super().__init__()
         self.device = device
-        if dtype is None:  # bf16 pays off on GPUs; on CPUs fp32 is both exact and usually faster
-            dtype = "bf16" if device.type == "cuda" else "fp32"
-        if dtype not in DTYPES:
-            raise UsageError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
-        self.dtype = dtype
+        self.dtype = precision.name(dtype, device, key="dtype")  # as resolved: the spec records it
         # Pixel statistics in 0..255 units, so normalisation is one fused op on the uint8 batch.
         self.register_buffer("_mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
         self.register_buffer("_std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
@@ -131,14 +126,8 @@ class Backbone(torch.nn.Module):
         out = self.run(torch.from_numpy(self.transform(frames)))
         return self.finalize({k: v.numpy() for k, v in out.items()}, frames.shape[1:3])
 
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        amp = DTYPES[self.dtype]
-        if amp is None:
-            yield
-        else:
-            with torch.autocast(self.device.type, dtype=amp):
-                yield
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        return precision.autocast(self.device, precision.PRECISIONS[self.dtype])
 
     def _place(self) -> None:
         """Move to the device, eval mode, channels-last: faster convolutions on CUDA and on the CPU too

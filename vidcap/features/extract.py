@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidcap import __version__
+from vidcap.version import __version__
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard

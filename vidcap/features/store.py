@@ -282,7 +282,7 @@ def store_meta(spec: FeatureSpec, dims: Mapping[str, Iterable[int]], extra: Mapp
         >>> sorted(store_meta(spec, {"frame": (512,)}))
         ['backbone', 'dims', 'extra', 'format', 'spec', 'vidcap_version']
     """
-    from vidcap import __version__
+    from vidcap.version import __version__
 
     if set(dims) != set(spec.dtypes):
         raise ValueError(f"stream dims {sorted(dims)} and spec dtypes {sorted(spec.dtypes)} name other streams")
