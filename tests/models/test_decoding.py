@@ -225,7 +225,7 @@ def test_decoded_tokens_and_strip_after_eos():
 
 @pytest.mark.parametrize("call", [
     lambda m, f, k: greedy(m, f, k, max_len=0),
-    lambda m, f, k: beam_search(m, f, k, beam_size=0),
+    lambda m, f, k: beam_search(m, f, k, beam_size=0, max_len=20),
     lambda m, f, k: sample(m, f, k, n=0),
     lambda m, f, k: sample(m, f, k, temperature=0.0),
     lambda m, f, k: sample(m, f, k, top_k=0),

@@ -39,6 +39,7 @@ from vidcap.engine.checkpoint import check_finite, load_checkpoint
 from vidcap.engine.generate import generate_captions
 from vidcap.engine.hub import download, is_hub_id
 from vidcap.engine.modelfolder import build_model, read_model_folder
+from vidcap.engine.schema import specs
 from vidcap.engine.setup import check_stores
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
@@ -201,8 +202,10 @@ class Captioner:
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
             raise UsageError(f"beam size {beam!r}: must be a whole number >= 1")
         return {"beam_size": beam, "max_len": ev["max_len"], "length_penalty": ev["length_penalty"],
-                "block_trigrams": ev["block_trigrams"], "allow_unk": ev.get("allow_unk", False),
-                "batch_size": ev.get("batch_size", 64)}
+                "block_trigrams": ev["block_trigrams"],
+                # checkpoints from before these keys existed decode with the schema's defaults
+                "allow_unk": ev.get("allow_unk", specs()["eval.allow_unk"].default),
+                "batch_size": ev.get("batch_size", specs()["eval.batch_size"].default)}
 
     def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None,
                 progress: bool | None = False) -> dict[str, str]:

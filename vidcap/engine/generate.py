@@ -40,16 +40,19 @@ def batches_in_order(items: Sequence[Any], indices: Sequence[int], batch_size: i
         yield collate([items[i] for i in indices[start:start + batch_size]])
 
 
-def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabulary, *, beam_size: int = 5,
-                      max_len: int = 20, length_penalty: float = 0.0, block_trigrams: bool = False,
-                      allow_unk: bool = False, batch_size: int = 64, device: torch.device | str = "cpu",
+def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabulary, *, beam_size: int,
+                      max_len: int, length_penalty: float = 0.0, block_trigrams: bool = False,
+                      allow_unk: bool = False, batch_size: int, device: torch.device | str = "cpu",
                       ctx: DistContext = DistContext(), progress: bool | None = False) -> dict[str, str]:
     """Caption every video of ``dataset``: id → caption text. Under torchrun each process decodes an
     interleaved share and every process gets the whole dict back. ``progress``: a bar over the batches
-    (None: :mod:`vidcap.progress`'s rule, drawn on a terminal).
+    (None: :mod:`vidcap.progress`'s rule, drawn on a terminal). The decoding settings have no defaults
+    here: they are a model's ``eval`` section (``Captioner.decoding``) or the run's config, whose schema
+    holds the one default of each.
 
     Example:
-        >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab)["video7010"]  # doctest: +SKIP
+        >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab, beam_size=5, max_len=20,
+        ...                   batch_size=64)["video7010"]  # doctest: +SKIP
         'a man is playing a guitar'
     """
     mine = list(range(ctx.rank, len(dataset), ctx.world_size))

@@ -185,7 +185,7 @@ def _block_trigrams_(logp: Tensor, hist: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def beam_search(model: CaptionModel, feats: Feats, masks: Masks, beam_size: int = 5, max_len: int = 20,
+def beam_search(model: CaptionModel, feats: Feats, masks: Masks, *, beam_size: int, max_len: int,
                 length_penalty: float = 0.0, block_trigrams: bool = False, allow_unk: bool = False) -> Decoded:
     """Batched beam search; returns each video's best hypothesis and its length-normalised score.
 
@@ -194,10 +194,11 @@ def beam_search(model: CaptionModel, feats: Feats, masks: Masks, beam_size: int 
     hypotheses; at ``max_len`` the best K extensions are finished whatever their last token. The
     answer is the finished hypothesis with the best normalised score. ``block_trigrams`` forbids a
     token that would repeat a trigram of its hypothesis; ``<unk>`` is never a candidate unless
-    ``allow_unk``. ``beam_size=1`` gives the greedy caption.
+    ``allow_unk``. ``beam_size=1`` gives the greedy caption. Width and length have no default here: a
+    trained model's come from its ``eval`` settings (the config schema holds the one default).
 
     Example:
-        >>> out = beam_search(model, feats, masks, beam_size=5, block_trigrams=True)   # doctest: +SKIP
+        >>> out = beam_search(model, feats, masks, beam_size=5, max_len=20, block_trigrams=True)   # doctest: +SKIP
         >>> len(out.tokens) == len(feats["frame"])                                     # doctest: +SKIP
         True
     """
