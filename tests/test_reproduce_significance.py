@@ -15,6 +15,7 @@ from vidcap.reproduce.significance import compare_configs, significance_markdown
 pytestmark = pytest.mark.skipif(java.java_version() is None, reason="needs java")
 
 
+@pytest.mark.slow
 def test_configs_compared_on_captions_pooled_over_seeds(msrvtt_dir, tmp_path):
     ann = msrvtt_dir / "test_videodatainfo.json"
     data = json.loads(ann.read_text())

@@ -99,6 +99,7 @@ def _wait_for_error(page, text: str) -> None:
     page.get_by_text(text).first.wait_for(timeout=120_000)
 
 
+@pytest.mark.slow
 def test_page_in_a_headless_browser(server, folder, tmp_path, capsys):
     from playwright.sync_api import sync_playwright
 

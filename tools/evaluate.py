@@ -7,7 +7,7 @@ one-line-per-file summary (``--summary``). The rules for results files are those
 
 Example:
     $ python tools/evaluate.py runs/a/test.json runs/b/test.json \\
-          --annotations ../shared/assets/msrvtt/test_videodatainfo.json --summary
+          --annotations tests/assets/msrvtt/test_videodatainfo.json --summary
     $ python tools/evaluate.py results.json --annotations ann.json --split test --json scores.json
 """
 from __future__ import annotations

@@ -20,6 +20,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_model(tmp_path_factory).ckpt
 
 
+@pytest.mark.slow
 def test_many_videos_every_format(model: Path, real_videos: list[Path], tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     videos = real_videos[:3]

@@ -19,6 +19,7 @@ from vidcap.engine.config import load_config
 from vidcap.engine.train import train
 
 
+@pytest.mark.slow
 def test_training_log_prints_metrics_x100_and_the_file_keeps_raw_values(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
     tiny = tiny_model(tmp_path_factory)

@@ -53,6 +53,7 @@ def _redirected(args: list[str]) -> subprocess.CompletedProcess:
                           timeout=240, check=False)
 
 
+@pytest.mark.slow
 def test_extract_shows_a_bar_on_a_terminal_and_only_the_summary_otherwise(real_videos: list[Path],
                                                                            tmp_path: Path) -> None:
     videos = [str(v) for v in real_videos[:3]] + [str(tmp_path / "gone.mp4")]
@@ -70,11 +71,13 @@ def test_extract_shows_a_bar_on_a_terminal_and_only_the_summary_otherwise(real_v
                          "  gone: no such file"]
 
 
+@pytest.mark.slow
 def test_quiet_hides_the_bar_on_a_terminal(real_videos: list[Path], tmp_path: Path) -> None:
     code, shown = _in_terminal([*EXTRACT, str(real_videos[0]), "--out", str(tmp_path / "q"), "--quiet"])
     assert code == 0 and "%|" not in shown and "extracted 1 of 1 videos" in shown
 
 
+@pytest.mark.slow
 def test_caption_shows_a_bar_on_a_terminal_and_only_captions_otherwise(real_videos: list[Path], tmp_path: Path,
                                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
     model = str(tiny_model(tmp_path_factory).ckpt)

@@ -80,7 +80,8 @@ def _restore(trained, tmp_path, name: str, **options) -> Path:
 @pytest.mark.parametrize("name, change, message", [
     ("frames", {"sampling": Sampling(frames=6)}, "sampling.frames: 6 vs 4"),
     ("fit", {"fit": "letterbox"}, 'options.fit: "letterbox" vs "crop"'),
-    ("backbone", {"backbone": "resnet34"}, 'backbone: "resnet34" vs "resnet18"'),
+    pytest.param("backbone", {"backbone": "resnet34"}, 'backbone: "resnet34" vs "resnet18"',
+                 marks=pytest.mark.slow),  # extracts again with ResNet-34: ~5 s
     ("weights", {"seed": 1}, 'weights: "none(seed=1)" vs "none(seed=0)"'),
 ])
 def test_eval_refuses_a_store_made_differently_and_writes_nothing(trained, tmp_path, capsys, name, change, message):
@@ -130,6 +131,7 @@ def test_caption_weights_must_be_the_weights_the_model_was_trained_on(trained, t
     assert code == 2 and "no such backbone" in err and "resnet18" in err
 
 
+@pytest.mark.slow
 def test_caption_command_writes_json_subtitles_and_preview(trained, real_videos, tmp_path):
     clip = next(p for p in real_videos if p.name == "intel_walk.mkv")
     run = _vidcap("caption", clip, "--model", trained["ckpt"], "--beam-size", "2", "--json", tmp_path / "r.json",
@@ -211,6 +213,7 @@ def _tool(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_caption_video_tool_is_the_caption_command(trained, tmp_path, capsys):
     video = sorted(trained["videos"].iterdir())[0]
     missing = tmp_path / "missing.mp4"

@@ -50,6 +50,7 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 
 
 # ----------------------------------------------------------------------------------------------- export
+@pytest.mark.slow
 def test_export_then_caption_gives_exactly_the_checkpoints_captions(model, folder, capsys):
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     videos = _videos(model)
@@ -118,6 +119,7 @@ def _hub_cache(folder: Path, cache: Path, repo: str = "vidcap-test/tiny-sa-lstm"
     return cache
 
 
+@pytest.mark.slow
 def test_hub_ids_load_from_the_cache_with_the_network_off(model, folder, tmp_path):
     cache = _hub_cache(folder, tmp_path / "hub")
     expected = Captioner.from_pretrained(folder, device="cpu").caption([BOTTLE], beam_size=2)

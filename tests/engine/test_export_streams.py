@@ -67,6 +67,7 @@ def _logits(captioner: Captioner, inputs) -> torch.Tensor:
         return captioner.model(batch.feats, batch.masks, captions)
 
 
+@pytest.mark.slow  # every model: 15-30 s each on 2 shared cores
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_captions_exactly_after_checkpoint_folder_and_hub_cache(name, stores, tmp_path):
     ckpt = _checkpoint(name, stores, tmp_path / "best.pt")

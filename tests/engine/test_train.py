@@ -31,6 +31,7 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     assert all(a >= b for a, b in zip(factors[4:], factors[5:])) and factors[20] == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_training_learns_the_task_and_writes_the_run_folder(tiny_cfg, tmp_path):
     summary = train(tiny_cfg("train.epochs=12"))
     out = tmp_path / "run"
@@ -44,6 +45,7 @@ def test_training_learns_the_task_and_writes_the_run_folder(tiny_cfg, tmp_path):
     assert summary["best"]["CIDEr"] > 2.0 and summary["best"]["Bleu_4"] > 0.8
 
 
+@pytest.mark.slow
 def test_an_existing_run_is_never_overwritten(tiny_cfg, tmp_path):
     train(tiny_cfg("train.epochs=1"))
     before = (tmp_path / "run" / "last.pt").read_bytes()
@@ -60,12 +62,14 @@ def test_an_existing_run_is_never_overwritten(tiny_cfg, tmp_path):
     assert (tmp_path / "run" / "best.pt").exists()
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_epochs(tiny_cfg, tmp_path):
     # lr 1e-12: nothing improves after the first epoch, so patience 2 stops after epoch 3.
     summary = train(tiny_cfg("train.epochs=10", "train.lr=1e-12", "train.early_stop=2"))
     assert summary["stopped_early"] and summary["epochs"] == 3 and summary["best_epoch"] == 1
 
 
+@pytest.mark.slow
 def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(tiny_cfg, tmp_path):
     import torch.nn.functional as F
 
@@ -110,6 +114,7 @@ def test_validation_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
     assert set(scores) == {"CIDEr", "Bleu_4", "loss"} and torch.equal(torch.get_rng_state(), state)
 
 
+@pytest.mark.slow
 def test_a_training_run_does_not_depend_on_validating(tiny_cfg, tmp_path):
     from vidcap.engine.train import Trainer
 
@@ -191,6 +196,7 @@ def test_ddp_on_two_processes_equals_one_process_with_the_global_batch(task, tmp
     assert a["training"]["history"][-1]["val"] == pytest.approx(b["training"]["history"][-1]["val"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_greedy_captions_of_the_trained_model_are_references(tiny_cfg, tmp_path):
     from vidcap.data import Vocabulary
     from vidcap.engine.setup import build_data
@@ -210,6 +216,7 @@ def test_greedy_captions_of_the_trained_model_are_references(tiny_cfg, tmp_path)
     assert sum(c in refs for c in captions) >= len(captions) - 1, captions
 
 
+@pytest.mark.slow
 def test_train_tool_is_the_train_command(task, tmp_path, capsys):
     import importlib.util
 
@@ -256,6 +263,7 @@ def test_distributed_run_killed_and_resumed_equals_the_uninterrupted_one(task, t
     assert _states_equal(a["model"]["state"], b["model"]["state"])
 
 
+@pytest.mark.slow
 def test_training_with_whitened_features_learns_and_stores_the_projection(tiny_cfg, tmp_path):
     from vidcap.data import FeatureNormalizer
 
@@ -271,6 +279,7 @@ def test_training_with_whitened_features_learns_and_stores_the_projection(tiny_c
         train(tiny_cfg("data.whiten=6", "data.whiten_streams=[objects]", out=tmp_path / "named"))
 
 
+@pytest.mark.slow
 def test_ema_keeps_the_exponential_average_of_every_step_without_changing_training(tiny_cfg, tmp_path):
     from vidcap.engine.train import Trainer
 
@@ -306,6 +315,7 @@ def test_ema_keeps_the_exponential_average_of_every_step_without_changing_traini
         train(tiny_cfg("train.ema=1", out=tmp_path / "bad"))
 
 
+@pytest.mark.slow
 def test_step_schedule_sgd_and_value_clipping_are_what_the_run_uses(tiny_cfg, tmp_path):
     """S2VT's solver (Caffe SGD, momentum, lr_policy step) and X-modaler's per-value clip, in a real run:
     the learning rate each epoch logged is the step schedule's, and the task is still learned."""

@@ -57,6 +57,7 @@ def clip_dir(tmp_path_factory) -> Path:
     return _clips(tmp_path_factory.mktemp("clips"), 5)
 
 
+@pytest.mark.slow
 def test_store_holds_the_backbone_features_of_the_sampled_frames(clip_dir, tmp_path):
     report = extract(collect_sources(video_dir=clip_dir), tmp_path / "s", backbone="resnet18", weights="none",
                      sampling=Sampling(frames=5), batch_size=8, workers=1, progress=False, options=SMALL)
@@ -273,6 +274,7 @@ def test_real_clips(real_videos, tmp_path):
         assert store.info(path.stem)["indices"].tolist() == read_clip(path, Sampling(frames=4)).indices.tolist()
 
 
+@pytest.mark.slow
 def test_strided_extraction_takes_hobincars_frames_and_records_them(tmp_path):
     """`vidcap extract --stride 5 --margin 8 --window 60 --frames 28` (the reproduction's resnet152-hobincar
     store): the decoded frames are the ones hobincar's extractor + loader take, and the store's spec says so."""

@@ -52,6 +52,7 @@ def names(classes: list[int]) -> list[str]:
     return [info.index_to_description(c).split(",")[0] for c in classes]
 
 
+@pytest.mark.slow
 def test_extracted_features_name_the_water_bottle(tmp_path, classifier, backbone):
     report = extract([CLIP], tmp_path / "store", backbone="efficientnet-lite0", weights="imagenet",
                      sampling=Sampling(frames=FRAMES), workers=1, device="cpu", progress=False)

@@ -48,6 +48,7 @@ def test_resnet_weights_of_a_file_come_from_the_users_file_only(tmp_path):
         _rebuild(spec, str(tmp_path / "other.pth"))
 
 
+@pytest.mark.slow
 def test_yolo_files_load_only_when_their_hash_is_the_recorded_one(tmp_path, monkeypatch):
     from ultralytics.nn.tasks import DetectionModel
     from ultralytics.utils import SETTINGS

@@ -12,8 +12,11 @@ import torchvision
 from vidcap.errors import InputError, UsageError
 from vidcap.features import get_backbone
 from vidcap.features.backbone import DEFAULT_SEED, seeded
-from vidcap.features.resnet import _identity
+from vidcap.features.resnet import FITS, _identity, preprocessing
+from vidcap.video.decode import read_clip
+from vidcap.video.sampling import Sampling
 
+WALK = Path(__file__).resolve().parents[1] / "assets" / "intel_walk.mkv"  # tests/assets/README.md
 FRAMES = np.random.default_rng(0).integers(0, 256, (3, 120, 160, 3), dtype=np.uint8)
 
 
@@ -198,3 +201,50 @@ def test_fit_chooses_how_a_frame_becomes_the_square_input():
     assert (short.transform(band)[0, :, :, :3] == 255).all() and (crop.transform(band) == 0).all()
     with pytest.raises(UsageError, match="fit='squeeze': choose one of crop, stretch, short, letterbox"):
         get_backbone("resnet18", weights="none", fit="squeeze")
+
+
+def _torchvision_preset(release, frames: np.ndarray) -> torch.Tensor:
+    """torchvision's own evaluation transform of ``release`` on uint8 NHWC frames (no weights file needed)."""
+    return release.transforms()(torch.from_numpy(frames).permute(0, 3, 1, 2))
+
+
+def test_v2_weights_preprocess_a_real_frame_as_their_torchvision_transform(tmp_path, monkeypatch):
+    # IMAGENET1K_V2 evaluates at resize 232 (not V1's 256), bilinear with antialiasing: the backbone
+    # built from that release (a random state dict in the hub cache under the release's file name, as
+    # the offline test above does) must feed the network what ResNet50_Weights.IMAGENET1K_V2.transforms()
+    # makes of a real frame.
+    release = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    with seeded(5):
+        torch.save(torchvision.models.resnet50().state_dict(),
+                   tmp_path / "hub" / "checkpoints" / Path(release.url).name)
+    bb = get_backbone("resnet50", weights="IMAGENET1K_V2", stage="conv1")
+    assert bb.weights_id == "ResNet50_Weights.IMAGENET1K_V2"
+    assert bb.preprocessing["resize"] == 232 and bb.preprocessing["interpolation"] == "bilinear"
+    assert bb.preprocessing["source"] == "ResNet50_Weights.IMAGENET1K_V2.transforms()"
+    frames = read_clip(WALK, Sampling(frames=2)).frames  # real 640×480 footage
+    expected = _torchvision_preset(release, frames)
+    ours = bb.preprocess(frames).contiguous()
+    assert ours.shape == expected.shape == (2, 3, 224, 224)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
+    # other input sizes keep the release's 232/224 ratio
+    assert preprocessing(release, 64, "crop")[1]["resize"] == round(64 * 232 / 224)
+
+
+def test_random_and_v1_weights_keep_the_preprocessing_their_stores_were_written_with():
+    # Stores written before preprocessing came from the weights must still match their spec: random
+    # weights and IMAGENET1K_V1 (whose numbers are the ones vidcap always used) keep the OpenCV resizer
+    # and the record, key for key.
+    v1 = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    for size in (64, 224):
+        for fit in FITS:
+            assert preprocessing(v1, size, fit)[1] == preprocessing(None, size, fit)[1]
+            assert preprocessing(v1, size, fit)[0] == preprocessing(None, size, fit)[0]
+    assert get_backbone("resnet18", weights="none").preprocessing == {
+        "colour": "RGB", "input_size": 224, "fit": "crop", "resize": 256,
+        "interpolation": "area (shrink) / linear (enlarge)", "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225]}
+    # and V2 differs from them only where its transform does
+    assert preprocessing(torchvision.models.ResNet50_Weights.IMAGENET1K_V2, 224, "stretch")[1] == \
+        preprocessing(None, 224, "stretch")[1]

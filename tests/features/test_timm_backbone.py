@@ -118,6 +118,7 @@ def test_frame_head_and_grid_options():
         get_backbone(TINY_VIT, weights="none", grid=0)
 
 
+@pytest.mark.slow
 def test_convnext_tiny_random_weights_and_cnn_grid():
     bb = get_backbone("convnext-tiny", weights="none", grid=2)
     assert type(bb).default_weights == "imagenet" and bb.preprocessing["mean"] == [0.485, 0.456, 0.406]
@@ -130,6 +131,7 @@ def test_convnext_tiny_random_weights_and_cnn_grid():
                                rtol=1e-4, atol=1e-5)  # 7 → 2 cells: adaptive pooling takes rows/columns 0..3
 
 
+@pytest.mark.slow
 def test_clip_vit_b32_gives_the_projected_embedding_with_clip_preprocessing():
     bb = get_backbone("clip-vit-b32", weights="none", grid=7)
     assert type(bb).default_weights == "openai" and bb.options["frame"] == "head"

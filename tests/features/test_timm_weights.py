@@ -28,6 +28,7 @@ def package_state():
     return torch.load(PACKAGE_FILE, map_location="cpu", weights_only=True)
 
 
+@pytest.mark.slow
 def test_conversion_covers_every_tensor_and_reproduces_the_reference_logits(package_state):
     assert is_efficientnet_pytorch(package_state)
     net = timm.create_model("tf_efficientnet_lite0").eval()
@@ -51,6 +52,7 @@ def test_conversion_rejects_a_misfit(package_state):
         efficientnet_pytorch_to_timm({**package_state, "_blocks.16._bn1.bias": torch.zeros(3)}, net)
 
 
+@pytest.mark.slow
 def test_imagenet_weights_come_from_the_package_and_a_copy_has_its_identity(tmp_path, package_state):
     bb = get_backbone("efficientnet-lite0", device="cpu")  # default: imagenet, from the installed package
     version = package_file()[1]

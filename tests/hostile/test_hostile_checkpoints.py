@@ -149,7 +149,9 @@ CASES = [
 FRESH_PROCESS = {c.name for c in CASES[:4]}
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+# The fresh-process cases start a Python that imports torch: 6-9 s each on 2 shared cores.
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.name in FRESH_PROCESS else c
+                                  for c in CASES], ids=lambda c: c.name)
 def test_a_hostile_checkpoint_is_refused(models, tmp_path, case):
     args = case.make(tmp_path, models)
     before, hits = snapshot(tmp_path), len(models.hits)

@@ -204,7 +204,9 @@ CASES = [
 FRESH_PROCESS = {c.name for c in CASES[:4]}  # the reproduction, as a user runs it
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+# The fresh-process cases start a Python that imports torch: about 5 s each on 2 shared cores.
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.name in FRESH_PROCESS else c
+                                  for c in CASES], ids=lambda c: c.name)
 def test_a_hostile_model_folder_is_refused(models, tmp_path, case):
     args = case.make(tmp_path, models)
     before, kit_before, hits = snapshot(tmp_path), snapshot(models.folder), len(models.hits)
@@ -217,6 +219,7 @@ def test_a_hostile_model_folder_is_refused(models, tmp_path, case):
     assert len(models.hits) == hits, f"vidcap fetched {models.hits[hits:]}"
 
 
+@pytest.mark.slow
 def test_the_recorded_weights_path_is_never_used(models, tmp_path):
     """A store's own record of how its weights were asked for (``extra.weights``, a path on the trainer's
     machine) is not read at all: set to the pickle, captioning builds the weights from their identity."""

@@ -81,6 +81,7 @@ RESUMED = [
 ]
 
 
+@pytest.mark.slow  # task: ~10 s module fixture (a trained run)
 @pytest.mark.parametrize("case", RESUMED, ids=lambda c: c.name)
 def test_a_run_resumed_on_hostile_data_stops_and_keeps_the_last_good_checkpoints(task, case):
     tamper, more = case.make

@@ -125,6 +125,7 @@ def test_a_container_lying_about_fps_yields_finite_timestamps(tmp_path, rate):
     assert np.isfinite(clip.timestamps).all() and math.isfinite(clip.info.duration)
 
 
+@pytest.mark.slow
 def test_extract_over_a_folder_of_hostile_files_stores_only_the_good_clip(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -97,6 +97,7 @@ def assert_same(ev, want_overall, want_per, ids):
         np.testing.assert_allclose(got, want_per[m], rtol=0, atol=1e-9, err_msg=m)
 
 
+@pytest.mark.slow
 def test_hand_made_every_metric_equals_pycocoevalcap(hand_made):
     (want, want_per, _, _), ev, _, _ = hand_made
     assert_same(ev, want, want_per, list(GTS))
@@ -104,6 +105,7 @@ def test_hand_made_every_metric_equals_pycocoevalcap(hand_made):
     assert ev.per_id["v2"]["CIDEr"] == 0 and ev.per_id["v2"]["ROUGE_L"] == 0  # empty caption: zero
 
 
+@pytest.mark.slow  # hand_made: pycocoevalcap and METEOR on the hand-made set, ~15 s (module fixture)
 def test_groups_equal_pycocoevalcap_on_the_group_alone(hand_made, meteor):
     (_, want_per, g, r), ev, _, _ = hand_made
     for name, members in GROUPS.items():
@@ -130,12 +132,14 @@ def msrvtt_case(msrvtt_dir, meteor):
     return ids, direct(gts, res, meteor), evaluate(gts, res, meteor_processes=2)  # sharded METEOR
 
 
+@pytest.mark.slow
 def test_msrvtt_first_sentence_vs_other_19_equals_pycocoevalcap(msrvtt_case):
     ids, (want, want_per, _, _), ev = msrvtt_case
     assert_same(ev, want, want_per, ids)
     assert 0.1 < ev.overall["CIDEr"] < 2 and 0.1 < ev.overall["METEOR"] < 0.5
 
 
+@pytest.mark.slow  # hand_made: pycocoevalcap and METEOR on the hand-made set, ~15 s (module fixture)
 def test_one_meteor_process_per_evaluation_and_none_left(hand_made):
     _, ev, started, (before, after) = hand_made
     assert "METEOR" in ev.overall and set(ev.groups) == set(GROUPS)  # groups reuse the same process
@@ -144,6 +148,7 @@ def test_one_meteor_process_per_evaluation_and_none_left(hand_made):
         assert [c for c in after if "meteor" in c] == [c for c in before if "meteor" in c]
 
 
+@pytest.mark.slow  # hand_made: pycocoevalcap and METEOR on the hand-made set, ~15 s (module fixture)
 def test_no_java_skips_meteor_and_spice_and_is_marked(hand_made):
     (_, _, g, r), _, _, _ = hand_made
     ev = evaluate(g, r, java=False, tokenizer="none", groups=GROUPS)

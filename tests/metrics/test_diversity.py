@@ -19,6 +19,7 @@ def test_figures_by_hand():
     assert diversity(["a dog"])["novel_captions"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(java.java_version() is None, reason="needs java")
 def test_score_reports_diversity_of_the_captions_as_scored(msrvtt_dir, tmp_path, capsys):
     ann = [msrvtt_dir / "train_val_videodatainfo.json", msrvtt_dir / "test_videodatainfo.json"]

@@ -48,6 +48,7 @@ def single(real):
         meteor.meteor_p.wait()
 
 
+@pytest.mark.slow
 def test_three_processes_give_the_statistics_and_scores_of_one(real, single):
     ids, gts, res = real
     stats, overall, per, meteor = single
@@ -67,6 +68,7 @@ def test_three_processes_give_the_statistics_and_scores_of_one(real, single):
     assert all(proc.poll() is not None for proc in procs)  # every process stopped on leaving the block
 
 
+@pytest.mark.slow
 def test_more_processes_than_ids_and_no_ids(real, single):
     ids, gts, res = real
     stats = single[0]
@@ -75,6 +77,7 @@ def test_more_processes_than_ids_and_no_ids(real, single):
         assert pool.statistics([]) == []
 
 
+@pytest.mark.slow
 def test_a_dead_process_is_a_java_error(real):
     ids, gts, res = real
     pool = MeteorPool(2)
@@ -99,6 +102,7 @@ def test_process_count_follows_ids_and_cores():
         MeteorPool(0)
 
 
+@pytest.mark.slow
 def test_a_pool_started_early_at_low_priority_scores_the_same_and_stays_the_callers(real, single):
     from vidcap.metrics.coco import evaluate
 

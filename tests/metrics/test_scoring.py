@@ -55,6 +55,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(java.java_version() is None, reason="needs java")
 def test_cli_scores_table_and_json_equal_pycocoevalcap(tmp_path, ann_path, capsys):
     captions = {**GOOD, "video2": "  "}  # one blank caption

@@ -53,6 +53,7 @@ def reports(files):
                 for name in ("human", "constant")}
 
 
+@pytest.mark.slow
 def test_full_set_statistics_give_the_scorers_numbers(reports):
     for report in reports.values():
         stats = Sufficient.from_evaluation(report.evaluation)
@@ -61,6 +62,7 @@ def test_full_set_statistics_give_the_scorers_numbers(reports):
             assert value == pytest.approx(report.overall[metric], abs=1e-12), metric
 
 
+@pytest.mark.slow
 def test_bootstrap_resamples_equal_pycocoevalcap_on_the_resampled_videos(reports):
     ev = reports["human"].evaluation
     ids = list(ev.per_id)
@@ -102,6 +104,7 @@ def _tokenised_references(report, ids) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.slow  # reports: ~10 s module fixture
 def test_identical_systems_are_not_told_apart(reports):
     ev = reports["constant"].evaluation
     result = compare(ev, ev, resamples=500, seed=3)
@@ -111,6 +114,7 @@ def test_identical_systems_are_not_told_apart(reports):
         assert row["p_value"] >= 0.5, metric
 
 
+@pytest.mark.slow  # reports: ~10 s module fixture
 def test_human_captions_beat_a_constant_caption_by_a_wide_margin(reports):
     result = compare(reports["constant"].evaluation, reports["human"].evaluation, resamples=500, seed=0)
     for metric, row in result.metrics.items():
@@ -129,6 +133,7 @@ def test_human_captions_beat_a_constant_caption_by_a_wide_margin(reports):
     assert cider["delta"] == -result.metrics["CIDEr"]["delta"] and cider["ci_high"] < 0
 
 
+@pytest.mark.slow  # reports: ~10 s module fixture
 def test_same_seed_same_numbers_other_seed_other_interval(reports):
     a, b = reports["constant"].evaluation, reports["human"].evaluation
     first, again = compare(a, b, resamples=200, seed=5), compare(a, b, resamples=200, seed=5)
@@ -137,6 +142,7 @@ def test_same_seed_same_numbers_other_seed_other_interval(reports):
     assert first.metrics["CIDEr"]["ci_low"] != other.metrics["CIDEr"]["ci_low"]
 
 
+@pytest.mark.slow
 def test_compare_command(files, tmp_path, capsys):
     out = tmp_path / "cmp.json"
     code = main(["compare", str(files["constant"]), str(files["human"]), "--annotations", str(files["annotations"]),
@@ -153,6 +159,7 @@ def test_compare_command(files, tmp_path, capsys):
     assert f"{100 * cider['b']:.2f}" in line and line.endswith("*"), printed
 
 
+@pytest.mark.slow
 def test_compare_names_a_file_that_misses_videos(files, tmp_path, capsys):
     partial = tmp_path / "partial.json"
     partial.write_text(json.dumps(json.loads(files["human"].read_text())[:-3]))

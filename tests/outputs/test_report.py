@@ -58,6 +58,7 @@ def scored_report(msrvtt_dir, tmp_path_factory):
     return folder / "report", captions, test_ids
 
 
+@pytest.mark.slow
 @needs_java
 def test_report_in_a_headless_browser(scored_report, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -106,6 +107,7 @@ def test_report_in_a_headless_browser(scored_report, tmp_path):
             os.environ["VIDCAP_REPORT_SCREENSHOT"], optimize=True)
 
 
+@pytest.mark.slow
 @needs_java
 def test_eval_writes_a_report_of_the_models_captions(tmp_path_factory, tmp_path, capsys):
     model = tiny_model(tmp_path_factory)

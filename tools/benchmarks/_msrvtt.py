@@ -1,8 +1,10 @@
 """MSR-VTT-shaped benchmark data: a feature store of random ResNet-152-sized features for the training
-split, with the real MSR-VTT training references when ../shared/assets has them (else made-up captions
-of a similar length spread), written once into a cache folder and reused by later runs."""
+split, with the real MSR-VTT training references when ``--references FOLDER`` names MSR-VTT's annotation
+folder (else made-up captions of a similar length spread), written once into a cache folder and reused by
+later runs."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -13,7 +15,6 @@ from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import FeatureStore, StoreWriter
 from vidcap.models import model_options
 
-ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt"
 WORDS = ("a man woman is playing singing cooking talking about the car dog guitar on stage in kitchen "
          "with to people are running game video of news show girl boy").split()
 
@@ -34,11 +35,29 @@ def training_config(ann_path: Path, store: Path, out: Path, model: str = "sa-lst
                               f"model.name={model}", *sizes, "train.log_every=1000000", *overrides])
 
 
-def annotations(folder: Path, videos: int, seed: int = 0) -> tuple[Path, str]:
-    """An annotation file whose first ``videos`` training videos have 20 references each."""
-    real = ASSETS / "train_val_videodatainfo.json"
+def add_references_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--references", type=Path, default=None, metavar="FOLDER",
+                        help="MSR-VTT's annotation folder (train_val_videodatainfo.json): the real training "
+                             "references, as docs/benchmarks.md's figures used; without it, made-up captions")
+
+
+def training_references(folder: Path | None) -> Path | None:
+    """MSR-VTT's ``train_val_videodatainfo.json`` in ``folder`` (``--references``); None without one."""
+    if folder is None:
+        return None
+    real = folder / "train_val_videodatainfo.json"
+    if not real.is_file():
+        raise SystemExit(f"--references {folder}: no train_val_videodatainfo.json there (MSR-VTT's annotation "
+                         "folder), or leave --references out for made-up captions")
+    return real
+
+
+def annotations(folder: Path, videos: int, seed: int = 0, references: Path | None = None) -> tuple[Path, str]:
+    """An annotation file whose first ``videos`` training videos have 20 references each: the real ones
+    of MSR-VTT's annotation folder ``references``, else made-up captions."""
+    real = training_references(references)
     rng = np.random.default_rng(seed)
-    if real.is_file():
+    if real is not None:
         data = json.loads(real.read_text())
         keep = {v["video_id"] for v in data["videos"] if v["split"] == "train"}
         keep = set(sorted(keep, key=lambda v: int(v[5:]))[:videos])

@@ -1,6 +1,6 @@
 """Training data pipeline: padding saved by length bucketing, loader throughput with workers.
 
-- ``padding``: reference captions of the MSR-VTT training split (../shared/assets; made-up lengths of a
+- ``padding``: reference captions of the MSR-VTT training split (``--references FOLDER``; made-up lengths of a
   similar spread when absent), encoded as for training, one epoch of ``--batch-size`` batches over every
   (video, reference) pair. Padded caption positions of plain shuffled batches vs length-bucketed ones
   (:class:`vidcap.data.BucketBatchSampler`); ``ratio`` = shuffled / bucketed padding (higher is better).
@@ -33,10 +33,12 @@ from vidcap.data.normalize import _Moments
 from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
 
-ASSETS = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "msrvtt"
+from benchmarks._msrvtt import add_references_argument, training_references
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_references_argument(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-len", type=int, default=20, help="caption words kept")
     parser.add_argument("--videos", type=int, default=200, help="videos in the generated store (loader case)")
@@ -47,11 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--whiten", type=int, default=256, help="whitened components (whiten_fit case)")
 
 
-def _caption_lengths(max_len: int, seed: int) -> tuple[np.ndarray, str]:
-    """Encoded caption lengths (words + BOS/EOS) of MSR-VTT's training references."""
-    files = [ASSETS / "train_val_videodatainfo.json"]
-    if files[0].is_file():
-        ann = Annotations.load(*files)
+def _caption_lengths(max_len: int, seed: int, references: Path | None) -> tuple[np.ndarray, str]:
+    """Encoded caption lengths (words + BOS/EOS) of MSR-VTT's training references (``--references``)."""
+    real = training_references(references)
+    if real is not None:
+        ann = Annotations.load(real)
         caps = [c for refs in ann.references(ann.ids("train")).values() for c in refs]
         return np.array([min(len(tokenize(c)), max_len) + 2 for c in caps]), "msrvtt-train"
     rng = np.random.default_rng(seed)  # MSR-VTT-like: mean ~9 words, long tail
@@ -68,7 +70,7 @@ def _padding(sampler: BucketBatchSampler, lengths: np.ndarray) -> tuple[int, int
 
 
 def _padding_case(args: argparse.Namespace) -> dict:
-    lengths, source = _caption_lengths(args.max_len, args.seed)
+    lengths, source = _caption_lengths(args.max_len, args.seed, args.references)
     bucketed = _padding(BucketBatchSampler(lengths, args.batch_size, seed=args.seed), lengths)
     shuffled = _padding(BucketBatchSampler(lengths, args.batch_size, seed=args.seed, bucket=1), lengths)
     return {"case": "padding", "source": source, "items": len(lengths), "batch_size": args.batch_size,

@@ -1,7 +1,7 @@
 """Self-critical training step time on MSR-VTT-sized inputs, split into sampling, reward and backward.
 
 Data and model as in the ``train`` benchmark (random 28 × 2048 features, MSR-VTT's own training references
-when ../shared/assets has them, the SA-LSTM ``benchmarks/_msrvtt.py`` pins). One SCST step = sample ``--samples`` captions per video for a batch of
+with ``--references FOLDER``, the SA-LSTM ``benchmarks/_msrvtt.py`` pins). One SCST step = sample ``--samples`` captions per video for a batch of
 ``--batch-size`` videos (batched), score them with in-process CIDEr-D against the training references
 (plus the baseline), backward and AdamW. Figures: seconds per step and the shares of sampling, reward
 (with ``--baseline greedy`` it includes decoding the greedy captions, also timed alone as
@@ -23,11 +23,12 @@ from pathlib import Path
 import torch
 
 from vidcap.data import Annotations
+from vidcap.engine.scst import SelfCritical
 from vidcap.engine.train import Trainer
 from vidcap.models import greedy
 from vidcap.models.rnn import Recurrent
 
-from benchmarks._msrvtt import annotations, feature_store, training_config
+from benchmarks._msrvtt import add_references_argument, annotations, feature_store, training_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +41,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/vidcap-bench-msrvtt"))
     parser.add_argument("--step", default="cell", choices=["cell", "fused"],
                         help="single decoding steps through the cell functions (vidcap) or nn.LSTM (before)")
+    add_references_argument(parser)
+
+
+def _fused(self: Recurrent, x: torch.Tensor, state: dict[str, torch.Tensor]):
+    """``Recurrent.forward`` through ``nn.LSTM``/``nn.GRU`` whatever the length of ``x``: for length 1,
+    what vidcap did before the cell-function step (the ``--step fused`` counterfactual)."""
+    out, hs = self.rnn(x, self._to_torch(state))
+    return out, self._from_torch(hs)
+
+
+def _timed(objective: SelfCritical) -> dict[str, float]:
+    """Seconds ``objective`` spends sampling and scoring rewards (with the baseline), accumulated from now
+    on, measured around its own calls: ``loss`` is the reward part, the rest of ``forward`` sampling."""
+    timings = {"sample": 0.0, "reward": 0.0}
+    forward, loss = objective.forward, objective.loss
+
+    def timed_loss(batch, out):
+        start = time.perf_counter()
+        try:
+            return loss(batch, out)
+        finally:
+            timings["reward"] += time.perf_counter() - start
+
+    def timed_forward(batch):
+        start, reward = time.perf_counter(), timings["reward"]
+        try:
+            return forward(batch)
+        finally:
+            timings["sample"] += time.perf_counter() - start - (timings["reward"] - reward)
+
+    objective.loss, objective.forward = timed_loss, timed_forward  # this instance only
+    return timings
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     if args.step == "fused":
-        Recurrent.forward = Recurrent.fused  # this process only: the benchmark's counterfactual
+        Recurrent.forward = _fused  # this process only: the benchmark's counterfactual
     args.cache.mkdir(parents=True, exist_ok=True)
-    ann_path, source = annotations(args.cache, args.videos)
+    ann_path, source = annotations(args.cache, args.videos, references=args.references)
     store = feature_store(args.cache, Annotations.load(ann_path).ids())
     cfg = training_config(ann_path, store, args.cache / f"scst-{time.time_ns()}", "sa-lstm", (
         "train.scst=true", f"train.scst_samples={args.samples}", f"train.scst_baseline={args.baseline}",
@@ -55,13 +88,12 @@ def run(args: argparse.Namespace) -> list[dict]:
     trainer.sampler.set_epoch(0)
     batches = list(itertools.islice(iter(trainer.loader), args.steps + 1))
     trainer._train_step(batches[0])  # warm-up
-    objective = trainer.objective
-    objective.timings = {"sample": 0.0, "reward": 0.0}
+    timings = _timed(trainer.objective)
     start = time.perf_counter()
     for batch in batches[1:]:
         trainer._train_step(batch)
     total = (time.perf_counter() - start) / args.steps
-    sample_s, reward_s = (objective.timings[k] / args.steps for k in ("sample", "reward"))
+    sample_s, reward_s = (timings[k] / args.steps for k in ("sample", "reward"))
     update_s = total - sample_s - reward_s
     extra = {}
     if args.baseline == "greedy":  # the reward time includes decoding the greedy captions: how much of it

@@ -1,7 +1,7 @@
 """Training throughput on MSR-VTT-sized inputs, in captions per second.
 
 Data: ``--videos`` training videos (default 6,513, MSR-VTT's training split) × 20 references (MSR-VTT's
-own when ../shared/assets has them), random 28 × 2048 features (ResNet-152-sized), cached in ``--cache``;
+own with ``--references FOLDER``), random 28 × 2048 features (ResNet-152-sized), cached in ``--cache``;
 models as ``benchmarks/_msrvtt.py`` pins them (SA-LSTM with a recurrent encoder, hidden 512, embed 512,
 attention 256, dropout 0.5, vocabulary 13,615 words), batch ``--batch-size``, CPU unless ``--device``. Cases (``--cases``):
 
@@ -45,12 +45,13 @@ from vidcap.data.loader import CachedLoader
 from vidcap.engine.train import Trainer
 
 from benchmarks._minimal import MINIMAL, load_from
-from benchmarks._msrvtt import annotations, feature_store, training_config
+from benchmarks._msrvtt import add_references_argument, annotations, feature_store, training_config
 
 CASES = ("trainer", "minimal", "loading")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_references_argument(parser)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=["trainer", "minimal"])
     parser.add_argument("--videos", type=int, default=6513)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -72,7 +73,7 @@ def _trainer(args: argparse.Namespace, videos: int, overrides: list[str], model:
              ) -> tuple[Trainer, str]:
     """A trainer on the benchmark data, ``model`` as ``benchmarks._msrvtt.MODEL`` pins it."""
     args.cache.mkdir(parents=True, exist_ok=True)
-    ann_path, source = annotations(args.cache, videos)
+    ann_path, source = annotations(args.cache, videos, references=args.references)
     store = feature_store(args.cache, Annotations.load(ann_path).ids())
     cfg = training_config(ann_path, store, args.cache / f"run-{time.time_ns()}", model, (
         f"train.batch_size={args.batch_size}", f"train.workers={args.workers}", f"train.amp={args.amp}",

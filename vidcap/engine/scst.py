@@ -29,7 +29,6 @@ Example:
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Callable
 
@@ -68,8 +67,7 @@ class SelfCritical(nn.Module):
     """The SCST objective; ``forward(batch)`` returns ``(loss summed over sampled tokens, number of tokens)``.
 
     ``references``: video id → raw reference captions of the training videos (tokenized here, as
-    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`). ``timings`` accumulates seconds
-    spent sampling, scoring rewards (and baseline), for the benchmark.
+    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`).
     """
 
     def __init__(self, model: CaptionModel, vocab: Vocabulary, references: Mapping[str, Sequence[str]], *,
@@ -88,7 +86,6 @@ class SelfCritical(nn.Module):
         self.refs = {vid: [self._text(r, True) for r in refs]
                      for vid, refs in tokenized_references(references).items()}
         self.cider = CiderD(self.refs)
-        self.timings = {"sample": 0.0, "reward": 0.0}
 
     def _text(self, tokens: str, ended: bool) -> str:
         if not (self.eos_word and ended):
@@ -124,21 +121,17 @@ class SelfCritical(nn.Module):
         return self.rewards(batch.ids, [self.vocab.decode(t) for t in out.tokens], _ended(out))
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        start = time.perf_counter()
         out = sample(self.model, batch.feats, batch.masks, n=self.samples, temperature=self.temperature,
                      max_len=self.max_len)
-        self.timings["sample"] += time.perf_counter() - start
         return self.loss(batch, out)
 
     def loss(self, batch: Batch, out: Decoded) -> tuple[Tensor, Tensor]:
         """The loss of given samples (``samples`` rows per video, as :func:`~vidcap.models.sample` returns
         them, with log-probabilities that carry gradients) summed over their tokens, and the number of
         tokens (EOS included)."""
-        sampled = time.perf_counter()
         ids = [vid for vid in batch.ids for _ in range(self.samples)]
         reward = self.rewards(ids, [self.vocab.decode(t) for t in out.tokens], _ended(out))
         base = BASELINES[self.baseline](reward, self.samples, lambda: self._greedy_rewards(batch))
-        self.timings["reward"] += time.perf_counter() - sampled
         advantage = torch.as_tensor(reward - base, dtype=out.logprobs.dtype, device=out.logprobs.device)
         loss = -(advantage.unsqueeze(1) * out.logprobs * out.mask).sum()
         return loss, out.mask.sum()

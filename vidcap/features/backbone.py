@@ -131,8 +131,7 @@ class Backbone(torch.nn.Module):
 
     def _place(self) -> None:
         """Move to the device, eval mode, channels-last: faster convolutions on CUDA and on the CPU too
-        (oneDNN: ResNet-18 at 224 pixels 643 -> 511 ms per 16 frames, ResNet-50 747 -> 640 ms per 8, the
-        demo's 64-pixel ResNet-18 79 -> 57 ms per 64 frames; 2 cores, outputs equal to 1e-4)."""
+        (oneDNN; outputs equal to 1e-4; figures in docs/benchmarks.md, "Figures the code's comments rely on")."""
         self.eval().requires_grad_(False).to(self.device).to(memory_format=torch.channels_last)
 
     def spec(self, sampling: Sampling) -> FeatureSpec:

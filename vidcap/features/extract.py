@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 # Frames wider or taller than this are shrunk while decoding, so an 8K video costs bounded memory;
 # the backbone's own resize follows (below this size frames reach the transform untouched).
 MAX_DECODE_SIDE = 2048
-# Frames per forward pass when not given. On CPUs small batches stay in cache: ResNet-18 at 224² ran at
-# 39 / 34 / 30 frames/s with batches of 16 / 32 / 64 on the 2-core reference machine; GPUs want large ones.
+# Frames per forward pass when not given. On CPUs small batches stay in cache (measured: docs/benchmarks.md,
+# "Figures the code's comments rely on"); GPUs want large ones.
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 64}
 # Scheduling priority of the decoding workers relative to the main process (see _init_worker).
 NICE = 10

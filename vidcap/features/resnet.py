@@ -3,11 +3,13 @@
 Streams: ``frame`` (D,) — the global average pool before the classifier (D = 512 for resnet18/34,
 2048 otherwise); with ``grid=g``, also ``grid`` (g*g, D) — the last feature map average-pooled to g×g,
 row-major; with ``second_order=STAGE``, also ``bilinear`` (see below). Preprocessing follows the
-weights' ImageNet transform by default (``fit="crop"``): shorter side to 256/224 of the input size, centre
-crop, ImageNet mean/std. The crop drops the sides of wide frames — a third of a 4:3 frame's width at 64
+weights' own ``transforms()`` by default (``fit="crop"``): shorter side to its resize/crop ratio of the
+input size (256/224 for ``IMAGENET1K_V1`` and random weights, 232/224 for ``IMAGENET1K_V2``), centre
+crop, its mean/std; releases with V1's numbers keep the OpenCV resizer vidcap always used for them (their
+stores stay valid), others resize as torchvision does. The crop drops the sides of wide frames — a third of a 4:3 frame's width at 64
 pixels, more of 16:9 — and with them whatever is there; ``fit="stretch"`` resizes the whole frame to the
-square input instead, ``fit="letterbox"`` keeps its aspect ratio and pads with the ImageNet mean colour,
-``fit="short"`` resizes the shorter side to the input size itself (no 256/224 margin) and takes the centre
+square input instead, ``fit="letterbox"`` keeps its aspect ratio and pads with the weights' mean colour,
+``fit="short"`` resizes the shorter side to the input size itself (no resize margin) and takes the centre
 square: what hobincar/pytorch-video-feature-extractor's ``resize_frame`` did from 2019 until a63229c (2021).
 
 Weights: ``imagenet`` is torchvision's DEFAULT release (``IMAGENET1K_V2`` for resnet50/101/152, ``V1``
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import urllib.error
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torchvision
@@ -49,7 +51,7 @@ from torchvision.models import WeightsEnum
 from vidcap.errors import InputError, UsageError
 from vidcap.features.backbone import (BACKBONES, DEFAULT_SEED, Backbone, file_digest, seeded,
                                       weights_file)
-from vidcap.features.transforms import Letterbox, ResizeCenterCrop, Stretch
+from vidcap.features.transforms import Letterbox, ResizeCenterCrop, Stretch, VideoResizeCenterCrop
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 STAGES = ("conv1", "stem", "layer1", "layer2", "layer3", "layer4")
@@ -59,14 +61,51 @@ _STAGE_MODULES = {"conv1": ("conv1", "bn1", "relu"), "stem": ("maxpool",),
                   **{f"layer{i}": (f"layer{i}",) for i in range(1, 5)}}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# How a frame is fitted to the square input (a transform per input size); see the module docstring.
-FITS: dict[str, Callable[[int], Any]] = {
-    "crop": lambda size: ResizeCenterCrop(size=size, resize=round(size * 256 / 224)),
-    "stretch": lambda size: Stretch(size=size),
-    "short": lambda size: ResizeCenterCrop(size=size, resize=size),
-    "letterbox": lambda size: Letterbox(imgsz=size, pad_value=tuple(round(255 * m) for m in IMAGENET_MEAN)),
-}
+# The evaluation numbers of IMAGENET1K_V1 (resize 256 for the 224 crop, bilinear, ImageNet mean/std).
+# Random weights use them, and releases whose transforms() has exactly these numbers keep the OpenCV
+# resizer vidcap always used for them: their feature specs, and the stores written with them, stay valid.
+_OPENCV_NUMBERS = (256, 224, "bilinear", IMAGENET_MEAN, IMAGENET_STD)
 
+
+def preprocessing(release: WeightsEnum | None, size: int, fit: str) -> tuple[Any, dict[str, Any]]:
+    """``(transform, record)`` for the weights ``release`` (None: random or unknown weights) at input
+    ``size`` with ``fit``: resize/crop ratio, interpolation, mean and std come from the release's
+    ``transforms()``; ``fit="crop"`` scales its resize to ``size`` (232/224 for ``IMAGENET1K_V2``) and
+    resizes with torchvision's own kernel, the other fits take the mean, std and
+    letterbox colour. ``record`` goes into the feature spec.
+
+    Example:
+        >>> from torchvision.models import ResNet50_Weights
+        >>> transform, record = preprocessing(ResNet50_Weights.IMAGENET1K_V2, 224, "crop")
+        >>> record["resize"], record["interpolation"], record["source"]
+        (232, 'bilinear', 'ResNet50_Weights.IMAGENET1K_V2.transforms()')
+        >>> preprocessing(None, 64, "crop")[1]["resize"]
+        73
+    """
+    numbers = _OPENCV_NUMBERS
+    if release is not None:
+        preset = release.transforms()
+        numbers = (int(preset.resize_size[0]), int(preset.crop_size[0]), preset.interpolation.value,
+                   tuple(preset.mean), tuple(preset.std))
+    resize_size, crop_size, interpolation, mean, std = numbers
+    resize = round(size * resize_size / crop_size)
+    record: dict[str, Any] = {"colour": "RGB", "input_size": size, "fit": fit, "resize": None,
+                              "interpolation": "area (shrink) / linear (enlarge)",
+                              "mean": list(mean), "std": list(std)}
+    if fit == "crop" and numbers != _OPENCV_NUMBERS:
+        record.update(resize=resize, interpolation=interpolation, antialias=True,
+                      source=f"{release}.transforms()")
+        return VideoResizeCenterCrop(size=size, resize=(resize,), interpolation=interpolation, antialias=True), record
+    transform = {"crop": lambda: ResizeCenterCrop(size=size, resize=resize),
+                 "stretch": lambda: Stretch(size=size),
+                 "short": lambda: ResizeCenterCrop(size=size, resize=size),
+                 "letterbox": lambda: Letterbox(imgsz=size, pad_value=tuple(round(255 * m) for m in mean)),
+                 }[fit]()
+    record["resize"] = getattr(transform, "resize", None)
+    return transform, record
+
+
+FITS = ("crop", "stretch", "short", "letterbox")  # how a frame is fitted to the square input: module docstring
 
 def _release(name: str, weights: str) -> WeightsEnum | None:
     """``imagenet`` → torchvision's DEFAULT weights of ``name``; a release name (``IMAGENET1K_V1``) → that
@@ -75,6 +114,14 @@ def _release(name: str, weights: str) -> WeightsEnum | None:
     if weights == "imagenet":
         return releases.DEFAULT
     return releases.__members__.get(weights)
+
+
+def _release_of(name: str, identity: str) -> WeightsEnum | None:
+    """The torchvision release a weights identity names (``ResNet50_Weights.IMAGENET1K_V2``, also for a
+    local copy of its file); None for random weights and files of other origin."""
+    member = TorchvisionWeights.weights_named(name, identity)
+    releases = torchvision.models.get_model_weights(name)
+    return releases[member] if member in releases.__members__ else None
 
 
 def _identity(name: str, digest: str) -> str:
@@ -164,7 +211,7 @@ class ResNetBackbone(TorchvisionWeights):
     Options:
         grid: also store the last map average-pooled to grid x grid cells (the grid stream), 1 to 7.
         input_size: side of the square model input in pixels, 32 to 1024.
-        fit: how a frame becomes the square input: crop (centre crop, ImageNet style), stretch or letterbox.
+        fit: how a frame becomes the square input: crop (the weights' centre crop), stretch, short or letterbox.
         stage: the stage whose map is pooled into frame: conv1, stem, layer1 ... layer4.
         pyramid: frame concatenates average pools on 1x1 ... pyramid x pyramid grids (1 to 4; 1 = global pool).
         second_order: add the bilinear stream: this stage's normalised second-order pool (unset: none).
@@ -173,7 +220,6 @@ class ResNetBackbone(TorchvisionWeights):
     def __init__(self, name: str, *, weights: str, device: torch.device, grid: int | None = None,
                  input_size: int = 224, fit: str = "crop", stage: str = "layer4", pyramid: int = 1,
                  second_order: str | None = None, dtype: str | None = None, seed: int = DEFAULT_SEED):
-        super().__init__(device=device, dtype=dtype, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         if grid is not None and not 1 <= int(grid) <= 7:
             raise UsageError(f"grid={grid!r}: choose a grid size from 1 to 7")
         if stage not in STAGES:
@@ -186,7 +232,10 @@ class ResNetBackbone(TorchvisionWeights):
             raise UsageError(f"input_size={input_size!r}: choose 32 to 1024 pixels")
         if fit not in FITS:
             raise UsageError(f"fit={fit!r}: choose one of {', '.join(FITS)}")
-        model, self.weights, self.weights_id = load_resnet(name, weights, seed)
+        model, weights, weights_id = load_resnet(name, weights, seed)
+        transform, record = preprocessing(_release_of(name, weights_id), int(input_size), fit)
+        super().__init__(device=device, dtype=dtype, mean=tuple(record["mean"]), std=tuple(record["std"]))
+        self.weights, self.weights_id = weights, weights_id
         self.name = name
         self.grid = int(grid) if grid else None
         self.stage, self.pyramid, self.second_order = stage, int(pyramid), second_order
@@ -206,13 +255,8 @@ class ResNetBackbone(TorchvisionWeights):
             self.streams["bilinear"] = (pairs,)
         if self.grid:
             self.streams["grid"] = (self.grid * self.grid, dim)
-        # crop: 256/224 is torchvision's evaluation resize for its 224 crop, kept for other input sizes.
         self.input_size, self.fit = int(input_size), fit
-        self.transform = FITS[fit](self.input_size)
-        self.preprocessing = {"colour": "RGB", "input_size": self.input_size, "fit": fit,
-                              "resize": getattr(self.transform, "resize", None),
-                              "interpolation": "area (shrink) / linear (enlarge)",
-                              "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+        self.transform, self.preprocessing = transform, record
         self._place()
 
     def forward(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -243,9 +287,9 @@ class ResNetBackbone(TorchvisionWeights):
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "input_size": self.input_size, "fit": self.fit,
-                "resize": getattr(self.transform, "resize", None), "grid": self.grid, "stage": self.stage,
+                "resize": self.preprocessing["resize"], "grid": self.grid, "stage": self.stage,
                 "pyramid": self.pyramid, "second_order": self.second_order,
-                "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
+                "normalization": {"mean": self.preprocessing["mean"], "std": self.preprocessing["std"]}}
 
 
 def _channels(model: nn.Module, stage: str) -> int:

@@ -90,7 +90,8 @@ class VideoResizeCenterCrop:
     """torchvision's video evaluation transform (``transforms._presets.VideoClassification``) on uint8:
     resize to ``resize`` (one value: the shorter side; two: height and width) with its interpolation and
     *no* antialiasing (how torchvision's Kinetics weights were evaluated), then the centre
-    ``size``×``size`` crop. Any leading axes: (N, H, W, 3) → (N, 3, S, S), (B, L, H, W, 3) → (B, L, 3, S, S).
+    ``size``×``size`` crop. With ``antialias=True`` it is the image preset (``ImageClassification``, e.g.
+    ResNet's ``IMAGENET1K_V2`` weights) instead. Any leading axes: (N, H, W, 3) → (N, 3, S, S), (B, L, H, W, 3) → (B, L, 3, S, S).
 
     It calls the same kernel as that transform (``torchvision.transforms.functional``, which rounds uint8
     results to nearest; the ``v2`` kernel can land one grey level lower) on uint8 frames, as it does, so
@@ -100,12 +101,13 @@ class VideoResizeCenterCrop:
     size: int
     resize: tuple[int, ...]
     interpolation: str = "bilinear"
+    antialias: bool = False
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         lead, (h, w) = frames.shape[:-3], frames.shape[-3:-1]
         x = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, h, w, 3))).permute(0, 3, 1, 2)
         x = TF1.resize(x, list(self.resize), interpolation=TF1.InterpolationMode(self.interpolation),
-                       antialias=False)
+                       antialias=self.antialias)
         x = TF1.center_crop(x, [self.size, self.size])
         return np.ascontiguousarray(x.numpy()).reshape(*lead, 3, self.size, self.size)
 

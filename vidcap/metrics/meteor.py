@@ -36,8 +36,8 @@ METEOR_ARGS = ("-", "-", "-stdio", "-l", "en", "-norm")
 IDS_PER_PROCESS = 500
 MAX_PROCESSES = 4
 # One METEOR JVM keeps about one and a half cores busy (its JIT compiler and garbage collector run beside
-# the scoring: 35.5 CPU seconds in 23 s for the MSR-VTT test set), so a second process on two cores only
-# adds its own start-up: 27.6 s against 21.5 s for one (docs/benchmarks.md).
+# the scoring), so a second process on two cores only adds its own start-up (docs/benchmarks.md, "Metrics"
+# and "Figures the code's comments rely on").
 CORES_PER_PROCESS = 2
 
 

@@ -104,8 +104,8 @@ class VocabLinear(nn.Linear):
     that, when decoding on a CPU, multiplies by blocks of ``chunk`` vocabulary rows at a time.
 
     Why: with a vocabulary of ~10⁴ words the weight (V × H) is tens of MB, and one large product over it
-    ran at two thirds of the speed of the same product cut into blocks whose weights stay in cache (measured
-    on the 2-core AMD CPU: 500 beam rows × 512 × 13,615: 58 ms vs 40 ms; 5 rows: 4.0 ms vs 3.0 ms). Each
+    ran at two thirds of the speed of the same product cut into blocks whose weights stay in cache
+    (docs/benchmarks.md, "Figures the code's comments rely on"). Each
     logit is still one dot product over the whole hidden vector, so the values are the same. Training
     (autograd on) and GPUs use the plain product.
 

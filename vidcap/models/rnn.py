@@ -9,8 +9,7 @@ A single time step (an input of length 1: every step of an attention decoder, ev
 beam or sampled decoding) runs through the cell functions (``torch.lstm_cell``/``torch.gru_cell``: two
 matrix products and the gate arithmetic) with the module's own weights, instead of ``nn.LSTM``/``nn.GRU``.
 Why: on CPU those run a length-1 sequence through oneDNN's RNN primitive, whose set-up and backward cost
-several times the arithmetic (measured for SA-LSTM at MSR-VTT sizes, batch 64, hidden 512, 2 cores:
-~15 ms forward and ~24 ms backward per step, against ~3 ms for the two products). The parameters and
+several times the arithmetic (docs/benchmarks.md, "SCST step, before and after"). The parameters and
 state-dict keys stay those of ``nn.LSTM``/``nn.GRU`` (old checkpoints load), sequences and packed runs
 still take the fused path, and the step gives the same outputs up to float rounding (tested). Between
 stacked layers the step applies the module's inter-layer dropout in training, as ``nn.LSTM`` does.
@@ -106,18 +105,6 @@ class Recurrent(nn.Module):
         if x.size(1) == 1:
             out, state = self.step(x[:, 0], state)
             return out.unsqueeze(1), state
-        return self.fused(x, state)
-
-    def fused(self, x: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """:meth:`forward` through ``nn.LSTM``/``nn.GRU`` whatever the length of ``x`` (for length 1,
-        what vidcap did before :meth:`step`; ``tools/benchmarks/scst.py --step fused`` measures it).
-
-        Example:
-            >>> rnn = Recurrent(cell="lstm", input_size=4, hidden_size=8, layers=1, dropout=0.0)
-            >>> out, state = rnn.fused(torch.zeros(3, 1, 4), rnn.zero_state(3, torch.device("cpu")))
-            >>> out.shape
-            torch.Size([3, 1, 8])
-        """
         out, hs = self.rnn(x, self._to_torch(state))
         return out, self._from_torch(hs)
 
