@@ -189,9 +189,12 @@ def parse_override(item: str) -> dict[str, Any]:
         >>> parse_override("train.lr=1e-4")
         {'train': {'lr': 0.0001}}
     """
-    key, sep, _ = item.partition("=")
+    key, sep, value = item.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise UsageError(f"override {item!r:.80}: expected key=value, e.g. train.epochs=30")
+    if not value.strip():  # an empty shell variable, most likely: not a request to unset the key
+        raise UsageError(f"override {item!r:.80}: no value; to unset {key.strip()} (back to its default) "
+                         f"write {key.strip()}=null or ~{key.strip()}")
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist([item.strip()]))
     except (OmegaConfBaseException, yaml.YAMLError) as err:
