@@ -15,7 +15,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from videogen import counter_frame, write_video
-
 from vidcap.engine.config import load_config
 from vidcap.reproduce import DATASETS, PUBLISHED
 
