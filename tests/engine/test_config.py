@@ -16,6 +16,7 @@ from vidcap.cli import main
 from vidcap.engine.config import (
     BASE_KEY,
     MAX_BASE_DEPTH,
+    MAX_CONFIG_FILES,
     config_files,
     defaults,
     describe,
@@ -254,6 +255,15 @@ def test_hostile_bases_are_input_errors_naming_the_files(tmp_path, files, top, p
         _write(tmp_path, name, text)
     with pytest.raises((InputError, UsageError), match=pattern):
         load_config(tmp_path / top)
+
+
+def test_bases_that_multiply_are_refused(tmp_path):
+    # Each level names the next one ten times: 10**6 reads in six levels, refused after a hundred.
+    for i in range(6):
+        _write(tmp_path, f"{i}.yaml", f"_base_: [{', '.join([f'{i + 1}.yaml'] * 10)}]\n")
+    _write(tmp_path, "6.yaml", "train: {epochs: 3}\n")
+    with pytest.raises(InputError, match=rf"name more than {MAX_CONFIG_FILES} files in all"):
+        load_config(tmp_path / "0.yaml")
 
 
 def test_a_chain_of_max_depth_loads(tmp_path):

@@ -52,11 +52,12 @@ from omegaconf.errors import OmegaConfBaseException
 from vidcap.engine.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError
 
-__all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "config_files", "defaults", "describe", "keyed_error", "keys",
+__all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe", "keyed_error", "keys",
            "load_config", "parse_override"]
 
 BASE_KEY = "_base_"
 MAX_BASE_DEPTH = 10  # a longer chain of bases is a mistake (or a generated attack), not a config
+MAX_CONFIG_FILES = 100  # files read for one config: bases naming a base twice would otherwise multiply
 
 
 def defaults() -> dict[str, Any]:
@@ -259,6 +260,9 @@ def _merge_file(merged: dict[str, Any], fresh: Mapping[str, Any], path: Path, or
         names = " -> ".join(str(p) for p in (*chain[chain.index(here):], here))
         raise InputError(f"{path}: config files name each other as {BASE_KEY} in a cycle ({names}); "
                          "remove one of the links")
+    if len(files) >= MAX_CONFIG_FILES:
+        raise InputError(f"{path}: the config's {BASE_KEY} files name more than {MAX_CONFIG_FILES} files in all "
+                         f"(a base named several times counts each time); name each base once")
     if len(chain) > MAX_BASE_DEPTH:
         raise InputError(f"{path}: more than {MAX_BASE_DEPTH} levels of {BASE_KEY} ({' -> '.join(map(str, chain))} "
                          f"-> ...); flatten the chain")
