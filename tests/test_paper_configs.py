@@ -70,8 +70,8 @@ SOURCED = {
                   "train.amp": ("off", "fp32")},
 }
 # Keys whose value names a file or the model rather than a setting: no source comment needed.
-STRUCTURAL = {"_base_", "annotations", "features", "streams", "name", "out", "init", "scheduled_sampling", "data", "model",
-              "train", "eval"}
+STRUCTURAL = {"_base_", "annotations", "features", "streams", "name", "out", "init", "scheduled_sampling", "data",
+              "model", "train", "eval"}
 FULLY_SOURCED = ["s2vt_msrvtt", "mp_lstm_msrvtt", "mp_lstm_msvd", "sa_lstm_msrvtt", "sa_lstm_msvd", "s2vt_msvd",
                  "sa_lstm_scst_msrvtt"]
 

@@ -285,7 +285,8 @@ def test_unset_is_back_to_the_default_and_set_by_nobody(tmp_path):
         cfg = load_config(demo, ["model.name=topdown", unset])
         assert cfg.model.encoder == defaults()["model"]["encoder"] and cfg.model.attention_size == 64
         assert "encoder" not in model_kwargs("topdown", cfg.model)  # not passed to the constructor
-        assert isinstance(build_model(cfg, vocab_size=20, input_dims={"frame": 8, "bilinear": 8}), MODELS.get("topdown"))
+        model = build_model(cfg, vocab_size=20, input_dims={"frame": 8, "bilinear": 8})
+        assert isinstance(model, MODELS.get("topdown"))
     # A train key goes back to its default; a section unsets every key in it; unset then set is set.
     assert load_config(demo, ["~train.lr"]).train.lr == defaults()["train"]["lr"]
     cfg = load_config(demo, ["~train", "train.epochs=2"])
@@ -299,7 +300,8 @@ def test_unset_is_back_to_the_default_and_set_by_nobody(tmp_path):
 
 
 @pytest.mark.parametrize("item, pattern", [
-    ("~model.encodr", r"unknown config key 'model\.encodr' \(override '~model\.encodr'\)\. Did you mean model\.encoder"),
+    ("~model.encodr",
+     r"unknown config key 'model\.encodr' \(override '~model\.encodr'\)\. Did you mean model\.encoder"),
     ("~train.lr.x", r"override '~train\.lr\.x': train\.lr is a key, not a section"),
     ("~train.lr=1", r"expected ~key"), ("~", r"expected ~key"), ("~a..b", r"expected ~key"),
     ("~nope", r"unknown config key 'nope'"),
@@ -316,7 +318,8 @@ def test_cli_config_show_turns_the_demo_config_into_topdown():
     assert refused.returncode == 2 and "model topdown does not take encoder" in refused.stderr
     shown = subprocess.run([*run, "~model.encoder"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert shown.returncode == 0, shown.stderr
-    assert re.search(r"^  name: topdown ", shown.stdout, re.M) and re.search(r"^  attention_size: 64 ", shown.stdout, re.M)
+    assert re.search(r"^  name: topdown ", shown.stdout, re.M)
+    assert re.search(r"^  attention_size: 64 ", shown.stdout, re.M)
     assert re.search(r"^  # encoder: lstm +# str: lstm \| none; topdown does not take it", shown.stdout, re.M)
 
 

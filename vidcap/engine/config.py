@@ -52,8 +52,8 @@ from omegaconf.errors import OmegaConfBaseException
 from vidcap.engine.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError
 
-__all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe", "keyed_error", "keys",
-           "load_config", "parse_override"]
+__all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe",
+           "keyed_error", "keys", "load_config", "parse_override"]
 
 BASE_KEY = "_base_"
 MAX_BASE_DEPTH = 10  # a longer chain of bases is a mistake (or a generated attack), not a config
