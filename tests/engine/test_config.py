@@ -328,6 +328,8 @@ def test_cli_config_show_shows_the_merged_config(capsys):
     out = capsys.readouterr().out
     assert re.search(r"^  embed_size: 468 ", out, re.M) and re.search(r"^  references: sample ", out, re.M)
     assert re.search(r"^  scst: true ", out, re.M) and "_base_" not in out
+    assert main(["config", "show", "~train.lr"]) == 0  # an unset, not a config file
+    assert re.search(r"^  lr: 0.0002 ", capsys.readouterr().out, re.M)
 
 
 def test_a_model_option_the_schema_lacks_is_an_error():
