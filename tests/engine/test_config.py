@@ -241,6 +241,7 @@ def test_a_config_builds_on_its_bases_left_to_right_then_its_own_keys(tmp_path):
     ({"a.yaml": "_base_: [b.yaml, nope.yaml]\n", "b.yaml": "{}\n"}, "a.yaml",
      r"a\.yaml: _base_ 'nope\.yaml': .*nope\.yaml is not a file"),
     ({"a.yaml": "_base_: sub\n", "sub/x.yaml": "{}\n"}, "a.yaml", r"_base_ 'sub': .*sub is not a file"),
+    ({"a.yaml": "_base_: /dev/zero\n"}, "a.yaml", r"_base_ '/dev/zero': /dev/zero is not a file"),  # endless
     ({"a.yaml": "_base_: b.yaml\n", "b.yaml": "- just\n- a list\n"}, "a.yaml",
      r"b\.yaml: a config file must be a mapping"),
     ({"a.yaml": "_base_: {x: 1}\n"}, "a.yaml", r"a\.yaml: _base_ must be a config file name or a list"),
