@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vidcap.engine.config import load_config
+from vidcap.engine.config import config_files, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -61,20 +61,24 @@ SOURCED = {
         # ruotianluo/self-critical.pytorch captioning/utils/opts.py
         "train.grad_clip": (0.1, "grad_clip_value 0.1"), "train.grad_clip_mode": ("value", "grad_clip_mode value"),
         "train.amp": ("off", "fp32"),
+        # inherited from sa_lstm_msrvtt.yaml (_base_): the checkpoint it starts from must fit
+        "model.embed_size": (468, "[hob] embedding_size"), "model.encoder": ("none", "[hob] no encoder"),
+        "data.max_len": (30, "[hob] max_caption_len"), "eval.beam_size": (5, "[hob] beam_width"),
     },
     "s2vt_msvd": {"train.optimizer": ("sgd", "solver"), "train.lr": (0.01, "base_lr"),
                   "model.dropout": (0.0, "no drop stage"), "train.grad_clip": (10.0, "clip_gradients"),
                   "train.amp": ("off", "fp32")},
 }
 # Keys whose value names a file or the model rather than a setting: no source comment needed.
-STRUCTURAL = {"annotations", "features", "streams", "name", "out", "init", "scheduled_sampling", "data", "model",
-              "train", "eval"}
-FULLY_SOURCED = ["s2vt_msrvtt", "mp_lstm_msrvtt", "mp_lstm_msvd", "sa_lstm_msrvtt", "sa_lstm_msvd", "s2vt_msvd"]
+STRUCTURAL = {"_base_", "annotations", "features", "streams", "name", "out", "init", "scheduled_sampling", "data",
+              "model", "train", "eval"}
+FULLY_SOURCED = ["s2vt_msrvtt", "mp_lstm_msrvtt", "mp_lstm_msvd", "sa_lstm_msrvtt", "sa_lstm_msvd", "s2vt_msvd",
+                 "sa_lstm_scst_msrvtt"]
 
 
 @pytest.mark.parametrize("name", sorted(SOURCED))
 def test_paper_config_has_its_sources_values(name):
-    cfg = load_config(CONFIGS / f"{name}.yaml")
+    cfg = load_config(CONFIGS / f"{name}.yaml")  # merged with its _base_ files: the values it trains with
     for key, (value, source) in SOURCED[name].items():
         section, _, leaf = key.rpartition(".")
         got = cfg
@@ -86,8 +90,15 @@ def test_paper_config_has_its_sources_values(name):
 
 @pytest.mark.parametrize("name", FULLY_SOURCED)
 def test_every_key_a_paper_config_sets_says_where_it_comes_from(name):
-    """A key without a comment on its line (or on the line after, for a long value) is unsourced."""
-    lines = (CONFIGS / f"{name}.yaml").read_text().splitlines()
+    """A key without a comment on its line (or on the line after, for a long value) is unsourced; a key a
+    config inherits (_base_) is checked in the file that sets it."""
+    unsourced = []
+    for path in config_files(CONFIGS / f"{name}.yaml"):
+        unsourced += [f"{path.name}: {key}" for key in _unsourced(path.read_text().splitlines())]
+    assert not unsourced, f"{name}: keys with no source or DIFFERENCE comment: {unsourced}"
+
+
+def _unsourced(lines: list[str]) -> list[str]:
     unsourced = []
     for i, line in enumerate(lines):
         match = re.match(r"^\s*([a-z_]+):", line)
@@ -96,7 +107,7 @@ def test_every_key_a_paper_config_sets_says_where_it_comes_from(name):
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if "#" not in line and not re.match(r"^\s+#", nxt):
             unsourced.append(match.group(1))
-    assert not unsourced, f"{name}: keys with no source or DIFFERENCE comment: {unsourced}"
+    return unsourced
 
 
 def test_every_paper_config_trains_in_fp32():

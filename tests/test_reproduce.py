@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from videogen import counter_frame, write_video
+from vidcap.engine.config import load_config
 from vidcap.reproduce import DATASETS, PUBLISHED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +123,11 @@ def test_smoke_reproduction_end_to_end_resumed_after_an_interruption(tmp_path):
     assert "selected epoch" in md and "--stride 2" in md
     copied = (out / "configs" / "sa_lstm_msrvtt.yaml").read_text()
     assert copied == (ROOT / "configs" / "sa_lstm_msrvtt.yaml").read_text()
+    # The SCST config builds on sa_lstm_msrvtt.yaml (_base_): the copies load to the merged config it ran.
+    ran = results["configs"]["sa_lstm_scst_msrvtt"]["seeds"][0]["config"]
+    assert ran["model"]["init_state"] == "zero" and ran["data"]["references"] == "sample"  # base's, SCST's
+    assert OmegaConf.to_container(load_config(out / "configs" / "sa_lstm_scst_msrvtt.yaml")) == \
+        OmegaConf.to_container(load_config(ROOT / "configs" / "sa_lstm_scst_msrvtt.yaml"))
 
     # The same command once more: nothing to do, the same results.
     third = subprocess.run(_command(videos, files, out), capture_output=True, text=True, env=env, timeout=600)

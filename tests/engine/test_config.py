@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,18 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.cli import main
-from vidcap.engine.config import defaults, describe, keyed_error, keys, load_config, parse_override
+from vidcap.engine.config import (
+    BASE_KEY,
+    MAX_BASE_DEPTH,
+    MAX_CONFIG_FILES,
+    config_files,
+    defaults,
+    describe,
+    keyed_error,
+    keys,
+    load_config,
+    parse_override,
+)
 from vidcap.engine.schema import section_docs, specs
 from vidcap.engine.setup import build_model, model_kwargs
 from vidcap.errors import InputError, UsageError
@@ -80,9 +93,11 @@ def test_shipped_configs_set_only_known_keys_of_their_model():
         cfg = load_config(path)
         assert cfg.model.name in list_models()
         assert path.read_text().splitlines()[0].startswith("# ")
-        written = set(keys(yaml.safe_load(path.read_text())))
-        assert written <= set(keys())
-        assert {k.removeprefix("model.") for k in written & set(MODEL_KEYS)} <= set(model_options(cfg.model.name))
+        for part in config_files(path):  # the file and the bases it builds on
+            written = set(keys(yaml.safe_load(part.read_text()))) - {BASE_KEY}
+            assert written <= set(keys())
+            taken = set(model_options(cfg.model.name))
+            assert {k.removeprefix("model.") for k in written & set(MODEL_KEYS)} <= taken, part
 
 
 def test_the_expected_configs_ship():
@@ -141,7 +156,7 @@ def test_overrides_are_typed(override, key, value):
     ("train.epochs=3.5", r"train\.epochs=3\.5 .*: expected an integer, got a float"),
     ("train.compile=yes please", r"train\.compile='yes please' .*: expected a boolean"),
     ("train.lr=fast", r"train\.lr='fast' .*: expected a number"),
-    ("out=", r"out=null .*: null is not allowed; expected a string"),
+    ("out=", r"override 'out=': no value; to unset out \(back to its default\) write out=null or ~out"),
     ("data.streams=[frame, 3]", r"data\.streams=.*every element must be a string; 3 is not"),
     ("train.amp=fp8", r"train\.amp='fp8' .*: choose one of auto, fp32, bf16, fp16, off"),
     ("model.cell=lstn", r"model\.cell='lstn' .*: choose one of lstm, gru \(did you mean lstm\?\)"),
@@ -190,6 +205,133 @@ def test_options_of_another_model_are_refused_not_dropped(tmp_path):
     cfg = load_config(None, ["model.name=mp-lstm"])
     assert cfg.model.attention_size == 256 and "attention_size" not in model_kwargs("mp-lstm", cfg.model)
     assert model_kwargs("sa-lstm", load_config(None, ["model.attention_size=8"]).model)["attention_size"] == 8
+
+
+# ----------------------------------------------------------------------------------- _base_ and unsetting
+def _write(folder: Path, name: str, text: str) -> Path:
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def test_a_config_builds_on_its_bases_left_to_right_then_its_own_keys(tmp_path):
+    _write(tmp_path, "bases/a.yaml", "model: {name: sa-lstm, hidden_size: 64, attention_size: 16}\ntrain: {lr: 0.1}\n")
+    _write(tmp_path, "bases/b.yaml", "_base_: a.yaml\ntrain: {lr: 0.2, epochs: 3}\n")  # relative to b.yaml
+    _write(tmp_path, "c.yaml", "train: {epochs: 4, batch_size: 5}\n")
+    top = _write(tmp_path, "top.yaml", "_base_: [bases/b.yaml, c.yaml]\ntrain: {batch_size: 6}\n")
+    cfg = load_config(top, ["train.seed=9"])
+    assert (cfg.model.hidden_size, cfg.model.attention_size) == (64, 16)  # from a, through b
+    assert (cfg.train.lr, cfg.train.epochs, cfg.train.batch_size, cfg.train.seed) == (0.2, 4, 6, 9)
+    assert [p.name for p in config_files(top)] == ["a.yaml", "b.yaml", "c.yaml", "top.yaml"]
+    # Errors in a base name that base; the checks run on the merged result.
+    _write(tmp_path, "c.yaml", "train: {epoch: 4}\n")
+    with pytest.raises(UsageError, match=r"'train.epoch' \(.*c\.yaml\)\. Did you mean train\.epochs\?"):
+        load_config(top)
+    _write(tmp_path, "c.yaml", "model: {name: s2vt}\n")  # a.yaml's attention_size is not s2vt's
+    with pytest.raises(UsageError, match=r"model\.attention_size=16 \(.*a\.yaml\): model s2vt does not take"):
+        load_config(top)
+    _write(tmp_path, "c.yaml", "model: {name: s2vt, attention_size: null}\n")  # ... unless it unsets it
+    assert load_config(top).model.attention_size == 256
+
+
+@pytest.mark.parametrize("files, top, pattern", [
+    ({"a.yaml": "_base_: a.yaml\n"}, "a.yaml", r"a\.yaml: config files name each other as _base_ in a cycle "
+                                                r"\(.*a\.yaml -> .*a\.yaml\)"),
+    ({"a.yaml": "_base_: b.yaml\n", "b.yaml": "_base_: [c.yaml]\n", "c.yaml": "_base_: ./a.yaml\n"}, "a.yaml",
+     r"in a cycle \(.*a\.yaml -> .*b\.yaml -> .*c\.yaml -> .*a\.yaml\)"),
+    ({"a.yaml": "_base_: [b.yaml, nope.yaml]\n", "b.yaml": "{}\n"}, "a.yaml",
+     r"a\.yaml: _base_ 'nope\.yaml': .*nope\.yaml is not a file"),
+    ({"a.yaml": "_base_: sub\n", "sub/x.yaml": "{}\n"}, "a.yaml", r"_base_ 'sub': .*sub is not a file"),
+    ({"a.yaml": "_base_: /dev/zero\n"}, "a.yaml", r"_base_ '/dev/zero': /dev/zero is not a file"),  # endless
+    ({"a.yaml": "_base_: b.yaml\n", "b.yaml": "- just\n- a list\n"}, "a.yaml",
+     r"b\.yaml: a config file must be a mapping"),
+    ({"a.yaml": "_base_: {x: 1}\n"}, "a.yaml", r"a\.yaml: _base_ must be a config file name or a list"),
+    ({"a.yaml": "_base_: []\n"}, "a.yaml", r"_base_ must be a config file name or a list"),
+    ({"a.yaml": "_base_: [b.yaml, 3]\n", "b.yaml": "{}\n"}, "a.yaml", r"_base_ must be"),
+    ({"a.yaml": "model: {_base_: b.yaml}\n", "b.yaml": "{}\n"}, "a.yaml", r"unknown config key 'model\._base_'"),
+    ({f"{i}.yaml": f"_base_: {i + 1}.yaml\n" for i in range(MAX_BASE_DEPTH + 1)} | {f"{MAX_BASE_DEPTH + 1}.yaml": "{}"},
+     "0.yaml", rf"more than {MAX_BASE_DEPTH} levels of _base_"),
+])
+def test_hostile_bases_are_input_errors_naming_the_files(tmp_path, files, top, pattern):
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    with pytest.raises((InputError, UsageError), match=pattern):
+        load_config(tmp_path / top)
+
+
+def test_bases_that_multiply_are_refused(tmp_path):
+    # Each level names the next one ten times: 10**6 reads in six levels, refused after a hundred.
+    for i in range(6):
+        _write(tmp_path, f"{i}.yaml", f"_base_: [{', '.join([f'{i + 1}.yaml'] * 10)}]\n")
+    _write(tmp_path, "6.yaml", "train: {epochs: 3}\n")
+    with pytest.raises(InputError, match=rf"name more than {MAX_CONFIG_FILES} files in all"):
+        load_config(tmp_path / "0.yaml")
+
+
+def test_a_chain_of_max_depth_loads(tmp_path):
+    for i in range(MAX_BASE_DEPTH):
+        _write(tmp_path, f"{i}.yaml", f"_base_: {i + 1}.yaml\ntrain: {{epochs: {i + 1}}}\n")
+    _write(tmp_path, f"{MAX_BASE_DEPTH}.yaml", "train: {epochs: 99, lr: 0.5}\n")
+    cfg = load_config(tmp_path / "0.yaml")
+    assert (cfg.train.epochs, cfg.train.lr) == (1, 0.5)
+    # The same file twice (a diamond) is no cycle.
+    _write(tmp_path, "d.yaml", "_base_: [1.yaml, 2.yaml]\n")
+    assert load_config(tmp_path / "d.yaml").train.epochs == 3
+
+
+def test_unset_is_back_to_the_default_and_set_by_nobody(tmp_path):
+    demo = ROOT / "configs" / "demo.yaml"
+    with pytest.raises(UsageError, match="model topdown does not take encoder"):
+        load_config(demo, ["model.name=topdown"])
+    for unset in ("~model.encoder", "model.encoder=null"):
+        cfg = load_config(demo, ["model.name=topdown", unset])
+        assert cfg.model.encoder == defaults()["model"]["encoder"] and cfg.model.attention_size == 64
+        assert "encoder" not in model_kwargs("topdown", cfg.model)  # not passed to the constructor
+        model = build_model(cfg, vocab_size=20, input_dims={"frame": 8, "bilinear": 8})
+        assert isinstance(model, MODELS.get("topdown"))
+    # A train key goes back to its default; a section unsets every key in it; unset then set is set.
+    assert load_config(demo, ["~train.lr"]).train.lr == defaults()["train"]["lr"]
+    cfg = load_config(demo, ["~train", "train.epochs=2"])
+    assert cfg.train.epochs == 2 and cfg.train.batch_size == defaults()["train"]["batch_size"]
+    assert load_config(demo, ["~model", "model.name=s2vt"]).model.name == "s2vt"  # attention_size 64 gone
+    assert load_config(demo, ["train.init=null"]).train.init is None
+    # A file unsets what its base set.
+    _write(tmp_path, "t.yaml", f"_base_: {demo}\nmodel: {{name: topdown, encoder: null}}\ntrain: {{lr: null}}\n")
+    cfg = load_config(tmp_path / "t.yaml")
+    assert cfg.model.name == "topdown" and cfg.train.lr == defaults()["train"]["lr"] and cfg.train.epochs == 12
+
+
+@pytest.mark.parametrize("item, pattern", [
+    ("~model.encodr",
+     r"unknown config key 'model\.encodr' \(override '~model\.encodr'\)\. Did you mean model\.encoder"),
+    ("~train.lr.x", r"override '~train\.lr\.x': train\.lr is a key, not a section"),
+    ("~train.lr=1", r"expected ~key"), ("~", r"expected ~key"), ("~a..b", r"expected ~key"),
+    ("~nope", r"unknown config key 'nope'"),
+])
+def test_malformed_unsets(item, pattern):
+    with pytest.raises(UsageError, match=pattern):
+        load_config(None, [item])
+
+
+def test_cli_config_show_turns_the_demo_config_into_topdown():
+    demo = str(ROOT / "configs" / "demo.yaml")
+    run = [sys.executable, "-m", "vidcap", "config", "show", demo, "model.name=topdown"]
+    refused = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert refused.returncode == 2 and "model topdown does not take encoder" in refused.stderr
+    shown = subprocess.run([*run, "~model.encoder"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^  name: topdown ", shown.stdout, re.M)
+    assert re.search(r"^  attention_size: 64 ", shown.stdout, re.M)
+    assert re.search(r"^  # encoder: lstm +# str: lstm \| none; topdown does not take it", shown.stdout, re.M)
+
+
+def test_cli_config_show_shows_the_merged_config(capsys):
+    assert main(["config", "show", str(ROOT / "configs" / "sa_lstm_scst_msrvtt.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  embed_size: 468 ", out, re.M) and re.search(r"^  references: sample ", out, re.M)
+    assert re.search(r"^  scst: true ", out, re.M) and "_base_" not in out
+    assert main(["config", "show", "~train.lr"]) == 0  # an unset, not a config file
+    assert re.search(r"^  lr: 0.0002 ", capsys.readouterr().out, re.M)
 
 
 def test_a_model_option_the_schema_lacks_is_an_error():

@@ -9,9 +9,10 @@ from vidcap.cli.base import Command
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="YAML config (see configs/)")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="dotted overrides, e.g. data.features=feats/ train.epochs=30 out=runs/x")
+    p.add_argument("config", type=Path, help="YAML config (see configs/; `_base_: other.yaml` builds on another)")
+    p.add_argument("overrides", nargs="*", metavar="key=value|~key",
+                   help="dotted overrides, e.g. data.features=feats/ train.epochs=30 out=runs/x; ~key (or "
+                        "key=null) unsets a key: back to its default, e.g. model.name=topdown ~model.encoder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.epilog = ("Every config key with its type, allowed values, default and meaning: `vidcap config show`\n"
                 "(`vidcap config show CONFIG.yaml key=value ...`: the values that config and overrides give).\n"
@@ -34,7 +35,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["show"],
                    help="show: every training config key with its type, allowed values, value, default and "
                         "meaning, as a commented YAML config")
-    p.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value",
+    p.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value|~key",
                    help="an optional config file first, then dotted overrides (as for `vidcap train`)")
 
 
@@ -42,7 +43,7 @@ def _run_config(args: argparse.Namespace) -> int:
     from vidcap.engine.config import describe, load_config
 
     items = list(args.items)
-    path = items.pop(0) if items and "=" not in items[0] else None
+    path = items.pop(0) if items and "=" not in items[0] and not items[0].startswith("~") else None
     print(describe(load_config(path, items)), end="")
     return 0
 

@@ -2,7 +2,20 @@
 
 :func:`load_config` merges, in order, the schema's defaults, the user's YAML file and ``key=value``
 overrides (values parsed as YAML: ``train.lr=1e-4``, ``data.features=[a,b]``, ``train.init=null``), then
-resolves OmegaConf interpolations (``${model.name}``) and checks every value against the schema:
+resolves OmegaConf interpolations (``${model.name}``) and checks every value against the schema.
+
+A config file may build on others: ``_base_: other.yaml`` (or a list, merged left to right; paths are
+relative to the file that names them) is read first, its own ``_base_`` before it, and the file's keys
+are merged on top, as detectron2's and mmengine's ``_base_`` do. A cycle, a missing base or a chain
+deeper than :data:`MAX_BASE_DEPTH` is an :class:`~vidcap.errors.InputError` naming the files.
+
+A key set to ``null`` (in a file, or ``key=null`` on the command line), or an override ``~key``, is
+*unset*: back to the schema's default and no longer set by anyone, so a model option that the chosen
+model does not take is simply not passed to it (``model.name=topdown ~model.encoder`` turns an SA-LSTM
+config into an Up-Down one). ``~section`` unsets every key of the section. Every key that may be null
+defaults to null, so ``key=null`` and ``~key`` mean the same.
+
+The merged values are checked as a whole:
 
 * a key that is not in the schema is a :class:`~vidcap.errors.UsageError` listing the valid keys of
   its section (and the closest match);
@@ -24,6 +37,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import io
 import os
@@ -38,7 +52,12 @@ from omegaconf.errors import OmegaConfBaseException
 from vidcap.engine.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError
 
-__all__ = ["defaults", "describe", "keyed_error", "keys", "load_config", "parse_override"]
+__all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe",
+           "keyed_error", "keys", "load_config", "parse_override"]
+
+BASE_KEY = "_base_"
+MAX_BASE_DEPTH = 10  # a longer chain of bases is a mistake (or a generated attack), not a config
+MAX_CONFIG_FILES = 100  # files read for one config: bases naming a base twice would otherwise multiply
 
 
 def defaults() -> dict[str, Any]:
@@ -78,22 +97,51 @@ def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> 
     return UsageError(f"unknown config key {key!r} ({source}).{hint} Valid keys in {where}: {', '.join(valid)}")
 
 
-def _merge(base: dict[str, Any], new: Any, source: str, origins: dict[str, str], prefix: str = "") -> None:
+def _unset(base: dict[str, Any], fresh: Mapping[str, Any], k: str, key: str, origins: dict[str, str]) -> None:
+    """``base[k]`` (dotted ``key``, a leaf or a section) back to its default ``fresh[k]``: set by nobody."""
+    base[k] = copy.deepcopy(fresh[k])
+    for name in [name for name in origins if name == key or name.startswith(f"{key}.")]:
+        del origins[name]
+
+
+def _merge(base: dict[str, Any], new: Any, source: str, origins: dict[str, str], prefix: str = "",
+           fresh: Mapping[str, Any] | None = None) -> None:
     """Merge ``new`` into ``base`` in place; keys must exist in ``base`` (values are checked later).
-    ``origins`` records where each leaf key was set."""
+    ``origins`` records where each leaf key was set; a null value unsets its key (back to ``fresh``,
+    the defaults)."""
+    fresh = defaults() if fresh is None else fresh
     if not isinstance(new, Mapping):
         raise UsageError(f"{prefix.rstrip('.') or 'config'} ({source}): expected a section of keys, got {new!r:.80}")
     for k, v in new.items():
         key = f"{prefix}{k}"
         if k not in base:
             raise _unknown(key, base, prefix, source)
-        if isinstance(base[k], dict):
+        if v is None:
+            _unset(base, fresh, k, key, origins)
+        elif isinstance(base[k], dict):
             if not isinstance(v, Mapping):
                 raise UsageError(f"{key}={v!r:.80} ({source}): expected a section with keys {', '.join(base[k])}")
-            _merge(base[k], v, source, origins, f"{key}.")
+            _merge(base[k], v, source, origins, f"{key}.", fresh[k])
         else:
             base[k] = v
             origins[key] = source
+
+
+def _unset_override(base: dict[str, Any], fresh: Mapping[str, Any], item: str, origins: dict[str, str]) -> None:
+    """Override ``~a.b``: key or section ``a.b`` back to its default."""
+    key, source = item[1:].strip(), f"override {item!r:.80}"
+    if "=" in key or not key or any(not part for part in key.split(".")):
+        raise UsageError(f"{source}: expected ~key (unset it: back to its default), e.g. ~model.encoder")
+    parts, prefix = key.split("."), ""
+    for i, part in enumerate(parts):
+        if not isinstance(base, dict):
+            raise UsageError(f"{source}: {prefix.rstrip('.')} is a key, not a section")
+        if part not in base:
+            raise _unknown(f"{prefix}{part}", base, prefix, source)
+        if i == len(parts) - 1:
+            _unset(base, fresh, part, key, origins)
+        else:
+            base, fresh, prefix = base[part], fresh[part], f"{prefix}{part}."
 
 
 def _get(tree: Mapping[str, Any], key: str) -> Any:
@@ -142,9 +190,12 @@ def parse_override(item: str) -> dict[str, Any]:
         >>> parse_override("train.lr=1e-4")
         {'train': {'lr': 0.0001}}
     """
-    key, sep, _ = item.partition("=")
+    key, sep, value = item.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise UsageError(f"override {item!r:.80}: expected key=value, e.g. train.epochs=30")
+    if not value.strip():  # an empty shell variable, most likely: not a request to unset the key
+        raise UsageError(f"override {item!r:.80}: no value; to unset {key.strip()} (back to its default) "
+                         f"write {key.strip()}=null or ~{key.strip()}")
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist([item.strip()]))
     except (OmegaConfBaseException, yaml.YAMLError) as err:
@@ -185,8 +236,59 @@ def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return OmegaConf.to_container(loaded)
 
 
+def _bases(path: Path, loaded: dict[str, Any]) -> list[Path]:
+    """The files that ``path``'s ``_base_`` names (removed from ``loaded``), relative to ``path``."""
+    value = loaded.pop(BASE_KEY, None)
+    if value is None:
+        return []
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise InputError(f"{path}: {BASE_KEY} must be a config file name or a list of them (relative to "
+                         f"{path.name}), got {_show(value)}")
+    bases = [path.parent / name for name in names]
+    for name, base in zip(names, bases):
+        if not base.is_file():
+            raise InputError(f"{path}: {BASE_KEY} {name!r}: {base} is not a file")
+    return bases
+
+
+def _merge_file(merged: dict[str, Any], fresh: Mapping[str, Any], path: Path, origins: dict[str, str],
+                files: list[Path], chain: tuple[Path, ...] = ()) -> None:
+    """Merge config file ``path`` into ``merged``: its bases first (left to right), then its own keys."""
+    here = path.resolve()
+    if here in chain:  # includes a file naming itself
+        names = " -> ".join(str(p) for p in (*chain[chain.index(here):], here))
+        raise InputError(f"{path}: config files name each other as {BASE_KEY} in a cycle ({names}); "
+                         "remove one of the links")
+    if len(files) >= MAX_CONFIG_FILES:
+        raise InputError(f"{path}: the config's {BASE_KEY} files name more than {MAX_CONFIG_FILES} files in all "
+                         f"(a base named several times counts each time); name each base once")
+    if len(chain) > MAX_BASE_DEPTH:
+        raise InputError(f"{path}: more than {MAX_BASE_DEPTH} levels of {BASE_KEY} ({' -> '.join(map(str, chain))} "
+                         f"-> ...); flatten the chain")
+    loaded = _read_yaml(path)
+    for base in _bases(path, loaded):
+        _merge_file(merged, fresh, base, origins, files, (*chain, here))
+    files.append(path)
+    _merge(merged, loaded, str(path), origins, fresh=fresh)
+
+
+def config_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Config file ``path`` and every file it builds on (``_base_``), in the order they are merged.
+
+    Example:
+        >>> [p.name for p in config_files("configs/sa_lstm_scst_msrvtt.yaml")]
+        ['sa_lstm_msrvtt.yaml', 'sa_lstm_scst_msrvtt.yaml']
+    """
+    files: list[Path] = []
+    fresh = defaults()
+    _merge_file(defaults(), fresh, Path(path), {}, files)
+    return files
+
+
 def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[str] = ()) -> DictConfig:
-    """Defaults ← YAML file ``path`` (None: defaults only) ← ``overrides``; checked (module docstring).
+    """Defaults ← YAML file ``path`` (None: defaults only; its ``_base_`` files first) ← ``overrides``
+    (``key=value`` or ``~key``); checked (module docstring).
 
     Example:
         >>> load_config(None, ["train.amp=off", "data.features=feats/"]).data.features
@@ -195,14 +297,20 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
         Traceback (most recent call last):
         ...
         vidcap.errors.UsageError: model.attention_size=64 (override ...): model s2vt does not take attention_size ...
+        >>> load_config("configs/demo.yaml", ["model.name=topdown", "~model.encoder"]).model.name
+        'topdown'
     """
+    fresh = defaults()
     merged, origins = defaults(), {}
     if path is not None:
-        _merge(merged, _read_yaml(path) or {}, str(path), origins)
+        _merge_file(merged, fresh, Path(path), origins, [])
     if isinstance(overrides, str):
         overrides = [overrides]
     for item in overrides:
-        _merge(merged, parse_override(item), f"override {item!r:.80}", origins)
+        if item.lstrip().startswith("~"):
+            _unset_override(merged, fresh, item.strip(), origins)
+        else:
+            _merge(merged, parse_override(item), f"override {item!r:.80}", origins, fresh=fresh)
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(merged), resolve=True)
     except OmegaConfBaseException as err:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 from omegaconf import OmegaConf
 
-from vidcap.engine.config import load_config
+from vidcap.engine.config import config_files, load_config
 from vidcap.errors import InputError, UsageError
 from vidcap.features.sources import Source, collect_sources, missing_by_split
 from vidcap.files import read_json, write_atomic, write_json
@@ -86,6 +86,10 @@ class Runner:
         for run in self.plan.runs:
             if not (self.configs_dir / f"{run.config}.yaml").is_file():
                 raise InputError(f"{self.configs_dir / (run.config + '.yaml')}: paper config not found")
+            for base in config_files(self.configs_dir / f"{run.config}.yaml"):  # copied beside it (run())
+                if os.path.relpath(base.resolve(), self.configs_dir).startswith(os.pardir):
+                    raise InputError(f"{base}: a _base_ of {run.config}.yaml outside {self.configs_dir}; the "
+                                     "reproduction copies its configs folder, so keep the bases in it")
         self.steps: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------- bookkeeping
@@ -254,8 +258,10 @@ class Runner:
         self.allow_missing = bool(lost or any(r.get("unreadable") for r in self.steps.values()))
         (self.out / "configs").mkdir(exist_ok=True)
         for run in self.plan.runs:
-            src = self.configs_dir / f"{run.config}.yaml"
-            write_atomic(self.out / "configs" / src.name, src.read_text())
+            for src in config_files(self.configs_dir / f"{run.config}.yaml"):  # with its _base_ files: it loads
+                copy = self.out / "configs" / os.path.relpath(src.resolve(), self.configs_dir)  # there as it did here
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(copy, src.read_text())
             for seed in range(self.seeds):
                 self._step(f"train-{run.name}-seed{seed}", partial(self._train, run, seed))
                 self._step(f"test-{run.name}-seed{seed}", partial(self._test, run, seed))
