@@ -37,8 +37,9 @@ from vidcap.device import resolve_device
 from vidcap.engine.attention import WordAttention, frame_attention
 from vidcap.engine.checkpoint import check_finite, load_checkpoint
 from vidcap.engine.generate import generate_captions
-from vidcap.engine.hub import download, is_hub_id
-from vidcap.engine.modelfolder import build_model, read_model_folder
+from vidcap.engine.hub import PREFIX, download, is_hub_id, parse_hub_id
+from vidcap.engine.modelfolder import (build_model, checkpoint_contents, read_model_folder,
+                                      write_model_folder)
 from vidcap.engine.schema import specs
 from vidcap.engine.setup import check_stores
 from vidcap.errors import InputError, UsageError
@@ -81,8 +82,11 @@ class Captioner:
     def __init__(self, *, model: CaptionModel, vocab: Vocabulary, normalizer: FeatureNormalizer | None,
                  stores: list[dict[str, Any]], streams: Sequence[str], frames: int | None,
                  eval_cfg: dict[str, Any], device: torch.device, weights: Mapping[str, str] | None = None,
-                 source: str = ""):
+                 source: str = "", trained: Mapping[str, Any] | None = None):
         self.model, self.vocab, self.normalizer = model.eval(), vocab, normalizer
+        # how the model was trained (epoch, data, metrics), for save_pretrained's model card; None: unknown
+        self.trained = None if trained is None else dict(trained)
+        self.streams_recorded = list(streams)
         self.stores, self.frames, self.eval_cfg = stores, frames, eval_cfg
         self.source = source or "the checkpoint"
         _check_eval(eval_cfg, self.source)
@@ -106,8 +110,8 @@ class Captioner:
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: str | torch.device | None = None, *,
                         weights: str | Mapping[str, str] | None = None) -> "Captioner":
-        """Load a checkpoint written by ``vidcap train`` (``best.pt`` or ``last.pt``); a model folder or a
-        Hub id ``hf:org/name[@revision]`` is loaded by :meth:`from_pretrained`.
+        """Load a checkpoint written by ``vidcap train`` (``best.pt`` or ``last.pt``). Model folders and
+        Hub models are loaded by :meth:`from_pretrained`, which takes checkpoints too.
 
         ``weights``: a file (or release name) for the checkpoint's one backbone, or ``{backbone: weights}``
         for several, used instead of the recorded ones; they must be the same weights.
@@ -118,46 +122,84 @@ class Captioner:
             ...                                               "yolov8x": "yolov8x.pt"})       # doctest: +SKIP
         """
         if is_hub_id(path) or Path(path).is_dir():
-            return cls.from_pretrained(path, device, weights=weights)
-        ckpt = load_checkpoint(path)
+            raise UsageError(f"{path}: a model folder or Hub model, not a checkpoint; load it with "
+                             "Captioner.from_pretrained")
+        where = f"checkpoint {path}"
+        contents = checkpoint_contents(load_checkpoint(path), where)
         dev = resolve_device(device)
         try:
-            data, model_part, cfg = ckpt["data"], ckpt["model"], ckpt["config"]
             # built on the meta device first and checked against the stored tensors (sizes, NaN/Inf)
-            model = build_model(model_part["config"], model_part["state"], f"checkpoint {path}",
-                                f"checkpoint {path}: model.config")
-            norm = data["normalizer"]
+            model = build_model(contents["model"], contents["state"], where, f"{where}: model.config")
+            norm = contents["normalizer"]
             if isinstance(norm, dict):
                 check_finite({f"data/normalizer/{k}/{s}": t for k, v in norm.items() if isinstance(v, dict)
-                              for s, t in v.items()}, f"checkpoint {path}")
-            parts = dict(model=model.to(dev), vocab=Vocabulary.from_state_dict(data["vocab"]),
+                              for s, t in v.items()}, where)
+            parts = dict(model=model.to(dev), vocab=Vocabulary.from_state_dict(contents["vocab"]),
                          normalizer=None if norm is None else FeatureNormalizer.from_state_dict(norm),
-                         stores=list(data["stores"]), streams=data["streams"], frames=cfg["data"]["frames"],
-                         eval_cfg=dict(cfg["eval"]))
+                         stores=contents["stores"], streams=contents["streams"], frames=contents["frames"],
+                         eval_cfg=contents["eval"], trained={**contents["trained"], "checkpoint": Path(path).name})
         except (KeyError, TypeError, RuntimeError) as err:
             raise InputError(f"{path}: not a complete vidcap model checkpoint ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
-        return cls(**parts, device=dev, weights=weights, source=f"checkpoint {path}")
+        return cls(**parts, device=dev, weights=weights, source=where)
 
     @classmethod
-    def from_pretrained(cls, source: PathLike, device: str | torch.device | None = None, *,
-                        weights: str | Mapping[str, str] | None = None,
-                        cache_dir: PathLike | None = None) -> "Captioner":
-        """Load a model folder written by ``vidcap export``, a Hub model ``hf:org/name[@revision]`` (through
-        the Hugging Face cache; ``HF_HUB_OFFLINE=1`` uses the cache only) or a training checkpoint.
+    def from_pretrained(cls, source: PathLike, *, revision: str | None = None,
+                        device: str | torch.device | None = None, cache_dir: PathLike | None = None,
+                        weights: str | Mapping[str, str] | None = None) -> "Captioner":
+        """Load a model as Hugging Face libraries do: ``source`` is a training checkpoint, a model folder
+        (``vidcap export`` or :meth:`save_pretrained`), a Hub model ``"org/name"`` or ``"hf:org/name[@rev]"``
+        (the command line's form). Hub models come through the Hugging Face cache (``HF_HUB_OFFLINE=1``: the
+        cache only); ``revision`` picks a branch, tag or commit hash (``@rev`` in ``source`` does the same;
+        both, differing, is a UsageError). A plain ``"org/name"`` that is also an existing local path is
+        that local path, as in ``transformers``.
 
         Example:
-            >>> Captioner.from_pretrained("hf:vidcap/sa-lstm-msrvtt@v1.0").caption(["clip.mp4"])   # doctest: +SKIP
-            >>> Captioner.from_pretrained("models/sa-lstm", device="cpu")                           # doctest: +SKIP
+            >>> Captioner.from_pretrained("vidcap/sa-lstm-msrvtt", revision="v1.0").caption(["clip.mp4"])  # doctest: +SKIP
+            >>> Captioner.from_pretrained("models/sa-lstm", device="cpu")                             # doctest: +SKIP
         """
-        folder = download(source, cache_dir=cache_dir) if is_hub_id(source) else Path(source)
-        if not folder.is_dir():
-            return cls.from_checkpoint(folder, device, weights=weights)
+        text = str(source)
+        local = not is_hub_id(text) and Path(text).exists()
+        if local and revision is not None:
+            raise UsageError(f"{text}: a local path, which has no revisions; leave out revision={revision!r}")
+        if local and not Path(text).is_dir():
+            return cls.from_checkpoint(text, device, weights=weights)
+        if local:
+            folder, where = Path(text), f"model folder {text}"
+        elif is_hub_id(text):
+            folder, where = download(text, revision=revision, cache_dir=cache_dir), f"model {text}"
+        else:  # not here: a Hub id, or a path that does not exist, which the error says
+            missing = f"{text}: no such checkpoint or model folder"
+            try:
+                parse_hub_id(PREFIX + text)
+            except UsageError:
+                raise InputError(f"{missing} (nor a Hub model id, org/name)") from None
+            try:
+                folder = download(PREFIX + text, revision=revision, cache_dir=cache_dir)
+            except InputError as err:
+                raise InputError(f"{missing}; as a Hub model: {err}") from None
+            where = f"model {text}"
         parts = read_model_folder(folder)
         dev = resolve_device(device)
         parts["model"] = parts["model"].to(dev)
-        return cls(**parts, device=dev, weights=weights,
-                   source=f"model {source}" if is_hub_id(source) else f"model folder {folder}")
+        return cls(**parts, device=dev, weights=weights, source=where)
+
+    def save_pretrained(self, folder: PathLike, *, scores: Mapping[str, Any] | None = None) -> Path:
+        """Write this model as a model folder (``model.safetensors`` + ``config.json`` + ``README.md``), the
+        format ``vidcap export`` writes and :meth:`from_pretrained` reads; ``scores`` (``vidcap eval --json``)
+        go into the model card. What the model card cannot know (how a model was trained when the
+        checkpoint or folder it came from did not say) it says is unknown.
+
+        Example:
+            >>> Captioner.from_checkpoint("runs/sa/best.pt").save_pretrained("models/sa")   # doctest: +SKIP
+            PosixPath('models/sa')
+        """
+        contents = {"model": dict(self.model.config), "state": self.model.state_dict(),
+                    "vocab": self.vocab.state_dict(),
+                    "normalizer": None if self.normalizer is None else self.normalizer.state_dict(),
+                    "stores": self.stores, "streams": list(self.streams_recorded), "frames": self.frames,
+                    "eval": dict(self.eval_cfg), "trained": self.trained}
+        return write_model_folder(contents, folder, where=self.source, scores=scores)
 
     # ------------------------------------------------------------------------------- features
     def backbone(self, store: int) -> Backbone:

@@ -53,18 +53,29 @@ def parse_hub_id(source: str | os.PathLike[str]) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def download(source: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def download(source: str | os.PathLike[str], *, revision: str | None = None,
+             cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The local folder of Hub model ``source`` (``hf:org/name[@revision]``), from the cache or downloaded.
+    ``revision`` names the revision as ``@revision`` does; giving both, differing, is a UsageError.
 
     Example:
         >>> download("hf:vidcap/sa-lstm-msrvtt@3f2a9c1d0e4b5a6978c1d2e3f4a5b6c7d8e9f0a1")   # doctest: +SKIP
+        >>> download("hf:vidcap/sa-lstm-msrvtt", revision="v1.0")                           # doctest: +SKIP
+        >>> download("hf:vidcap/sa-lstm-msrvtt@v1.0", revision="v2.0")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: hf:vidcap/sa-lstm-msrvtt@v1.0: names revision 'v1.0' and revision='v2.0' asks for another; give the revision once
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub import errors as hub_errors
 
     from vidcap.engine.modelfolder import FILES
 
-    repo_id, revision = parse_hub_id(source)
+    repo_id, named = parse_hub_id(source)
+    if named is not None and revision is not None and named != revision:
+        raise UsageError(f"{source}: names revision {named!r} and revision={revision!r} asks for another; "
+                         "give the revision once")
+    revision = revision or named
     try:
         folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=list(FILES),
                                    library_name="vidcap", library_version=__version__)

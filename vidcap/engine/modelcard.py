@@ -45,7 +45,8 @@ def _features(stores: Sequence[Mapping[str, Any]]) -> list[str]:
 def model_card(config: Mapping[str, Any], *, scores: Mapping[str, Any] | None = None,
                history: Sequence[Mapping[str, Any]] | None = None, name: str = "model") -> str:
     """The Markdown model card of a model folder whose ``config.json`` holds ``config``."""
-    model, trained = config["model"], config.get("trained") or {}
+    model = config["model"]
+    trained = config.get("trained") if isinstance(config.get("trained"), Mapping) else {}
     title = f"{model['name']} ({model.get('cell', '')}, hidden {model.get('hidden_size', '?')})"
     lines = ["---", "library_name: vidcap", "tags:", "- video-captioning", f"- {model['name']}", "---", "",
              f"# {name}", "",
@@ -61,6 +62,8 @@ def model_card(config: Mapping[str, Any], *, scores: Mapping[str, Any] | None = 
              "Videos are decoded and turned into features exactly as listed (vidcap rebuilds the backbone "
              "from this spec and refuses features made any other way).", "",
              "## Training data", ""]
+    if not trained:
+        lines.append("- unknown: this model was saved without a record of how it was trained")
     if trained.get("annotations"):
         lines.append(f"- annotations: {', '.join(f'`{a}`' for a in trained['annotations'])} "
                      f"(trained on split `{trained.get('train_split', 'train')}`, validated on "
@@ -87,7 +90,8 @@ def model_card(config: Mapping[str, Any], *, scores: Mapping[str, Any] | None = 
                   "numbers; ×100):", "", *_table(overall), ""]
     if not val and not scores:
         lines += ["No scores were recorded for this model.", ""]
-    lines += ["## Provenance", "",
-              f"Exported by vidcap {config.get('vidcap_version', '?')} from `{trained.get('checkpoint', '?')}` "
-              f"(trained with vidcap {trained.get('vidcap_version', '?')}).", ""]
+    origin = (f"from `{trained['checkpoint']}` " if trained.get("checkpoint") else "") + (
+        f"(trained with vidcap {trained['vidcap_version']})" if trained.get("vidcap_version")
+        else "(the checkpoint it was trained as is unknown)")
+    lines += ["## Provenance", "", f"Written by vidcap {config.get('vidcap_version', '?')} {origin}.", ""]
     return "\n".join(lines)

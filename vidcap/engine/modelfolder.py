@@ -34,13 +34,13 @@ Example:
     PosixPath('models/sa')
     >>> parts = read_model_folder("models/sa")                             # doctest: +SKIP
     >>> sorted(parts)                                                      # doctest: +SKIP
-    ['eval_cfg', 'frames', 'model', 'normalizer', 'stores', 'streams', 'vocab']
+    ['eval_cfg', 'frames', 'model', 'normalizer', 'stores', 'streams', 'trained', 'vocab']
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -55,7 +55,7 @@ from vidcap.files import read_json, write_atomic, write_json
 from vidcap.models import CaptionModel, get_model
 
 __all__ = ["CARD", "CONFIG", "FILES", "FIRST_FORMAT", "FORMAT", "WEIGHTS", "build_model", "checkpoint_contents",
-           "dims_from_config", "export_model", "ordered_dims", "read_model_folder"]
+           "dims_from_config", "export_model", "ordered_dims", "read_model_folder", "write_model_folder"]
 
 FORMAT = "vidcap-model/2"
 FIRST_FORMAT = "vidcap-model/1"  # input_dims as an object (order lost to sorted keys), no checksums
@@ -171,32 +171,49 @@ def checkpoint_contents(ckpt: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def export_model(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  scores: Mapping[str, Any] | None = None, history: list[Mapping[str, Any]] | None = None) -> Path:
-    """Write the model of ``checkpoint`` as a model folder at ``out`` (created; existing files replaced).
+    """Write the model of ``checkpoint`` as a model folder at ``out`` (created; existing files replaced),
+    through :func:`write_model_folder`.
 
     ``scores`` (a ``vidcap eval --json`` document) and ``history`` (the run's ``metrics.json``; read from
-    the checkpoint's folder when not given) go into the model card. The folder is read back with
-    :func:`read_model_folder` before this returns, so what was written is known to load.
+    the checkpoint's folder when not given) go into the model card.
 
     Example:
         >>> export_model("runs/sa/best.pt", "models/sa")                   # doctest: +SKIP
         PosixPath('models/sa')
     """
-    from vidcap.engine.modelcard import model_card
-
-    checkpoint, out = Path(checkpoint), Path(out)
+    checkpoint = Path(checkpoint)
     contents = checkpoint_contents(load_checkpoint(checkpoint), f"checkpoint {checkpoint}")
-    where = f"checkpoint {checkpoint}"
-    build_model(contents["model"], contents["state"], where, where)  # refuse a broken one early
     if history is None and (checkpoint.parent / "metrics.json").is_file():
         history = read_json(checkpoint.parent / "metrics.json", "run metrics")
-    contents["stores"] = [_shareable(store, i, where) for i, store in enumerate(contents["stores"])]
+    contents["trained"]["checkpoint"] = checkpoint.name
+    return write_model_folder(contents, out, where=f"checkpoint {checkpoint}", scores=scores, history=history)
+
+
+def write_model_folder(contents: Mapping[str, Any], out: str | os.PathLike[str], *, where: str,
+                       scores: Mapping[str, Any] | None = None,
+                       history: Sequence[Mapping[str, Any]] | None = None) -> Path:
+    """The one writer of model folders (``vidcap export`` and ``Captioner.save_pretrained``): ``contents`` as
+    :func:`checkpoint_contents` gives them (``trained`` may be ``None``: the model card then says the
+    training is unknown). The folder is read back with :func:`read_model_folder` before this returns, so
+    what was written is known to load; ``where`` names the source in errors.
+
+    Example:
+        >>> write_model_folder(checkpoint_contents(load_checkpoint("best.pt"), "best.pt"), "models/sa",
+        ...                    where="best.pt")                            # doctest: +SKIP
+        PosixPath('models/sa')
+    """
+    from vidcap.engine.modelcard import model_card
+
+    out = Path(out)
+    build_model(contents["model"], contents["state"], where, where)  # refuse a broken one early
+    stores = [_shareable(store, i, where) for i, store in enumerate(contents["stores"])]
     tensors: dict[str, torch.Tensor] = {}
     split_tensors(dict(contents["state"]), "model", tensors)
     config = {"format": FORMAT, "vidcap_version": __version__,
-              **{k: contents[k] for k in _PARTS if k not in ("normalizer", "model")},
+              **{k: contents[k] for k in _PARTS if k not in ("normalizer", "model", "stores")}, "stores": stores,
               "model": {**contents["model"], "input_dims": ordered_dims(contents["model"]["input_dims"])},
               "normalizer": split_tensors(contents["normalizer"], "normalizer", tensors),
-              "trained": {**contents["trained"], "checkpoint": checkpoint.name}}
+              "trained": None if contents.get("trained") is None else dict(contents["trained"])}
     config["checksums"] = {name: tensor_digest(t) for name, t in tensors.items()}
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder; give a folder for the model")
@@ -256,7 +273,8 @@ def build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, conf
 
 def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The checked parts of a model folder, as :class:`~vidcap.engine.captioner.Captioner` takes them
-    (``model``, ``vocab``, ``normalizer``, ``stores``, ``streams``, ``frames``, ``eval_cfg``).
+    (``model``, ``vocab``, ``normalizer``, ``stores``, ``streams``, ``frames``, ``eval_cfg``, and
+    ``trained``: what the folder says of its training, ``None`` when it says nothing usable).
 
     Example:
         >>> read_model_folder("models/sa")["vocab"]                        # doctest: +SKIP
@@ -311,7 +329,9 @@ def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
             or not isinstance(config["eval"], dict):
         raise InputError(f"{config_path}: 'stores' and 'streams' must be lists and 'eval' an object")
     return {"model": model, "vocab": vocab, "normalizer": normalizer, "stores": config["stores"],
-            "streams": config["streams"], "frames": config["frames"], "eval_cfg": dict(config["eval"])}
+            "streams": config["streams"], "frames": config["frames"], "eval_cfg": dict(config["eval"]),
+            # only ever shown in a model card again (save_pretrained), never acted on
+            "trained": config["trained"] if isinstance(config.get("trained"), dict) else None}
 
 
 def _shareable(store: Any, index: int, where: str) -> Any:

@@ -1,0 +1,95 @@
+"""Captioner.save_pretrained → Captioner.from_pretrained is exact for every registered model (logits and
+captions of a real clip's features), writes the same folder format ``vidcap export`` writes (one writer), and
+resolves plain Hub ids ``org/name`` with ``revision=`` through the Hugging Face cache offline."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from test_export import COMMIT, _hub_cache
+from test_export_streams import _checkpoint, _logits, stores  # noqa: F401  (stores is a fixture)
+from trainkit import BOTTLE
+from vidcap.engine.captioner import Captioner
+from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, export_model
+from vidcap.errors import InputError, UsageError
+from vidcap.models import list_models
+
+
+@pytest.fixture(scope="module")
+def inputs(stores, tmp_path_factory):  # noqa: F811
+    """Model inputs of a real clip through both (random-weight) backbones; every model reads the same streams."""
+    ckpt = _checkpoint("sa-lstm", stores, tmp_path_factory.mktemp("inputs") / "best.pt")
+    return Captioner.from_checkpoint(ckpt, device="cpu")._inputs(BOTTLE)[0]
+
+
+def _same(a: Captioner, b: Captioner, inputs) -> None:
+    assert list(b.model.config["input_dims"]) == list(a.model.config["input_dims"])
+    assert torch.equal(_logits(b, inputs), _logits(a, inputs))
+    assert b._decode([inputs], beam_size=2) == a._decode([inputs], beam_size=2)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_save_then_load_is_exact_for_every_model(name, stores, inputs, tmp_path):  # noqa: F811
+    ckpt = _checkpoint(name, stores, tmp_path / "best.pt")
+    original = Captioner.from_checkpoint(ckpt, device="cpu")
+    folder = original.save_pretrained(tmp_path / "saved")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
+    loaded = Captioner.from_pretrained(folder, device="cpu")
+    _same(original, loaded, inputs)
+    assert loaded._decode([inputs], beam_size=2)[str(BOTTLE)]  # a caption, not an empty string
+    # a folder loaded back saves again to the same model, its training record carried along
+    again = Captioner.from_pretrained(loaded.save_pretrained(tmp_path / "again"), device="cpu")
+    _same(original, again, inputs)
+    assert again.trained == original.trained and original.trained["checkpoint"] == "best.pt"
+
+
+def test_save_pretrained_writes_what_export_writes(stores, tmp_path):  # noqa: F811
+    ckpt = _checkpoint("s2vt", stores, tmp_path / "best.pt")
+    exported = export_model(ckpt, tmp_path / "a" / "model")
+    saved = Captioner.from_checkpoint(ckpt, device="cpu").save_pretrained(tmp_path / "b" / "model")
+    assert json.loads((saved / CONFIG).read_text())["format"] == FORMAT
+    for name in FILES:  # the same bytes: one writer, the checkpoint's training record kept by the Captioner
+        assert (saved / name).read_bytes() == (exported / name).read_bytes(), name
+
+
+def test_the_model_card_says_what_is_unknown(stores, inputs, tmp_path):  # noqa: F811
+    original = Captioner.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
+    original.trained = None  # e.g. a Captioner assembled in memory
+    card = (original.save_pretrained(tmp_path / "m") / CARD).read_text()
+    assert "unknown: this model was saved without a record of how it was trained" in card
+    assert "the checkpoint it was trained as is unknown" in card and "`?`" not in card
+    assert Captioner.from_pretrained(tmp_path / "m", device="cpu").trained is None
+
+
+def test_hub_ids_with_a_revision_resolve_through_the_cache_offline(stores, inputs, tmp_path, monkeypatch):  # noqa: F811
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True, raising=False)
+    original = Captioner.from_checkpoint(_checkpoint("topdown", stores, tmp_path / "best.pt"), device="cpu")
+    cache = _hub_cache(original.save_pretrained(tmp_path / "saved"), tmp_path / "hub", repo="vidcap-test/td")
+    (cache / "models--vidcap-test--td" / "refs" / "v1").write_text(COMMIT)
+    for source, revision in [("vidcap-test/td", "v1"), ("hf:vidcap-test/td@v1", None),
+                             ("hf:vidcap-test/td@v1", "v1"), ("vidcap-test/td", COMMIT)]:
+        loaded = Captioner.from_pretrained(source, revision=revision, device="cpu", cache_dir=cache)
+        assert loaded.source == f"model {source}"
+        _same(original, loaded, inputs)
+    with pytest.raises(InputError, match="no such checkpoint or model folder; as a Hub model: .*'v2'"):
+        Captioner.from_pretrained("vidcap-test/td", revision="v2", cache_dir=cache)
+    with pytest.raises(UsageError, match="names revision 'v1' and revision='v2'"):
+        Captioner.from_pretrained("hf:vidcap-test/td@v1", revision="v2", cache_dir=cache)
+    # a plain org/name that exists here is the local folder, not the Hub (nothing in the cache is asked)
+    monkeypatch.chdir(tmp_path)
+    original.save_pretrained(tmp_path / "vidcap-test" / "local")
+    assert Captioner.from_pretrained("vidcap-test/local", device="cpu").source == "model folder vidcap-test/local"
+    with pytest.raises(UsageError, match="a local path, which has no revisions"):
+        Captioner.from_pretrained("vidcap-test/local", revision="v1")
+    with pytest.raises(InputError, match="no such checkpoint or model folder \\(nor a Hub model id"):
+        Captioner.from_pretrained("runs/a/best.pt")
+
+
+def test_from_checkpoint_sends_folders_to_from_pretrained(tmp_path):
+    with pytest.raises(UsageError, match="load it with Captioner.from_pretrained"):
+        Captioner.from_checkpoint(tmp_path)
