@@ -172,8 +172,8 @@ class Captioner:
             missing = f"{text}: no such checkpoint or model folder"
             try:
                 parse_hub_id(PREFIX + text)
-            except UsageError:
-                raise InputError(f"{missing} (nor a Hub model id, org/name)") from None
+            except UsageError:  # not org/name: a checkpoint path, which the checkpoint reader reports missing
+                return cls.from_checkpoint(text, device, weights=weights)
             try:
                 folder = download(PREFIX + text, revision=revision, cache_dir=cache_dir)
             except InputError as err:
