@@ -98,3 +98,13 @@ def test_hub_ids_with_a_revision_resolve_through_the_cache_offline(stores, input
 def test_from_checkpoint_sends_folders_to_from_pretrained(tmp_path):
     with pytest.raises(UsageError, match="load it with Captioner.from_pretrained"):
         Captioner.from_checkpoint(tmp_path)
+
+
+def test_a_folders_odd_training_record_still_saves(stores, tmp_path):  # noqa: F811
+    """The record is untrusted JSON carried into the next card: values of the wrong type are left out."""
+    original = Captioner.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
+    original.trained = {"metrics": [1], "train": "x", "annotations": "abc", "features": 3, "epoch": 2}
+    folder = original.save_pretrained(tmp_path / "m")
+    card = (folder / CARD).read_text()
+    assert "No scores were recorded" in card and "- annotations" not in card and "- training" not in card
+    assert Captioner.from_pretrained(folder, device="cpu").trained == original.trained

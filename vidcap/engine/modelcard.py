@@ -21,6 +21,12 @@ from typing import Any, Mapping, Sequence
 __all__ = ["model_card"]
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is an object, else empty: a folder's training record (carried into a new card by
+    ``Captioner.save_pretrained``) is untrusted JSON, and a card is never worth an error."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _table(scores: Mapping[str, Any]) -> list[str]:
     """Scores ×100 (as papers print them) in a Markdown table; a loss is printed as it is."""
     rows = ["| metric | value |", "|---|---|"]
@@ -64,13 +70,13 @@ def model_card(config: Mapping[str, Any], *, scores: Mapping[str, Any] | None = 
              "## Training data", ""]
     if not trained:
         lines.append("- unknown: this model was saved without a record of how it was trained")
-    if trained.get("annotations"):
+    if isinstance(trained.get("annotations"), list) and trained["annotations"]:
         lines.append(f"- annotations: {', '.join(f'`{a}`' for a in trained['annotations'])} "
                      f"(trained on split `{trained.get('train_split', 'train')}`, validated on "
                      f"`{trained.get('val_split', 'validate')}`)")
-    if trained.get("features"):
+    if isinstance(trained.get("features"), list) and trained["features"]:
         lines.append(f"- feature stores: {', '.join(f'`{f}`' for f in trained['features'])}")
-    train_cfg = trained.get("train") or {}
+    train_cfg = _mapping(trained.get("train"))
     if train_cfg:
         keys = ("epochs", "batch_size", "lr", "scst", "seed")
         lines.append("- training: " + ", ".join(f"{k}={train_cfg[k]}" for k in keys if k in train_cfg))
@@ -78,7 +84,7 @@ def model_card(config: Mapping[str, Any], *, scores: Mapping[str, Any] | None = 
         lines.append(f"- the run recorded {len(history)} epochs; this model is the one saved at epoch "
                      f"{trained.get('epoch', '?')}")
     lines += ["", "## Scores", ""]
-    val = (trained.get("metrics") or {}).get("val") or {}
+    val = _mapping(_mapping(trained.get("metrics")).get("val"))
     if val:
         lines += [f"Validation (split `{trained.get('val_split', 'validate')}`, epoch {trained.get('epoch', '?')}, "
                   "vidcap's own scorer during training; ×100):", "", *_table(val), ""]
