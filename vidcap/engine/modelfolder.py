@@ -155,7 +155,8 @@ def checkpoint_contents(ckpt: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The parts of a loaded training checkpoint that captioning needs, plus its provenance."""
     try:
         data, cfg = ckpt["data"], ckpt["config"]
-        contents = {"model": dict(ckpt["model"]["config"]), "state": ckpt["model"]["state"],
+        model = ckpt["model"]["config"]  # checked by build_model, whose error names model.config
+        contents = {"model": dict(model) if isinstance(model, Mapping) else model, "state": ckpt["model"]["state"],
                     "vocab": data["vocab"], "normalizer": data["normalizer"], "stores": list(data["stores"]),
                     "streams": list(data["streams"]), "frames": cfg["data"]["frames"], "eval": dict(cfg["eval"])}
         trained = {"epoch": ckpt.get("epoch"), "metrics": ckpt.get("metrics") or {},
@@ -164,8 +165,9 @@ def checkpoint_contents(ckpt: Mapping[str, Any], source: str) -> dict[str, Any]:
                    "train_split": cfg["data"].get("train_split", "train"),
                    "val_split": cfg["data"].get("val_split", "validate"),
                    "train": dict(cfg["train"]), "vidcap_version": ckpt.get("vidcap_version")}
-    except (KeyError, TypeError) as err:
-        raise InputError(f"{source}: not a complete vidcap model checkpoint (missing {err})") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{source}: not a complete vidcap model checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
     return {**contents, "trained": trained}
 
 
