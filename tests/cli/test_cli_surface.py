@@ -127,3 +127,19 @@ def test_a_help_that_names_its_default_source_is_kept_as_written() -> None:
     text = " ".join(parser.format_help().split())
     assert "beam width (default: the model's eval.beam_size)" in text
     assert "longest caption in words (default: 20)" in text
+
+
+@pytest.mark.parametrize("command", ["caption", "eval", "serve"])
+def test_a_missing_model_path_is_not_looked_up_on_the_hub(command: str, tmp_path, capsys: pytest.CaptureFixture) -> None:
+    """On the command line a Hub model is written hf:org/name: `runs/best.pt` that does not exist is a missing
+    file (exit 1, named), never a Hub request — HF_HUB_OFFLINE is off here, so a lookup would try the network."""
+    args = {"caption": ["caption", str(tmp_path / "clip.mp4")],
+            "eval": ["eval", "--annotations", str(tmp_path / "a.json"), "--features", str(tmp_path)],
+            "serve": ["serve"]}[command]
+    missing = "runs/best.pt"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "0")
+        mp.chdir(tmp_path)
+        code = main([*args, "--model", missing])
+    err = capsys.readouterr().err
+    assert code == 1 and f"--model {missing}: checkpoint not found" in err and "hf:org/name" in err, err
