@@ -49,27 +49,37 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def require_model(model: object) -> None:
-    """UsageError (exit 2) explaining where a model comes from, when a command needing one got none; and
-    on the command line a Hub model is written ``hf:org/name``: a ``--model`` that is neither that nor an
-    existing path is an InputError here, so a mistyped path never becomes a request to the Hub (the
-    Python API's ``Captioner.from_pretrained("org/name")`` is where a plain id means the Hub).
+    """UsageError (exit 2) explaining where a model comes from, when a command needing one got none.
 
     Example:
         >>> require_model(None)
         Traceback (most recent call last):
         ...
         vidcap.errors.UsageError: no --model given. vidcap does not ship a pretrained MSR-VTT model yet; ...
-        >>> require_model("runs/best.pt")
+    """
+    if model is None:
+        raise UsageError(NO_MODEL)
+
+
+def model_source(model: object) -> str:
+    """``--model`` as the loader takes it, once the command's other options are checked: on the command line
+    a Hub model is written ``hf:org/name``, so anything that is neither that nor an existing path is an
+    InputError here and a mistyped path never becomes a request to the Hub (the Python API's
+    ``Captioner.from_pretrained("org/name")`` is where a plain id means the Hub).
+
+    Example:
+        >>> model_source("hf:org/name@v1")
+        'hf:org/name@v1'
+        >>> model_source("runs/best.pt")
         Traceback (most recent call last):
         ...
         vidcap.errors.InputError: --model runs/best.pt: checkpoint not found, nor a model folder (a Hub model is written hf:org/name[@revision])
     """
-    if model is None:
-        raise UsageError(NO_MODEL)
     text = str(model)
     if not text.startswith("hf:") and not os.path.exists(text):
         raise InputError(f"--model {text}: checkpoint not found, nor a model folder (a Hub model is written "
                          "hf:org/name[@revision])")
+    return text
 
 
 def switches() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vidcap.cli.base import BEAM_SIZE_HELP, Command, require_model
+from vidcap.cli.base import BEAM_SIZE_HELP, Command, model_source, require_model
 from vidcap.errors import UsageError, VidcapError
 
 
@@ -119,7 +119,8 @@ def _run_caption(args: argparse.Namespace) -> int:
         raise UsageError("--attention draws on the preview sheet: give --preview PNG too (or --output-dir DIR with "
                          "png in --output-format)")
     segment = segment_option(args.segment, args.min_segment, args.max_segment)
-    captioner = Captioner.from_pretrained(args.model, device=args.device, weights=weights_values(args.weights))
+    captioner = Captioner.from_pretrained(model_source(args.model), device=args.device,
+                                          weights=weights_values(args.weights))
     if args.attention:
         from vidcap.engine.attention import FRAME_ATTENTION, has_frame_attention
 
@@ -288,7 +289,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from vidcap.outputs import write_results
 
     require_model(args.model)
-    captioner = Captioner.from_pretrained(args.model, device=args.device)
+    captioner = Captioner.from_pretrained(model_source(args.model), device=args.device)
     results = captioner.caption_split(args.annotations, split=args.split, features=args.features,
                                       video_dir=args.video_dir, beam_size=args.beam_size,
                                       allow_missing=args.allow_missing)

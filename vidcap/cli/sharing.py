@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidcap.cli.base import BEAM_SIZE_HELP, Command, require_model
+from vidcap.cli.base import BEAM_SIZE_HELP, Command, model_source, require_model
 
 MODEL_HELP = "a checkpoint written by `vidcap train`, a model folder (`vidcap export`) or hf:org/name[@revision]"
 
@@ -62,7 +62,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     from vidcap.serve import serve
 
     require_model(args.model)
-    serve(args.model, host=args.host, port=args.port, device=args.device, beam_size=args.beam_size,
+    serve(model_source(args.model), host=args.host, port=args.port, device=args.device, beam_size=args.beam_size,
           max_upload_mb=args.max_upload_mb, weights=weights_values(args.weights))
     return 0
 
