@@ -98,6 +98,8 @@ CASES = [
     Case("unknown backbone", _spec(backbone="resnet9000"), (f"{SPEC}.backbone", "resnet9000")),
     Case("absurd sampling", _spec(sampling={"frames": 0, "fps": None, "start": None, "end": None}),
          (f"{SPEC}.sampling",)),
+    Case("a billion frames to decode", _spec(sampling={"frames": 10**9, "fps": None, "start": None, "end": None}),
+         (f"{SPEC}.sampling", "at most 4096")),
     Case("streams naming no store's stream", _edit(lambda d, k: d["data"].update(streams=["grid"])), ("grid",)),
     # code in the file itself
     Case("a raw pickle that runs code", _raw(lambda p, k: p.write_bytes(pickle.dumps(RunsCode(k.marker)))),
@@ -165,4 +167,4 @@ def test_a_hostile_checkpoint_is_refused(models, tmp_path, case):
 
 
 def test_the_suite_counts_its_cases():
-    assert len(CASES) == 37 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) == 38 and len({c.name for c in CASES}) == len(CASES)

@@ -147,6 +147,8 @@ CASES = [
     Case("spec is not a spec", _config(lambda c: c["stores"][0].update(spec="resnet18")), ("feature spec",)),
     Case("absurd sampling", _spec(sampling={"frames": -4, "fps": None, "start": None, "end": None}),
          (f"{SPEC}.sampling",)),
+    Case("a billion frames to decode", _spec(sampling={"frames": 10**9, "fps": None, "start": None, "end": None}),
+         (f"{SPEC}.sampling", "at most 4096")),
     # the model's config
     Case("unknown model", _config(lambda c: c["model"].update(name="gpt-5")), C + ("gpt-5",)),
     Case("unknown model option", _config(lambda c: c["model"].update(exec="rm -rf /")), C + ("exec",)),
@@ -231,5 +233,5 @@ def test_the_recorded_weights_path_is_never_used(models, tmp_path):
 
 
 def test_the_suite_counts_its_cases():
-    assert len(CASES) == 51 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) == 52 and len({c.name for c in CASES}) == len(CASES)
     assert os.environ.get("YOLO_OFFLINE") == "1"  # set by conftest; the fetch refusal does not rely on it

@@ -23,6 +23,10 @@ def _info(count: int, fps: float) -> VideoInfo:
     (dict(fps=0), "fps must be > 0"),
     (dict(fps=-1.0), "fps must be > 0"),
     (dict(fps=math.nan), "fps must be a finite number"),
+    # a sampling read from an untrusted model decides how many frames are decoded and held at once
+    (dict(frames=10**9), "frames must be at most 4096"),
+    (dict(fps=1e12), "at most 1000"),
+    (dict(stride=5, window=10**9), "window must be at most 4096"),
     (dict(frames=8, fps=2.0), "a number of frames or a rate (fps), not both"),
     (dict(start=-1.0), "start must be >= 0"),
     (dict(start=5.0, end=5.0), "end (5.0 s) must be after start (5.0 s)"),

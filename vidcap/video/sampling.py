@@ -43,6 +43,11 @@ from vidcap.video.probe import VideoInfo
 __all__ = ["DEFAULT_FRAMES", "MIN_FRAMES", "Sampling", "sample_indices", "windows"]
 
 DEFAULT_FRAMES = 28  # the usual MSR-VTT setting (S2VT, SA-LSTM, …)
+# A sampling is read from checkpoints, model folders and stores (untrusted): a frame count decides how many
+# frames are decoded and held at once (uniform positions repeat past a video's end), and a rate how many
+# sample times are computed. The papers use at most 80 frames; dense sampling of long videos is `fps`.
+MAX_FRAMES = 4096
+MAX_FPS = 1000.0
 MIN_FRAMES = 2       # a single frame is a still image, not a video
 _STRIDED = ("stride", "margin", "window")
 _EPS = 1e-6          # in frames: absorbs float error in time × fps (1/3 s × 30 fps = 10.000000000000002)
@@ -89,6 +94,8 @@ class Sampling:
                                  f"got {value!r}")
             if value is not None:
                 object.__setattr__(self, name, int(value))
+        if self.window is not None and self.window > MAX_FRAMES:
+            raise UsageError(f"sampling window must be at most {MAX_FRAMES} frames, got {self.window!r}")
         if self.stride is not None:
             if self.fps is not None:
                 raise UsageError(f"sample every stride-th frame or at a rate (fps), not both (got stride="
@@ -104,9 +111,12 @@ class Sampling:
             if isinstance(self.frames, bool) or not isinstance(self.frames, (int, np.integer)) \
                     or self.frames < 1:
                 raise UsageError(f"sampling frames must be a whole number >= 1, got {self.frames!r}")
+            if self.frames > MAX_FRAMES:
+                raise UsageError(f"sampling frames must be at most {MAX_FRAMES} (all held in memory at once), "
+                                 f"got {self.frames!r}; sample long videos at a rate (fps) instead")
             object.__setattr__(self, "frames", int(self.frames))
-        if self.fps is not None and _number("fps", self.fps) <= 0:
-            raise UsageError(f"sampling fps must be > 0, got {self.fps!r}")
+        if self.fps is not None and not 0 < _number("fps", self.fps) <= MAX_FPS:
+            raise UsageError(f"sampling fps must be > 0 and at most {MAX_FPS:g}, got {self.fps!r}")
         if self.start is not None and _number("start", self.start) < 0:
             raise UsageError(f"sampling start must be >= 0 seconds, got {self.start!r}")
         if self.end is not None and _number("end", self.end) <= (self.start or 0.0):
