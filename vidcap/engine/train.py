@@ -253,14 +253,15 @@ class Trainer:
         # DDP averages gradients over processes; scaling by their number makes this the mean over the
         # global batch's tokens (cross-entropy) or samples (SCST).
         total = all_reduce_sum(count.to(loss_sum.device), self.ctx).clamp(min=1)
-        # Checked before any update, in every process alike (the value is global): a non-finite loss
-        # would poison the weights, and the next checkpoint with them.
-        value = float(all_reduce_sum(loss_sum.detach(), self.ctx) / total)
-        if not math.isfinite(value):
-            raise self._diverged(f"the loss is {value}", batch.ids)
         loss = loss_sum * self.ctx.world_size / total
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        # Checked before the update, in every process alike (the value is global): a non-finite loss
+        # would poison the weights, and the next checkpoint with them. After backward, not before it, so
+        # that on a GPU the one host sync of the step does not hold back queuing the backward pass.
+        value = float(all_reduce_sum(loss_sum.detach(), self.ctx) / total)
+        if not math.isfinite(value):
+            raise self._diverged(f"the loss is {value}", batch.ids)
         if self.cfg.train.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             CLIPPERS[self.cfg.train.grad_clip_mode](self.model.parameters(), self.cfg.train.grad_clip)
