@@ -63,7 +63,7 @@ def closest(name: object, choices: list[str]) -> str | None:
         True
     """
     text = str(name).lower()
-    lowered = {c.lower(): c for c in choices}
+    lowered = {str(c).lower(): c for c in choices}
     if text in lowered:
         return lowered[text]
     match = difflib.get_close_matches(text, list(lowered), n=1, cutoff=0.6)

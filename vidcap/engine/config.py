@@ -38,7 +38,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import difflib
 import io
 import os
 import textwrap
@@ -51,6 +50,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.engine.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError
+from vidcap.registry import closest
 
 __all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe",
            "keyed_error", "keys", "load_config", "parse_override"]
@@ -91,8 +91,8 @@ def _show(value: Any) -> str:
 
 def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> UsageError:
     valid = [f"{prefix}{k}" for k in section]
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" Did you mean {close[0]}?" if close else ""
+    close = closest(key, valid)
+    hint = f" Did you mean {close}?" if close else ""
     where = prefix.rstrip(".") or "the top level"
     return UsageError(f"unknown config key {key!r} ({source}).{hint} Valid keys in {where}: {', '.join(valid)}")
 

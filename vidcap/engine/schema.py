@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
 from vidcap.errors import UsageError
+from vidcap.registry import closest
 
 __all__ = ["Bounds", "Config", "KeySpec", "option", "section", "section_docs", "specs"]
 
@@ -375,8 +375,8 @@ class KeySpec:
             if bad:
                 raise UsageError(f"every element must be {_TYPE_NAMES[self.item]}; {bad[0]!r} is not")
         if choices is not None and value not in choices:
-            close = difflib.get_close_matches(str(value), choices, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            close = closest(value, list(choices))
+            hint = f" (did you mean {close}?)" if close else ""
             raise UsageError(f"choose one of {', '.join(choices)}{hint}")
         if self.bounds is not None and value not in self.bounds:
             raise UsageError(f"must be {self.bounds}")
