@@ -22,7 +22,7 @@ from PIL import Image
 from trainkit import BOTTLE, tiny_model
 from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
-from vidcap.engine.modelfolder import export_model
+from vidcap.engine.trained import export_model
 from vidcap.outputs import Segment
 from vidcap.serve import caption_video, timeline_html
 

@@ -23,7 +23,8 @@ from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.checkpoint import tensor_digest
 from vidcap.engine.hub import download, parse_hub_id, push
-from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, export_model, read_model_folder
+from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, read_model_folder
+from vidcap.engine.trained import export_model
 from vidcap.errors import InputError, UsageError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

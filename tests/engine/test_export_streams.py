@@ -16,7 +16,8 @@ from trainkit import BOTTLE
 from vidcap.data import Vocabulary, collate
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.checkpoint import save_checkpoint
-from vidcap.engine.modelfolder import CONFIG, FIRST_FORMAT, export_model, read_model_folder
+from vidcap.engine.modelfolder import CONFIG, FIRST_FORMAT, read_model_folder
+from vidcap.engine.trained import export_model
 from vidcap.errors import InputError
 from vidcap.features import get_backbone
 from vidcap.features.store import store_meta

@@ -3,6 +3,7 @@ captions of a real clip's features), writes the same folder format ``vidcap expo
 resolves plain Hub ids ``org/name`` with ``revision=`` through the Hugging Face cache offline."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,7 +14,8 @@ from test_export import COMMIT, _hub_cache
 from test_export_streams import _checkpoint, _logits, stores  # noqa: F401  (stores is a fixture)
 from trainkit import BOTTLE
 from vidcap.engine.captioner import Captioner
-from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, export_model
+from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS
+from vidcap.engine.trained import export_model
 from vidcap.errors import InputError, UsageError
 from vidcap.models import list_models
 
@@ -43,7 +45,7 @@ def test_save_then_load_is_exact_for_every_model(name, stores, inputs, tmp_path)
     # a folder loaded back saves again to the same model, its training record carried along
     again = Captioner.from_pretrained(loaded.save_pretrained(tmp_path / "again"), device="cpu")
     _same(original, again, inputs)
-    assert again.trained == original.trained and original.trained["checkpoint"] == "best.pt"
+    assert again.trained.record == original.trained.record and original.trained.record["checkpoint"] == "best.pt"
 
 
 def test_save_pretrained_writes_what_export_writes(stores, tmp_path):  # noqa: F811
@@ -61,11 +63,11 @@ def test_save_pretrained_writes_what_export_writes(stores, tmp_path):  # noqa: F
 
 def test_the_model_card_says_what_is_unknown(stores, inputs, tmp_path):  # noqa: F811
     original = Captioner.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
-    original.trained = None  # e.g. a Captioner assembled in memory
+    original.trained = dataclasses.replace(original.trained, record=None)  # e.g. a model assembled in memory
     card = (original.save_pretrained(tmp_path / "m") / CARD).read_text()
     assert "unknown: this model was saved without a record of how it was trained" in card
     assert "the checkpoint it was trained as is unknown" in card and "`?`" not in card
-    assert Captioner.from_pretrained(tmp_path / "m", device="cpu").trained is None
+    assert Captioner.from_pretrained(tmp_path / "m", device="cpu").trained.record is None
 
 
 def test_hub_ids_with_a_revision_resolve_through_the_cache_offline(stores, inputs, tmp_path, monkeypatch):  # noqa: F811
@@ -103,8 +105,9 @@ def test_from_checkpoint_sends_folders_to_from_pretrained(tmp_path):
 def test_a_folders_odd_training_record_still_saves(stores, tmp_path):  # noqa: F811
     """The record is untrusted JSON carried into the next card: values of the wrong type are left out."""
     original = Captioner.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
-    original.trained = {"metrics": [1], "train": "x", "annotations": "abc", "features": 3, "epoch": 2}
+    record = {"metrics": [1], "train": "x", "annotations": "abc", "features": 3, "epoch": 2}
+    original.trained = dataclasses.replace(original.trained, record=record)
     folder = original.save_pretrained(tmp_path / "m")
     card = (folder / CARD).read_text()
     assert "No scores were recorded" in card and "- annotations" not in card and "- training" not in card
-    assert Captioner.from_pretrained(folder, device="cpu").trained == original.trained
+    assert Captioner.from_pretrained(folder, device="cpu").trained.record == record

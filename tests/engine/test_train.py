@@ -14,6 +14,7 @@ import torch
 
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.optim import lr_factor
+from vidcap.engine.trained import TrainedModel
 from vidcap.engine.train import train
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model, greedy
@@ -88,7 +89,7 @@ def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(t
     best = load_checkpoint(tmp_path / "run" / "best.pt")
     model = get_model(**best["model"]["config"])
     model.load_state_dict(best["model"]["state"])
-    data = build_data(cfg, data_state=best["data"])
+    data = build_data(cfg, trained=TrainedModel.from_checkpoint(tmp_path / "run" / "best.pt"))
     pairs = CaptionDataset(list(cfg.data.features), data.annotations, data.vocab, split="validate",
                            max_len=cfg.data.max_len, normalizer=data.normalizer)
     batch = collate([pairs[i] for i in range(len(pairs))])
@@ -206,7 +207,7 @@ def test_greedy_captions_of_the_trained_model_are_references(tiny_cfg, tmp_path)
     best = load_checkpoint(tmp_path / "run" / "best.pt")
     model = get_model(**best["model"]["config"])
     model.load_state_dict(best["model"]["state"])
-    data = build_data(cfg, data_state=best["data"])
+    data = build_data(cfg, trained=TrainedModel.from_checkpoint(tmp_path / "run" / "best.pt"))
     vocab = Vocabulary.from_state_dict(best["data"]["vocab"])
     from vidcap.data import collate
     batch = collate([data.val[i] for i in range(len(data.val))])

@@ -16,7 +16,8 @@ from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.checkpoint import load_checkpoint
 from vidcap.engine.config import load_config
-from vidcap.engine.setup import check_aligned, check_stores
+from vidcap.engine.setup import check_aligned
+from vidcap.engine.trained import check_stores
 from vidcap.engine.train import train
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore, extract, get_backbone, list_backbones

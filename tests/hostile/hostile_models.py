@@ -22,7 +22,8 @@ from safetensors.torch import load_file, save_file
 from trainkit import tiny_model
 from vidcap.cli import main
 from vidcap.engine.checkpoint import tensor_checksums, tensor_digest
-from vidcap.engine.modelfolder import CONFIG, WEIGHTS, export_model
+from vidcap.engine.modelfolder import CONFIG, WEIGHTS
+from vidcap.engine.trained import export_model
 
 
 class RunsCode:

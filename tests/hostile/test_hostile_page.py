@@ -23,7 +23,7 @@ import pytest
 
 from hostilekit import Case, refused, snapshot, unchanged
 from trainkit import BOTTLE, tiny_model
-from vidcap.engine.modelfolder import export_model
+from vidcap.engine.trained import export_model
 
 gradio_client = pytest.importorskip("gradio_client")
 # Every test here needs the served page (a vidcap serve process): ~9 s to start on 2 shared cores.

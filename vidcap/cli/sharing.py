@@ -18,7 +18,8 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from vidcap.engine.modelfolder import FILES, export_model
+    from vidcap.engine.modelfolder import FILES
+    from vidcap.engine.trained import export_model
     from vidcap.files import read_json
 
     scores = read_json(args.scores, "scores file (vidcap eval --json)") if args.scores else None

@@ -31,24 +31,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vidcap.data import (Annotations, EvalDataset, FeatureNormalizer, Vocabulary, collate, frame_indices,
-                         resolve_streams, select)
+from vidcap.data import Annotations, EvalDataset, collate, frame_indices, select
 from vidcap.device import resolve_device
 from vidcap.engine.attention import WordAttention, frame_attention
-from vidcap.engine.checkpoint import check_finite, load_checkpoint
 from vidcap.engine.generate import generate_captions
-from vidcap.engine.hub import PREFIX, download, is_hub_id, parse_hub_id
-from vidcap.engine.modelfolder import (build_model, checkpoint_contents, read_model_folder,
-                                      write_model_folder)
-from vidcap.engine.schema import specs
-from vidcap.engine.setup import check_stores
+from vidcap.engine.trained import TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
 from vidcap.features.backbone import Backbone, rebuild_backbone
 from vidcap.features.extract import decode, video_entry
 from vidcap.features.sources import collect_sources
 from vidcap.features.spec import FeatureSpec
-from vidcap.models import CaptionModel
 from vidcap.progress import bar as progress_bar
 from vidcap.video import Clip, Sampling, probe, windows
 from vidcap.video.scenes import SEGMENTERS
@@ -72,38 +65,26 @@ class Described:
 
 
 class Captioner:
-    """A trained captioning model with everything needed to caption raw video files.
+    """A trained model (:class:`~vidcap.engine.trained.TrainedModel`) with what is needed to caption raw
+    video files: its backbones, rebuilt on demand, and a device.
 
     ``weights`` maps a backbone name to the weights file (or release name) the user trusts, for backbones
     whose weights came from a file; the file must have the identity the model records (checked from its
     bytes before it is loaded). Checkpoints and folders are read as untrusted files (docs/security.md).
+
+    Example:
+        >>> Captioner(TrainedModel.load("models/sa"), device="cpu").caption(["clip.mp4"])   # doctest: +SKIP
+        ['a man is playing a guitar']
     """
 
-    def __init__(self, *, model: CaptionModel, vocab: Vocabulary, normalizer: FeatureNormalizer | None,
-                 stores: list[dict[str, Any]], streams: Sequence[str], frames: int | None,
-                 eval_cfg: dict[str, Any], device: torch.device, weights: Mapping[str, str] | None = None,
-                 source: str = "", trained: Mapping[str, Any] | None = None):
-        self.model, self.vocab, self.normalizer = model.eval(), vocab, normalizer
-        # how the model was trained (epoch, data, metrics), for save_pretrained's model card; None: unknown
-        self.trained = None if trained is None else dict(trained)
-        self.streams_recorded = list(streams)
-        self.stores, self.frames, self.eval_cfg = stores, frames, eval_cfg
-        self.source = source or "the checkpoint"
-        _check_eval(eval_cfg, self.source)
-        if not all(isinstance(m, Mapping) for m in stores):
-            raise InputError(f"{self.source}: 'stores' must hold one feature store description per store")
-        self.specs = [FeatureSpec.from_dict(m.get("spec"), source=self.source) for m in stores]
-        # what the model file says about its features is checked here, before anything is decoded
-        for i, spec in enumerate(self.specs):
-            try:
-                Sampling.from_dict(spec.sampling)
-            except (UsageError, TypeError, ValueError, KeyError) as err:
-                raise InputError(f"{self.source}: stores[{i}].spec.sampling: {err}") from None
-        try:
-            self.streams = resolve_streams(stores, list(streams))
-        except (UsageError, TypeError, ValueError, KeyError) as err:
-            raise InputError(f"{self.source}: streams: {err}") from None
-        self.device = device
+    def __init__(self, trained: TrainedModel, *, device: str | torch.device | None = None,
+                 weights: str | Mapping[str, str] | None = None):
+        self.trained = trained
+        self.device = resolve_device(device)
+        self.model = trained.model.to(self.device).eval()
+        self.vocab, self.normalizer = trained.vocab, trained.normalizer
+        self.stores, self.frames, self.specs, self.streams = trained.stores, trained.frames, trained.specs, trained.inputs
+        self.source = trained.source
         self.weights_override = _weights_by_backbone(weights, self.specs, self.source)
         self._backbones: dict[int, Backbone] = {}
 
@@ -121,27 +102,10 @@ class Captioner:
             >>> Captioner.from_checkpoint("best.pt", weights={"resnet152": "r152.pth",
             ...                                               "yolov8x": "yolov8x.pt"})       # doctest: +SKIP
         """
-        if is_hub_id(path) or Path(path).is_dir():
+        if str(path).startswith("hf:") or Path(path).is_dir():
             raise UsageError(f"{path}: a model folder or Hub model, not a checkpoint; load it with "
                              "Captioner.from_pretrained")
-        where = f"checkpoint {path}"
-        contents = checkpoint_contents(load_checkpoint(path), where)
-        dev = resolve_device(device)
-        try:
-            # built on the meta device first and checked against the stored tensors (sizes, NaN/Inf)
-            model = build_model(contents["model"], contents["state"], where, f"{where}: model.config")
-            norm = contents["normalizer"]
-            if isinstance(norm, dict):
-                check_finite({f"data/normalizer/{k}/{s}": t for k, v in norm.items() if isinstance(v, dict)
-                              for s, t in v.items()}, where)
-            parts = dict(model=model.to(dev), vocab=Vocabulary.from_state_dict(contents["vocab"]),
-                         normalizer=None if norm is None else FeatureNormalizer.from_state_dict(norm),
-                         stores=contents["stores"], streams=contents["streams"], frames=contents["frames"],
-                         eval_cfg=contents["eval"], trained={**contents["trained"], "checkpoint": Path(path).name})
-        except (KeyError, TypeError, RuntimeError) as err:
-            raise InputError(f"{path}: not a complete vidcap model checkpoint ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''})") from None
-        return cls(**parts, device=dev, weights=weights, source=where)
+        return cls(TrainedModel.from_checkpoint(path), device=device, weights=weights)
 
     @classmethod
     def from_pretrained(cls, source: PathLike, *, revision: str | None = None,
@@ -152,37 +116,13 @@ class Captioner:
         (the command line's form). Hub models come through the Hugging Face cache (``HF_HUB_OFFLINE=1``: the
         cache only); ``revision`` picks a branch, tag or commit hash (``@rev`` in ``source`` does the same;
         both, differing, is a UsageError). A plain ``"org/name"`` that is also an existing local path is
-        that local path, as in ``transformers``.
+        that local path, as in ``transformers`` (:meth:`TrainedModel.load` decides).
 
         Example:
             >>> Captioner.from_pretrained("vidcap/sa-lstm-msrvtt", revision="v1.0").caption(["clip.mp4"])  # doctest: +SKIP
             >>> Captioner.from_pretrained("models/sa-lstm", device="cpu")                             # doctest: +SKIP
         """
-        text = str(source)
-        local = not is_hub_id(text) and Path(text).exists()
-        if local and revision is not None:
-            raise UsageError(f"{text}: a local path, which has no revisions; leave out revision={revision!r}")
-        if local and not Path(text).is_dir():
-            return cls.from_checkpoint(text, device, weights=weights)
-        if local:
-            folder, where = Path(text), f"model folder {text}"
-        elif is_hub_id(text):
-            folder, where = download(text, revision=revision, cache_dir=cache_dir), f"model {text}"
-        else:  # not here: a Hub id, or a path that does not exist, which the error says
-            missing = f"{text}: no such checkpoint or model folder"
-            try:
-                parse_hub_id(PREFIX + text)
-            except UsageError:  # not org/name: a checkpoint path, which the checkpoint reader reports missing
-                return cls.from_checkpoint(text, device, weights=weights)
-            try:
-                folder = download(PREFIX + text, revision=revision, cache_dir=cache_dir)
-            except InputError as err:
-                raise InputError(f"{missing}; as a Hub model: {err}") from None
-            where = f"model {text}"
-        parts = read_model_folder(folder)
-        dev = resolve_device(device)
-        parts["model"] = parts["model"].to(dev)
-        return cls(**parts, device=dev, weights=weights, source=where)
+        return cls(TrainedModel.load(source, revision=revision, cache_dir=cache_dir), device=device, weights=weights)
 
     def save_pretrained(self, folder: PathLike, *, scores: Mapping[str, Any] | None = None) -> Path:
         """Write this model as a model folder (``model.safetensors`` + ``config.json`` + ``README.md``), the
@@ -194,12 +134,7 @@ class Captioner:
             >>> Captioner.from_checkpoint("runs/sa/best.pt").save_pretrained("models/sa")   # doctest: +SKIP
             PosixPath('models/sa')
         """
-        contents = {"model": dict(self.model.config), "state": self.model.state_dict(),
-                    "vocab": self.vocab.state_dict(),
-                    "normalizer": None if self.normalizer is None else self.normalizer.state_dict(),
-                    "stores": self.stores, "streams": list(self.streams_recorded), "frames": self.frames,
-                    "eval": dict(self.eval_cfg), "trained": self.trained}
-        return write_model_folder(contents, folder, where=self.source, scores=scores)
+        return self.trained.save_folder(folder, scores=scores)
 
     # ------------------------------------------------------------------------------- features
     def backbone(self, store: int) -> Backbone:
@@ -232,22 +167,14 @@ class Captioner:
         return {"id": str(path), "feats": feats, "masks": masks}, next(iter(clips.values()))
 
     def decoding(self, beam_size: int | None = None) -> dict[str, Any]:
-        """The decoding settings a caption is made with: the checkpoint's ``eval`` settings, with
-        ``beam_size`` overriding its ``eval.beam_size`` when given.
+        """The decoding settings a caption is made with: the model's eval settings
+        (:class:`~vidcap.engine.trained.EvalSettings`), with ``beam_size`` overriding its beam size when given.
 
         Example:
             >>> Captioner.from_checkpoint("best.pt").decoding()["beam_size"]   # doctest: +SKIP
             3
         """
-        ev = self.eval_cfg
-        beam = ev["beam_size"] if beam_size is None else beam_size
-        if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
-            raise UsageError(f"beam size {beam!r}: must be a whole number >= 1")
-        return {"beam_size": beam, "max_len": ev["max_len"], "length_penalty": ev["length_penalty"],
-                "block_trigrams": ev["block_trigrams"],
-                # checkpoints from before these keys existed decode with the schema's defaults
-                "allow_unk": ev.get("allow_unk", specs()["eval.allow_unk"].default),
-                "batch_size": ev.get("batch_size", specs()["eval.batch_size"].default)}
+        return self.trained.eval.decoding(beam_size)
 
     def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None,
                 progress: bool | None = False) -> dict[str, str]:
@@ -350,7 +277,7 @@ class Captioner:
         ann = Annotations.load(*annotations)
         if features is not None:
             paths = [features] if isinstance(features, (str, os.PathLike)) else list(features)
-            check_stores(paths, [FeatureStore(p).meta for p in paths], self.stores, against=self.source)
+            self.trained.check_stores(paths, [FeatureStore(p).meta for p in paths])
             dataset = EvalDataset(paths, ann, split=split, streams=[s.name for s in self.streams],
                                   frames=self.frames, normalizer=self.normalizer, allow_missing=allow_missing)
             items: Sequence[dict[str, Any]] = dataset
@@ -368,36 +295,6 @@ class Captioner:
                      for v in progress_bar(ids, desc="features", unit="video", leave=False)]
         captions = self._decode(items, beam_size, progress=None)
         return [{"video_id": vid, "caption": captions[vid]} for vid in ids]
-
-
-# What a model file may set for decoding: a caption longer than MAX_WORDS words, or batches larger than
-# MAX_BATCH videos, would only make a hostile file cost hours or all memory.
-MAX_WORDS, MAX_BATCH = 1000, 4096
-_EVAL_RANGES = {"max_len": (1, MAX_WORDS), "batch_size": (1, MAX_BATCH), "beam_size": (1, 100)}
-
-
-def _check_eval(eval_cfg: Mapping[str, Any], source: str) -> None:
-    """The decoding settings a checkpoint or folder brings (``eval``), as values vidcap can act on;
-    InputError naming ``source`` and the key otherwise.
-
-    Example:
-        >>> _check_eval({"max_len": 10**9}, "model folder m")
-        Traceback (most recent call last):
-        ...
-        vidcap.errors.InputError: model folder m: eval.max_len = 1000000000: expected a whole number from 1 to 1000
-    """
-    if not isinstance(eval_cfg, Mapping):
-        raise InputError(f"{source}: 'eval' must be an object of decoding settings")
-    for key, (low, high) in _EVAL_RANGES.items():
-        value = eval_cfg.get(key, low)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InputError(f"{source}: eval.{key} = {value!r}: expected a whole number from {low} to {high}")
-    penalty = eval_cfg.get("length_penalty", 0.0)
-    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not 0 <= penalty < float("inf"):
-        raise InputError(f"{source}: eval.length_penalty = {penalty!r}: expected a finite number >= 0")
-    for key in ("block_trigrams", "allow_unk"):
-        if not isinstance(eval_cfg.get(key, False), bool):
-            raise InputError(f"{source}: eval.{key} = {eval_cfg[key]!r}: expected true or false")
 
 
 def _weights_by_backbone(weights: str | Mapping[str, str] | None, specs: Sequence[FeatureSpec],

@@ -47,8 +47,8 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
     """Caption every video of ``dataset``: id → caption text. Under torchrun each process decodes an
     interleaved share and every process gets the whole dict back. ``progress``: a bar over the batches
     (None: :mod:`vidcap.progress`'s rule, drawn on a terminal). The decoding settings have no defaults
-    here: they are a model's ``eval`` section (``Captioner.decoding``) or the run's config, whose schema
-    holds the one default of each.
+    here: they are a model's :class:`~vidcap.engine.trained.EvalSettings` (``EvalSettings.decoding()``,
+    also the run's validation settings), whose fields hold the one default of each.
 
     Example:
         >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab, beam_size=5, max_len=20,

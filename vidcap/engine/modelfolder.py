@@ -29,12 +29,13 @@ another shape or dtype than the model (or the config) says, or holding NaN/Inf, 
 model or sizes its tensors do not have (checked on the meta device, before anything is allocated), each is
 an :class:`~vidcap.errors.InputError` naming the file.
 
+This module is the folder format; the model it holds is a :class:`vidcap.engine.trained.TrainedModel`
+(``TrainedModel.from_folder`` / ``save_folder``, ``vidcap.engine.trained.export_model``).
+
 Example:
-    >>> export_model("runs/sa/best.pt", "models/sa")                       # doctest: +SKIP
-    PosixPath('models/sa')
     >>> parts = read_model_folder("models/sa")                             # doctest: +SKIP
     >>> sorted(parts)                                                      # doctest: +SKIP
-    ['eval_cfg', 'frames', 'model', 'normalizer', 'stores', 'streams', 'trained', 'vocab']
+    ['eval', 'frames', 'model', 'normalizer', 'stores', 'streams', 'trained', 'vocab']
 """
 from __future__ import annotations
 
@@ -48,14 +49,14 @@ from safetensors.torch import load_file, save
 
 from vidcap.version import __version__
 from vidcap.data import FeatureNormalizer, Vocabulary
-from vidcap.engine.checkpoint import check_finite, load_checkpoint, tensor_digest
+from vidcap.engine.checkpoint import check_finite, tensor_digest
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import check_identity
 from vidcap.files import read_json, write_atomic, write_json
 from vidcap.models import CaptionModel, get_model
 
-__all__ = ["CARD", "CONFIG", "FILES", "FIRST_FORMAT", "FORMAT", "WEIGHTS", "build_model", "checkpoint_contents",
-           "dims_from_config", "export_model", "ordered_dims", "read_model_folder", "write_model_folder"]
+__all__ = ["CARD", "CONFIG", "FILES", "FIRST_FORMAT", "FORMAT", "WEIGHTS", "build_model", "check_state", "dims_from_config",
+           "ordered_dims", "read_model_folder", "write_model_folder"]
 
 FORMAT = "vidcap-model/2"
 FIRST_FORMAT = "vidcap-model/1"  # input_dims as an object (order lost to sorted keys), no checksums
@@ -150,58 +151,18 @@ def dims_from_config(value: Any, fmt: str, where: str) -> dict[str, Any]:
     return {name: dims for name, dims in pairs}
 
 
-# ----------------------------------------------------------------------------------- export
-def checkpoint_contents(ckpt: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """The parts of a loaded training checkpoint that captioning needs, plus its provenance."""
-    try:
-        data, cfg = ckpt["data"], ckpt["config"]
-        model = ckpt["model"]["config"]  # checked by build_model, whose error names model.config
-        contents = {"model": dict(model) if isinstance(model, Mapping) else model, "state": ckpt["model"]["state"],
-                    "vocab": data["vocab"], "normalizer": data["normalizer"], "stores": list(data["stores"]),
-                    "streams": list(data["streams"]), "frames": cfg["data"]["frames"], "eval": dict(cfg["eval"])}
-        trained = {"epoch": ckpt.get("epoch"), "metrics": ckpt.get("metrics") or {},
-                   "annotations": [Path(p).name for p in cfg["data"]["annotations"]],
-                   "features": [Path(p).name for p in cfg["data"]["features"]],
-                   "train_split": cfg["data"].get("train_split", "train"),
-                   "val_split": cfg["data"].get("val_split", "validate"),
-                   "train": dict(cfg["train"]), "vidcap_version": ckpt.get("vidcap_version")}
-    except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{source}: not a complete vidcap model checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
-    return {**contents, "trained": trained}
-
-
-def export_model(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                 scores: Mapping[str, Any] | None = None, history: list[Mapping[str, Any]] | None = None) -> Path:
-    """Write the model of ``checkpoint`` as a model folder at ``out`` (created; existing files replaced),
-    through :func:`write_model_folder`.
-
-    ``scores`` (a ``vidcap eval --json`` document) and ``history`` (the run's ``metrics.json``; read from
-    the checkpoint's folder when not given) go into the model card.
-
-    Example:
-        >>> export_model("runs/sa/best.pt", "models/sa")                   # doctest: +SKIP
-        PosixPath('models/sa')
-    """
-    checkpoint = Path(checkpoint)
-    contents = checkpoint_contents(load_checkpoint(checkpoint), f"checkpoint {checkpoint}")
-    if history is None and (checkpoint.parent / "metrics.json").is_file():
-        history = read_json(checkpoint.parent / "metrics.json", "run metrics")
-    contents["trained"]["checkpoint"] = checkpoint.name
-    return write_model_folder(contents, out, where=f"checkpoint {checkpoint}", scores=scores, history=history)
-
-
+# ----------------------------------------------------------------------------------- write
 def write_model_folder(contents: Mapping[str, Any], out: str | os.PathLike[str], *, where: str,
                        scores: Mapping[str, Any] | None = None,
                        history: Sequence[Mapping[str, Any]] | None = None) -> Path:
-    """The one writer of model folders (``vidcap export`` and ``Captioner.save_pretrained``): ``contents`` as
-    :func:`checkpoint_contents` gives them (``trained`` may be ``None``: the model card then says the
-    training is unknown). The folder is read back with :func:`read_model_folder` before this returns, so
+    """The one writer of model folders (:meth:`vidcap.engine.trained.TrainedModel.save_folder`, behind
+    ``vidcap export`` and ``Captioner.save_pretrained``): ``contents`` holds ``model`` (its config),
+    ``state``, ``vocab``, ``normalizer`` (state dicts), ``stores``, ``streams``, ``frames``, ``eval`` and
+    ``trained`` (the training record; ``None``: the model card then says the training is unknown). The folder is read back with :func:`read_model_folder` before this returns, so
     what was written is known to load; ``where`` names the source in errors.
 
     Example:
-        >>> write_model_folder(checkpoint_contents(load_checkpoint("best.pt"), "best.pt"), "models/sa",
-        ...                    where="best.pt")                            # doctest: +SKIP
+        >>> write_model_folder(contents, "models/sa", where="checkpoint best.pt")   # doctest: +SKIP
         PosixPath('models/sa')
     """
     from vidcap.engine.modelcard import model_card
@@ -247,12 +208,36 @@ def build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, conf
             skeleton = get_model(**config)
     except (VidcapError, TypeError, ValueError, RuntimeError) as err:
         raise InputError(f"{config_where}: model: {err}") from None
-    expected = skeleton.state_dict()
+    check_state(skeleton.state_dict(), state, where, f"the {config['name']} model")
+    # Whatever the model allocates beyond its state (non-persistent buffers) must stay small too.
+    on_disk = sum(t.numel() for t in state.values())
+    needed = sum(t.numel() for t in skeleton.parameters()) + sum(b.numel() for b in skeleton.buffers())
+    if needed > 2 * on_disk + (1 << 20):
+        raise InputError(f"{config_where}: model would allocate {needed} values for {on_disk} stored ones")
+    model = get_model(**config)
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def check_state(expected: Mapping[str, torch.Tensor], state: Any, where: str, model: str) -> None:
+    """InputError naming ``where`` unless ``state`` holds exactly the tensors of ``expected`` (a model's
+    state dict, possibly on the meta device: names, shapes and dtypes) and all of them finite; ``model``
+    names the model they are for. Checkpoints and folders (:func:`build_model`) and the trainer's
+    resumed or initial weights (against the configured model) are checked by this one function.
+
+    Example:
+        >>> check_state({"w": torch.zeros(2)}, {"w": torch.zeros(3)}, "best.pt", "the configured model")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: best.pt: tensor 'w' is float32 [3], the configured model needs float32 [2]
+    """
+    if not isinstance(state, Mapping):
+        raise InputError(f"{where}: the model's state must be a table of tensors, not a {type(state).__name__}")
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
     if missing or extra:
         problem = (f"lacks {len(missing)} of the model's tensors, e.g. {missing[0]!r}" if missing
-                   else f"holds {len(extra)} tensors the {config['name']} model does not have, e.g. {extra[0]!r}")
+                   else f"holds {len(extra)} tensors {model} does not have, e.g. {extra[0]!r}")
         raise InputError(f"{where}: {problem}")
     for key, want in expected.items():
         got = state[key]
@@ -260,22 +245,14 @@ def build_model(config: Any, state: Mapping[str, torch.Tensor], where: str, conf
             raise InputError(f"{where}: {key!r} is a {type(got).__name__}, not a tensor")
         if got.shape != want.shape or got.dtype != want.dtype:
             raise InputError(f"{where}: tensor {key!r} is {str(got.dtype).removeprefix('torch.')} "
-                             f"{list(got.shape)}, the {config['name']} model needs "
+                             f"{list(got.shape)}, {model} needs "
                              f"{str(want.dtype).removeprefix('torch.')} {list(want.shape)}")
-    # Whatever the model allocates beyond its state (non-persistent buffers) must stay small too.
-    on_disk = sum(t.numel() for t in state.values())
-    needed = sum(t.numel() for t in skeleton.parameters()) + sum(b.numel() for b in skeleton.buffers())
-    if needed > 2 * on_disk + (1 << 20):
-        raise InputError(f"{config_where}: model would allocate {needed} values for {on_disk} stored ones")
     check_finite(state, where)
-    model = get_model(**config)
-    model.load_state_dict(state, strict=True)
-    return model
 
 
 def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked parts of a model folder, as :class:`~vidcap.engine.captioner.Captioner` takes them
-    (``model``, ``vocab``, ``normalizer``, ``stores``, ``streams``, ``frames``, ``eval_cfg``, and
+    """The checked parts of a model folder, which :meth:`vidcap.engine.trained.TrainedModel.from_folder`
+    assembles (``model``, ``vocab``, ``normalizer``, ``stores``, ``streams``, ``frames``, ``eval``, and
     ``trained``: what the folder says of its training, ``None`` when it says nothing usable).
 
     Example:
@@ -331,7 +308,7 @@ def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
             or not isinstance(config["eval"], dict):
         raise InputError(f"{config_path}: 'stores' and 'streams' must be lists and 'eval' an object")
     return {"model": model, "vocab": vocab, "normalizer": normalizer, "stores": config["stores"],
-            "streams": config["streams"], "frames": config["frames"], "eval_cfg": dict(config["eval"]),
+            "streams": config["streams"], "frames": config["frames"], "eval": dict(config["eval"]),
             # only ever shown in a model card again (save_pretrained), never acted on
             "trained": config["trained"] if isinstance(config.get("trained"), dict) else None}
 

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
+from vidcap.engine.trained import EVAL_LIMITS, EvalSettings
 from vidcap.errors import UsageError
 from vidcap.registry import closest
 
@@ -279,16 +280,22 @@ class TrainConfig:
                                  "codebase (captions ending on 'a' lose)")
 
 
+# A trained model's decoding settings are EvalSettings (vidcap.engine.trained): its defaults and bounds are these keys'.
+_EVAL = EvalSettings()
+
+
 @dataclass
 class EvalConfig:
-    beam_size: int = option(5, "beam width for validation and test captions (1 = greedy)", ge=1)
-    max_len: int = option(20, "longest generated caption (words)", ge=1)
-    length_penalty: float = option(0.0, "GNMT: beam score = sum log-prob / ((5 + n) / 6) ** length_penalty, "
-                                   "n words + EOS (0 = raw)", ge=0)
-    block_trigrams: bool = option(False, "forbid repeating a word trigram within a caption")
-    allow_unk: bool = option(False, "let generated captions contain <unk> (it never matches a reference word, so "
-                             "by default it is ruled out)")
-    batch_size: int = option(64, "videos per decoding batch", ge=1, resumable=True)
+    beam_size: int = option(_EVAL.beam_size, "beam width for validation and test captions (1 = greedy)", ge=1,
+                            le=EVAL_LIMITS["beam_size"][1])
+    max_len: int = option(_EVAL.max_len, "longest generated caption (words)", ge=1, le=EVAL_LIMITS["max_len"][1])
+    length_penalty: float = option(_EVAL.length_penalty, "GNMT: beam score = sum log-prob / ((5 + n) / 6) ** "
+                                   "length_penalty, n words + EOS (0 = raw)", ge=0)
+    block_trigrams: bool = option(_EVAL.block_trigrams, "forbid repeating a word trigram within a caption")
+    allow_unk: bool = option(_EVAL.allow_unk, "let generated captions contain <unk> (it never matches a reference "
+                             "word, so by default it is ruled out)")
+    batch_size: int = option(_EVAL.batch_size, "videos per decoding batch", ge=1, le=EVAL_LIMITS["batch_size"][1],
+                             resumable=True)
 
 
 @dataclass

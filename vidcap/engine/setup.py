@@ -1,4 +1,4 @@
-"""Building a run's data and model from a config (or from a checkpoint, for resuming and captioning).
+"""Building a run's data and model from a config (or, resuming or starting from a checkpoint, from its TrainedModel).
 
 The vocabulary and the feature normaliser are fitted on the training split once, then live in every
 checkpoint: a resumed run, a self-critical run started from a cross-entropy checkpoint (``train.init``)
@@ -21,11 +21,12 @@ from omegaconf import DictConfig
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
                          build_vocabulary)
 from vidcap.engine.config import keyed_error
+from vidcap.engine.trained import EvalSettings, TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
 
-__all__ = ["RunData", "build_data", "build_model", "check_aligned", "check_stores", "model_kwargs"]
+__all__ = ["RunData", "build_data", "build_model", "check_aligned", "model_kwargs"]
 
 
 @dataclass
@@ -48,11 +49,13 @@ class RunData:
     def input_dims(self) -> dict[str, int | tuple[int, ...]]:
         return self.train.input_dims
 
-    def state(self) -> dict[str, Any]:
-        """What checkpoints keep of the data side (plain data): vocabulary, normaliser, streams, stores."""
-        return {"vocab": self.vocab.state_dict(),
-                "normalizer": None if self.normalizer is None else self.normalizer.state_dict(),
-                "stores": self.store_metas, "streams": [s.name for s in self.train.streams]}
+    def trained_model(self, model: CaptionModel, *, frames: int | None, eval: EvalSettings,
+                      record: dict[str, Any], source: str) -> TrainedModel:
+        """``model`` trained on this data, as checkpoints keep it: with this vocabulary, normaliser, the
+        stores' metadata and the streams in the order the datasets read them."""
+        return TrainedModel(model=model, vocab=self.vocab, normalizer=self.normalizer, stores=self.store_metas,
+                            streams=[s.name for s in self.train.streams], frames=frames, eval=eval,
+                            record=record, source=source)
 
 
 def _identity_normalizer(dims: Mapping[str, int | tuple[int, ...]], deltas: bool,
@@ -63,21 +66,18 @@ def _identity_normalizer(dims: Mapping[str, int | tuple[int, ...]], deltas: bool
                              deltas=deltas, delta_streams=delta_streams)
 
 
-def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None,
-               data_source: str = "the checkpoint") -> RunData:
-    """Load annotations and stores named in ``cfg.data``; fit (or, from ``data_state``, restore) the
-    vocabulary and normaliser. With ``data_state`` (a checkpoint's, named ``data_source``) the stores
-    must hold features made exactly as those the checkpoint was trained on (:func:`check_stores`)."""
+def build_data(cfg: DictConfig, *, trained: TrainedModel | None = None) -> RunData:
+    """Load annotations and stores named in ``cfg.data``; fit (or, from ``trained``, the model a run
+    resumes or starts from, restore) the vocabulary and normaliser. With ``trained`` the stores must hold
+    features made exactly as those it was trained on (:meth:`TrainedModel.check_stores`)."""
     d = cfg.data
     if not d.annotations:
         raise InputError("data.annotations is empty: name the MSR-VTT-schema annotation file(s)")
     if not d.features:
         raise InputError("data.features is empty: name the feature store(s) made by `vidcap extract`")
     ann = Annotations.load(*d.annotations)
-    if data_state is not None:
-        vocab = Vocabulary.from_state_dict(data_state["vocab"])
-        norm_state = data_state.get("normalizer")
-        normalizer = None if norm_state is None else FeatureNormalizer.from_state_dict(norm_state)
+    if trained is not None:
+        vocab, normalizer = trained.vocab, trained.normalizer
     else:
         vocab = build_vocabulary(ann, split=d.train_split, min_count=d.min_count, max_size=d.max_vocab)
         normalizer = None
@@ -89,7 +89,7 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None,
         raise keyed_error(err, "data", dict(d)) from None
     if d.whiten and not d.normalize:
         raise UsageError(f"data.whiten={d.whiten} needs data.normalize: true (whitening standardises first)")
-    if data_state is None and (d.normalize or d.deltas):
+    if trained is None and (d.normalize or d.deltas):
         if d.normalize:
             normalizer = FeatureNormalizer.fit(train.features(), deltas=d.deltas, delta_streams=list(d.delta_streams),
                                                whiten=d.whiten, whiten_streams=list(d.whiten_streams))
@@ -100,8 +100,8 @@ def build_data(cfg: DictConfig, *, data_state: Mapping[str, Any] | None = None,
     val_pairs = CaptionDataset(list(d.features), ann, vocab, ids=val.video_ids, max_len=d.max_len,
                                normalizer=normalizer, **common)
     check_aligned(d.features, train.store_metas)
-    if data_state is not None:
-        check_stores(d.features, train.store_metas, data_state["stores"], against=data_source)
+    if trained is not None:
+        trained.check_stores(d.features, train.store_metas)
     return RunData(ann, vocab, normalizer, train, val, val_pairs, train.store_metas)
 
 
@@ -119,24 +119,6 @@ def check_aligned(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]]) -> N
         if diff:
             raise InputError(f"feature stores {path} and {paths[0]} sampled other frames ({'; '.join(diff)}); "
                              "a model reads its streams frame by frame: extract both with the same --frames/--fps")
-
-
-def check_stores(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]], trained: Sequence[Mapping[str, Any]],
-                 *, against: str) -> None:
-    """InputError unless the stores at ``paths`` (their ``metas``) hold features made exactly like the
-    ones a model was trained on (``trained``: the checkpoint's store metas), store by store.
-
-    Example:
-        >>> check_stores(["feats/"], [FeatureStore("feats/").meta], ckpt["data"]["stores"],
-        ...              against="checkpoint best.pt")                                    # doctest: +SKIP
-    """
-    if len(metas) != len(trained):
-        raise InputError(f"{against} was trained on {len(trained)} feature store(s) "
-                         f"({', '.join(FeatureSpec.from_dict(m.get('spec'), source=against).backbone for m in trained)}); "
-                         f"{len(metas)} given ({', '.join(map(str, paths))}): give them in the same order")
-    for path, meta, old in zip(paths, metas, trained):
-        spec = FeatureSpec.from_dict(meta.get("spec"), source=f"feature store {path}")
-        spec.require(FeatureSpec.from_dict(old.get("spec"), source=against), f"feature store {path}", against)
 
 
 def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.engine.modelfolder import check_state
 from vidcap.engine.config import check_resume_config
 from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
@@ -53,6 +54,7 @@ from vidcap.engine.objectives import CrossEntropy
 from vidcap.engine.optim import CLIPPERS, OPTIMIZERS, lr_factor
 from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import RunData, build_data, build_model
+from vidcap.engine.trained import EvalSettings, TrainedModel
 from vidcap.checks import finite_problem
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import write_json
@@ -81,8 +83,10 @@ class Trainer:
         self.cfg, self.out = cfg, Path(cfg.out)
         self._setup_processes()
         resume_from = self._resume_checkpoint(resume)
-        init = None if resume_from or not cfg.train.init else load_checkpoint(cfg.train.init)
-        self._build_data_and_model(resume_from or init, cfg.train.init if init else str(self.out / "last.pt"))
+        # the model a run continues from (last.pt) or starts from (train.init), read as any checkpoint is
+        start = (TrainedModel.from_payload(resume_from, self.out / "last.pt") if resume_from else
+                 TrainedModel.from_checkpoint(cfg.train.init) if cfg.train.init else None)
+        self._build_data_and_model(start)
         self._build_step()
         self._build_optimiser()
         self._build_loader()
@@ -97,17 +101,18 @@ class Trainer:
         self.amp = _amp_dtype(cfg.train.amp, self.device)
         self.minimise = not MONITORS[cfg.train.monitor]
         self.plain_cfg: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+        # the run's decoding settings, as its checkpoints' models carry them (validation decodes with them)
+        self.eval_settings = EvalSettings.from_dict(self.plain_cfg["eval"], "config eval section")
 
-    def _build_data_and_model(self, source: dict[str, Any] | None, source_path: str) -> None:
-        """Datasets and model; from ``source`` (the resumed or train.init checkpoint) their vocabulary,
-        normaliser and weights."""
+    def _build_data_and_model(self, source: TrainedModel | None) -> None:
+        """Datasets and model; from ``source`` (the resumed or train.init checkpoint's model) their
+        vocabulary, normaliser and weights."""
         cfg = self.cfg
-        self.data: RunData = build_data(cfg, data_state=source["data"] if source else None,
-                                        data_source=f"checkpoint {source_path}")
+        self.data: RunData = build_data(cfg, trained=source)
         torch.manual_seed(cfg.train.seed)  # the same initial weights in every process and every resumption
         self.model = build_model(cfg, vocab_size=len(self.data.vocab), input_dims=self.data.input_dims)
         if source:
-            self._load_model_state(source, source_path)
+            self._load_model_state(source.model.state_dict(), source.source)
         self.model.to(self.device)
 
     def _build_step(self) -> None:
@@ -177,12 +182,12 @@ class Trainer:
         check_resume_config(ckpt["config"], self.plain_cfg, last)
         return ckpt
 
-    def _load_model_state(self, ckpt: dict[str, Any], path: str) -> None:
-        try:
-            self.model.load_state_dict(ckpt["model"]["state"])
-        except (KeyError, RuntimeError) as err:
-            raise InputError(f"{path}: its model does not fit the configured one ({str(err).splitlines()[0]}); "
-                             f"it was {ckpt.get('model', {}).get('config', {}).get('name')!r}") from None
+    def _load_model_state(self, state: Any, where: str) -> None:
+        """Weights from a checkpoint into the configured model, checked as any model file's are
+        (:func:`~vidcap.engine.modelfolder.check_state`): the configured model may differ from the
+        checkpoint's (a new dropout, say), but must have the very tensors it holds."""
+        check_state(self.model.state_dict(), state, where, f"the configured {self.cfg.model.name} model")
+        self.model.load_state_dict(state)
 
     def _restore_training_state(self, ckpt: dict[str, Any]) -> None:
         state = ckpt["training"]
@@ -192,7 +197,7 @@ class Trainer:
             if not isinstance(state.get("weights"), dict) or not isinstance(state.get("ema_updates"), int):
                 raise InputError(f"{self.out / 'last.pt'}: train.ema is on but the checkpoint lacks the "
                                  "optimised weights or the average's update count")
-            self._load_model_state({"model": {"state": state["weights"]}}, str(self.out / "last.pt"))
+            self._load_model_state(state["weights"], f"checkpoint {self.out / 'last.pt'}: training.weights")
             self.ema.n_averaged.fill_(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -211,10 +216,12 @@ class Trainer:
                  self.cfg.train.monitor, self.best)
 
     def _payload(self, *, training: bool) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "config": self.plain_cfg, "data": self.data.state(),
-            "model": {"config": dict(self.model.config), "state": self._eval_model.state_dict()},
-            "epoch": self.epoch, "metrics": self.history[-1] if self.history else {}}
+        """The checkpoint: the trained model's part (its format is TrainedModel's), plus with ``training``
+        what resuming needs."""
+        trained = self.data.trained_model(
+            self._eval_model, frames=self.cfg.data.frames, eval=self.eval_settings, source=f"run {self.out}",
+            record={"epoch": self.epoch, "metrics": self.history[-1] if self.history else {}})
+        payload = trained.checkpoint_payload(self.plain_cfg)
         if training:
             rng = {"cpu": torch.get_rng_state(),
                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
@@ -312,11 +319,7 @@ class Trainer:
         return self.model if self.ema is None else self.ema.module
 
     def _validate(self) -> dict[str, float]:
-        ev = self.cfg.eval
-        captions = generate_captions(self._eval_model, self.data.val, self.data.vocab, beam_size=ev.beam_size,
-                                     max_len=ev.max_len, length_penalty=ev.length_penalty,
-                                     block_trigrams=ev.block_trigrams, allow_unk=ev.allow_unk,
-                                     batch_size=ev.batch_size,
+        captions = generate_captions(self._eval_model, self.data.val, self.data.vocab, **self.eval_settings.decoding(),
                                      device=self.device, ctx=self.ctx, progress=None if self.ctx.is_main else False)
         return {**validation_scores(captions, self.data.val.references or {}, self.cider),
                 "loss": self._validation_loss()}

@@ -221,12 +221,14 @@ class Runner:
 
     def _test(self, run: Run, seed: int) -> dict[str, Any]:
         from vidcap.engine.captioner import Captioner
+        from vidcap.engine.trained import TrainedModel
         from vidcap.metrics.scoring import score_results
         from vidcap.outputs import write_results
 
         folder = self.run_dir(run.name, seed)
-        captioner = Captioner.from_checkpoint(folder / "best.pt", device=self.device)
-        decoding = captioner.decoding()  # the config's eval settings, as validation used them
+        trained = TrainedModel.from_checkpoint(folder / "best.pt")
+        captioner = Captioner(trained, device=self.device)
+        decoding = trained.eval.decoding()  # the model's eval settings: the config's, as validation used them
         beam = decoding["beam_size"]
         results = captioner.caption_split(self.annotations, split=self.plan.split, features=self.store(run.features),
                                           allow_missing=self.allow_missing)
