@@ -14,10 +14,11 @@ Example:
     >>> captioner.caption(["clip.mp4"])                                     # doctest: +SKIP
     ['a man is playing a guitar']
 
-Decoding settings (beam size, length penalty, longest caption, ...) are the checkpoint's ``eval``
-section, the ones its validation used, unless a call overrides the beam size: :meth:`Captioner.decoding`
-is the one place that resolves them, for ``vidcap caption``, ``eval``, ``serve``, this API and the
-reproduction alike.
+Decoding settings (beam size, length penalty, longest caption, ...) are the model's
+:class:`~vidcap.engine.trained.EvalSettings`, the ones its validation used, unless a call overrides the
+beam size (:meth:`Captioner.decoding`), for ``vidcap caption``, ``eval``, ``serve``, this API and the
+reproduction alike. What a model is, and how it is loaded and saved, is
+:class:`~vidcap.engine.trained.TrainedModel`; a Captioner adds backbones and a device.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from vidcap.data import Annotations, EvalDataset, collate, frame_indices, select
 from vidcap.device import resolve_device
 from vidcap.engine.attention import WordAttention, frame_attention
 from vidcap.engine.generate import generate_captions
+from vidcap.engine.hub import is_hub_id
 from vidcap.engine.trained import TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
@@ -102,7 +104,7 @@ class Captioner:
             >>> Captioner.from_checkpoint("best.pt", weights={"resnet152": "r152.pth",
             ...                                               "yolov8x": "yolov8x.pt"})       # doctest: +SKIP
         """
-        if str(path).startswith("hf:") or Path(path).is_dir():
+        if is_hub_id(path) or Path(path).is_dir():
             raise UsageError(f"{path}: a model folder or Hub model, not a checkpoint; load it with "
                              "Captioner.from_pretrained")
         return cls(TrainedModel.from_checkpoint(path), device=device, weights=weights)
