@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vidcap.engine.attention import has_frame_attention
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.hub import is_hub_id
 from vidcap.errors import UsageError, VidcapError
@@ -163,7 +162,7 @@ def build_page(captioner: Captioner, work_dir: str | os.PathLike[str], *, beam_s
     """The Gradio Blocks of the page; results go to fresh folders under ``work_dir``. The page names the
     model ``model_name`` (not the server's paths)."""
     gr = _gradio()
-    attends = has_frame_attention(captioner.model)
+    attends = captioner.model.attends_to_frames()
 
     def run(video: str | None, segmenting: str, seconds: float, attention: bool,
             progress: Any = gr.Progress()) -> tuple[Any, ...]:

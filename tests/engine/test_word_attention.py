@@ -10,11 +10,11 @@ from PIL import Image
 from trainkit import BOTTLE, tiny_model
 from vidcap.cli import main
 from vidcap.data import BOS
-from vidcap.engine.attention import FRAME_ATTENTION, frame_attention, has_frame_attention
+from vidcap.engine.attention import frame_attention, require_frame_attention
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.errors import UsageError
-from vidcap.models import get_model, list_models
+from vidcap.models import frame_attention_models, get_model, list_models, model_options
 
 MASK = torch.tensor([[True, False, True, True, False, True]])  # two padded frames inside the clip
 
@@ -67,13 +67,61 @@ def test_topdown_keeps_frames_in_place():
     np.testing.assert_allclose(got[0], first[0].numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_models_without_frame_attention_say_so():
-    assert set(FRAME_ATTENTION) <= set(list_models())
-    for name in ("mp-lstm", "s2vt"):
-        model = get_model(name, vocab_size=12, input_dims={"frame": 8}, hidden_size=16, embed_size=8).eval()
-        assert not has_frame_attention(model)
-        with pytest.raises(UsageError, match=f"model {name} has no attention over frames"):
-            frame_attention(model, *_inputs(), [5])
+def _tiny(name: str, dims: dict):
+    sizes = {"hidden_size": 16, "embed_size": 8, "attention_size": 6, "dropout": 0.0}
+    return get_model(name, vocab_size=12, input_dims=dims,
+                     **{k: v for k, v in sizes.items() if k in model_options(name)}).eval()
+
+
+@pytest.mark.parametrize("objects", [False, True], ids=["frames", "frames+objects"])
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_shows_what_each_word_looked_at_or_refuses(name, objects):
+    """Each model puts its weights at the frames itself (SA-LSTM's memory holds the valid frames first,
+    Up-Down's keeps them in place): with invalid frames inside the clip, each word's weights sum to 1 over
+    the valid frames, are 0 at the invalid ones, and each valid frame keeps its weight wherever the padding
+    sits (the same valid frames, padded at the end instead, give the same weights)."""
+    dims = {"frame": 8, **({"objects": (3, 5)} if objects else {})}
+    model = _tiny(name, dims)
+    feats, masks = _inputs(objects)
+    words = [5, 7, 4]
+    if not model.attends_to_frames():
+        assert model.frame_attention() is None and name not in frame_attention_models()
+        with pytest.raises(UsageError) as err:
+            frame_attention(model, feats, masks, words)
+        assert str(err.value) == (f"model {name} has no attention over frames, so there is no per-word attention "
+                                  f"to show (models that have: {', '.join(frame_attention_models())})")
+        return
+    assert name in frame_attention_models()
+    got = frame_attention(model, feats, masks, words)
+    valid = MASK[0].numpy()
+    assert got.shape == (3, 6) and (got[:, ~valid] == 0).all() and (got[:, valid] > 0).all()
+    np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-5)
+    # The same clip with its two invalid frames moved to the end: the weights move with the frames.
+    order = torch.tensor([0, 2, 3, 5, 1, 4])
+    moved = frame_attention(model, {n: f[:, order] for n, f in feats.items()},
+                            {n: m[:, order] for n, m in masks.items()}, words)
+    np.testing.assert_allclose(moved[:, :4], got[:, valid], rtol=1e-5, atol=1e-7)
+    assert (moved[:, 4:] == 0).all()
+
+
+def test_each_model_agrees_with_its_class_and_the_refusal_names_the_option():
+    """frame_attention_models asks the registered classes; each instance agrees with its class."""
+    for name in list_models():
+        model = _tiny(name, {"frame": 8})
+        assert model.attends_to_frames() == (name in frame_attention_models())
+        assert (model.frame_attention() is not None) == model.attends_to_frames()
+    model = _tiny("s2vt", {"frame": 8})
+    with pytest.raises(UsageError, match=r"^--attention: model s2vt has no attention over frames"):
+        require_frame_attention(model, "--attention: ")
+
+
+def test_no_words_no_rows_and_one_video_at_a_time():
+    model = _tiny("sa-lstm", {"frame": 8})
+    feats, masks = _inputs()
+    assert frame_attention(model, feats, masks, []).shape == (0, 6)
+    two = {n: f.repeat(2, *[1] * (f.dim() - 1)) for n, f in feats.items()}
+    with pytest.raises(UsageError, match="one video at a time, got a batch of 2"):
+        frame_attention(model, two, {n: m.repeat(2, 1) for n, m in masks.items()}, [5])
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,8 @@ def _add_caption(p: argparse.ArgumentParser) -> None:
                                                                 "(one video only)")
     p.add_argument("--attention", action="store_true",
                    help="on the preview (--preview, or png in --output-format): add a strip showing which frames "
-                        "each word attended to (attention decoders: sa-lstm, topdown)")
+                        "each word attended to (models whose decoder attends over the frames; another model is "
+                        "refused with the list of those that do)")
 
 
 def segment_option(value: str | None, min_seconds: float | None = None,
@@ -122,11 +123,9 @@ def _run_caption(args: argparse.Namespace) -> int:
     captioner = Captioner.from_pretrained(model_source(args.model), device=args.device,
                                           weights=weights_values(args.weights))
     if args.attention:
-        from vidcap.engine.attention import FRAME_ATTENTION, has_frame_attention
+        from vidcap.engine.attention import require_frame_attention
 
-        if not has_frame_attention(captioner.model):
-            raise UsageError(f"--attention: model {captioner.model.config['name']} has no attention over frames "
-                             f"(models that have: {', '.join(FRAME_ATTENTION)})")
+        require_frame_attention(captioner.model, "--attention: ")
     results, failed = [], []
     bar = progress.bar(total=len(args.videos), desc="caption", unit="video")
     for path in args.videos:

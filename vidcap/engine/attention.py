@@ -1,14 +1,12 @@
 """What an attention decoder looked at: the frame-attention weights behind each word of a caption.
 
 The caption is fed back through the model's own ``step`` (as decoding ran it, from BOS, one word at a
-time); the weights come from the model's frame attention module (an
-:class:`~vidcap.models.attention.AdditiveAttention` over the frame memory), read with a forward hook,
-so the models need no extra output. The weights of step t are those the decoder computed before
-writing word t+1: the frames that drove that word.
-
-:data:`FRAME_ATTENTION` says, per model name, which module attends over the frames and how its memory
-is laid out: SA-LSTM's memory holds the valid frames moved to the front in order (``left_align``), so
-position i is the i-th valid frame; Up-Down's keeps every frame at its place. Models without frame
+time); the weights come from the module the model names as its frame attention
+(:meth:`~vidcap.models.base.CaptionModel.frame_attention`), read with a forward hook, so the models need
+no extra output. The weights of step t are those the decoder computed before writing word t+1: the
+frames that drove that word. The model itself puts them at the frames
+(:meth:`~vidcap.models.base.CaptionModel.frame_weights`: SA-LSTM's memory holds the valid frames first,
+Up-Down's every frame at its place), so nothing here depends on which model it is. Models without frame
 attention (``mp-lstm``, ``s2vt``) have nothing to show; asking for it is a UsageError.
 
 Example:
@@ -18,13 +16,14 @@ Example:
     >>> w = frame_attention(m, feats, masks, [4, 5, 6])
     >>> w.shape, w[:, 2].tolist(), [round(float(s), 5) for s in w.sum(1)]
     ((3, 5), [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
-    >>> sorted(FRAME_ATTENTION)
-    ['sa-lstm', 'topdown']
+    >>> frame_attention(get_model("s2vt", vocab_size=9, input_dims={"frame": 4}), feats, masks, [4])
+    Traceback (most recent call last):
+    ...
+    vidcap.errors.UsageError: model s2vt has no attention over frames, so there is no per-word attention to show (models that have: sa-lstm, topdown)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -32,25 +31,10 @@ from torch import Tensor
 
 from vidcap.data import BOS
 from vidcap.errors import UsageError
-from vidcap.models import CaptionModel
+from vidcap.models import CaptionModel, frame_attention_models
 from vidcap.models.attention import AdditiveAttention
 
-__all__ = ["FRAME_ATTENTION", "FrameAttention", "WordAttention", "frame_attention", "has_frame_attention"]
-
-
-@dataclass(frozen=True)
-class FrameAttention:
-    """Where a model attends over frames: ``module(model)`` is the attention over the frame memory;
-    ``left_aligned``: the memory holds the valid frames first (else every frame at its own place)."""
-
-    module: Callable[[CaptionModel], AdditiveAttention]
-    left_aligned: bool
-
-
-FRAME_ATTENTION: dict[str, FrameAttention] = {
-    "sa-lstm": FrameAttention(lambda m: m.frame_att, left_aligned=True),
-    "topdown": FrameAttention(lambda m: m.attention[0], left_aligned=False),  # memory 0 is the frames
-}
+__all__ = ["WordAttention", "frame_attention", "require_frame_attention"]
 
 
 class WordAttention(NamedTuple):
@@ -62,13 +46,23 @@ class WordAttention(NamedTuple):
     positions: np.ndarray
 
 
-def has_frame_attention(model: CaptionModel) -> bool:
-    """Whether ``model`` attends over frames (and so can show what each word looked at)."""
-    return _name(model) in FRAME_ATTENTION
+def require_frame_attention(model: CaptionModel, context: str = "") -> AdditiveAttention:
+    """``model``'s frame attention module, or a UsageError (prefixed with ``context``, e.g. the option that
+    asked) naming the registered models that have one.
 
-
-def _name(model: CaptionModel) -> str:
-    return getattr(model, "config", {}).get("name", type(model).__name__)
+    Example:
+        >>> from vidcap.models import get_model
+        >>> require_frame_attention(get_model("mp-lstm", vocab_size=9, input_dims={"frame": 4}), "--attention: ")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: --attention: model mp-lstm has no attention over frames, so there is no per-word attention to show (models that have: sa-lstm, topdown)
+    """
+    module = model.frame_attention()
+    if module is None:
+        name = getattr(model, "config", {}).get("name", type(model).__name__)
+        raise UsageError(f"{context}model {name} has no attention over frames, so there is no per-word attention "
+                         f"to show (models that have: {', '.join(frame_attention_models())})")
+    return module
 
 
 @torch.no_grad()
@@ -76,29 +70,23 @@ def frame_attention(model: CaptionModel, feats: Mapping[str, Tensor], masks: Map
                     words: Sequence[int]) -> np.ndarray:
     """(len(words), T) frame-attention weights of one video (batch of 1) while the model writes ``words``
     (token ids without BOS/EOS); each row sums to 1 over the valid frames, 0 at invalid ones."""
-    if not has_frame_attention(model):
-        raise UsageError(f"model {_name(model)} has no attention over frames, so there is no per-word attention "
-                         f"to show (models that have: {', '.join(FRAME_ATTENTION)})")
-    where = FRAME_ATTENTION[_name(model)]
-    valid = torch.stack([masks[n].bool() for n in model.streams.frames]).all(0)[0]  # as frame_sequence's mask
-    if not words:
-        return np.zeros((0, valid.numel()), dtype=np.float32)
+    attention = require_frame_attention(model)
     seen: list[Tensor] = []
-    handle = where.module(model).register_forward_hook(lambda module, args, out: seen.append(out[1].detach()))
+    handle = attention.register_forward_hook(lambda module, args, out: seen.append(out[1].detach()))
     try:
-        enc = model.encode(feats, masks)
+        enc = model.encode(feats, masks)  # checks the streams before frame_mask reads them
+        valid = model.frame_mask(masks)
+        if valid.size(0) != 1:
+            raise UsageError(f"frame_attention reads one video at a time, got a batch of {valid.size(0)}")
         state = model.init_state(enc)
-        for token in [BOS, *words[:-1]]:
+        for token in [BOS, *words][:len(words)]:  # the input before each word
             _, state = model.step(torch.tensor([token], device=valid.device), state, enc)
     finally:
         handle.remove()
     if len(seen) != len(words):
         raise RuntimeError(f"expected one frame attention per word, the model ran it {len(seen)} times "
                            f"for {len(words)} words")
-    weights = torch.cat(seen).float().cpu().numpy()
-    if not where.left_aligned:
-        return weights
-    positions = np.flatnonzero(valid.cpu().numpy())
-    out = np.zeros((len(words), valid.numel()), dtype=np.float32)
-    out[:, positions] = weights[:, :len(positions)]
-    return out
+    if not words:
+        return np.zeros((0, valid.size(1)), dtype=np.float32)
+    # One row per word, all of the same video: the rows are mapped as a batch of that video's mask.
+    return model.frame_weights(torch.cat(seen), valid.expand(len(words), -1)).float().cpu().numpy()

@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch  # noqa: F401  (the examples above use it)
 
@@ -37,7 +37,7 @@ from vidcap.models.sa_lstm import SALSTM
 from vidcap.models.topdown import TopDown
 from vidcap.registry import Registry
 
-MODELS: Registry[Callable[..., CaptionModel]] = Registry("model")
+MODELS: Registry[type[CaptionModel]] = Registry("model")
 MODELS.register("mp-lstm")(MPLSTM)
 MODELS.register("s2vt")(S2VT)
 MODELS.register("sa-lstm")(SALSTM)
@@ -89,5 +89,16 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
+def frame_attention_models() -> list[str]:
+    """The registered models whose decoder attends over the frames (each class says so:
+    :meth:`CaptionModel.attends_to_frames`), sorted.
+
+    Example:
+        >>> frame_attention_models()
+        ['sa-lstm', 'topdown']
+    """
+    return [name for name in MODELS.names() if MODELS.get(name).attends_to_frames()]
+
+
 __all__ = ["CELLS", "CaptionModel", "Decoded", "MODELS", "Streams", "beam_search", "excluded_tokens",
-           "get_model", "greedy", "list_models", "model_options", "sample"]
+           "frame_attention_models", "get_model", "greedy", "list_models", "model_options", "sample"]

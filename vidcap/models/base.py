@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import ClassVar, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from vidcap.data.vocab import BOS, EOS, PAD, UNK
 from vidcap.errors import InputError, UsageError
+from vidcap.models.attention import AdditiveAttention
 from vidcap.models.rnn import Recurrent, cell_spec
 
 Feats = Mapping[str, Tensor]
@@ -148,9 +149,26 @@ def left_align(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     if bool((lengths == 0).any()):
         rows = (lengths == 0).nonzero().flatten().tolist()
         raise InputError(f"videos at batch positions {rows} have no valid frame (their masks are all False)")
-    order = (~mask).to(torch.uint8).sort(dim=1, stable=True).indices
+    order = _valid_first(mask)
     aligned = x.gather(1, order.unsqueeze(-1).expand_as(x))
     return aligned, torch.arange(x.size(1), device=x.device) < lengths.unsqueeze(1), lengths
+
+
+def _valid_first(mask: Tensor) -> Tensor:
+    """(B, T) step indices, the valid ones first, each group in its order: :func:`left_align`'s gather order."""
+    return (~mask).to(torch.uint8).sort(dim=1, stable=True).indices
+
+
+def unalign(values: Tensor, mask: Tensor) -> Tensor:
+    """Per-step values (B, T) of a :func:`left_align`-ed sequence put back at their steps of ``mask``
+    (B, T); the steps ``mask`` marks invalid get 0.
+
+    Example:
+        >>> unalign(torch.tensor([[0.5, 0.25, 0.25, 0.0]]), torch.tensor([[True, False, True, True]]))
+        tensor([[0.5000, 0.0000, 0.2500, 0.2500]])
+    """
+    prefix = torch.arange(mask.size(1), device=mask.device) < mask.sum(1, keepdim=True)  # the aligned valid steps
+    return torch.zeros_like(values).scatter(1, _valid_first(mask), values.masked_fill(~prefix, 0))
 
 
 def frame_sequence(feats: dict[str, Tensor], masks: dict[str, Tensor], frames: Sequence[str],
@@ -170,9 +188,13 @@ def frame_sequence(feats: dict[str, Tensor], masks: dict[str, Tensor], frames: S
     for n in objects:  # (B, T, K, D) → (B, T, D), averaged over each frame's valid detections
         m = masks[n].to(feats[n].dtype)
         parts.append(torch.einsum("btk,btkd->btd", m, feats[n]) / m.sum(2, keepdim=True).clamp(min=1.0))
-    mask = torch.stack([masks[n] for n in frames]).all(0) if frames else masks[objects[0]].new_ones(
-        feats[objects[0]].shape[:2])
+    mask = joint_mask(masks, frames) if frames else masks[objects[0]].new_ones(feats[objects[0]].shape[:2])
     return torch.cat(parts, dim=-1), mask
+
+
+def joint_mask(masks: Mapping[str, Tensor], names: Sequence[str]) -> Tensor:
+    """True where every stream in ``names`` is valid (:func:`frame_sequence`'s mask of frame-like streams)."""
+    return torch.stack([masks[n].bool() for n in names]).all(0)
 
 
 class CaptionModel(nn.Module, metaclass=ABCMeta):
@@ -209,6 +231,49 @@ class CaptionModel(nn.Module, metaclass=ABCMeta):
 
     def check_inputs(self, feats: Feats, masks: Masks) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         return self.streams.check(feats, masks, self.out.weight.dtype)
+
+    # ------------------------------------------------------------------ frame attention (what each word looked at)
+    #: Where the decoder attends over the frames at every step: the submodule's ``get_submodule`` path (an
+    #: :class:`~vidcap.models.attention.AdditiveAttention`; :meth:`frame_weights` puts its weights at the
+    #: frames). None: the model has no attention over frames. A class attribute, so that the models that have
+    #: one can be listed without building any (``vidcap.models.frame_attention_models``).
+    frame_attention_path: ClassVar[str | None] = None
+
+    @classmethod
+    def attends_to_frames(cls) -> bool:
+        """Whether the decoder attends over the frames, and so can show what each word looked at."""
+        return cls.frame_attention_path is not None
+
+    def frame_attention(self) -> AdditiveAttention | None:
+        """The module that attends over the frames, run once per decoding step (its forward returns
+        ``(context, weights (B, N))``); None when the model has none.
+
+        Example:
+            >>> from vidcap.models import get_model
+            >>> m = get_model("topdown", vocab_size=9, input_dims={"frame": 4}, hidden_size=8, embed_size=4)
+            >>> m.attends_to_frames(), type(m.frame_attention()).__name__
+            (True, 'AdditiveAttention')
+            >>> get_model("s2vt", vocab_size=9, input_dims={"frame": 4}).frame_attention() is None
+            True
+        """
+        return None if self.frame_attention_path is None else self.get_submodule(self.frame_attention_path)
+
+    def frame_mask(self, masks: Masks) -> Tensor:
+        """(B, T): the frames the model reads, True where every one of its frame-like streams is valid."""
+        return joint_mask(masks, list(self.streams.frames))
+
+    def frame_weights(self, weights: Tensor, mask: Tensor) -> Tensor:
+        """One step's weights (B, N) of :meth:`frame_attention` → (B, T) weights at the frames of ``mask``
+        (:meth:`frame_mask`), 0 at invalid frames. Here the memory holds every frame at its own place
+        (N = T), as Up-Down's does; a model whose memory orders the frames otherwise overrides this.
+
+        Example:
+            >>> from vidcap.models import get_model
+            >>> m = get_model("topdown", vocab_size=9, input_dims={"frame": 4}, hidden_size=8, embed_size=4)
+            >>> m.frame_weights(torch.tensor([[0.75, 0.0, 0.25]]), torch.tensor([[True, False, True]])).tolist()
+            [[0.75, 0.0, 0.25]]
+        """
+        return weights
 
     # ------------------------------------------------------------------ implemented by each model
     @abstractmethod

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from vidcap.errors import UsageError
 from vidcap.models.attention import AdditiveAttention
 from vidcap.models.base import (CaptionModel, Feats, Masks, State, frame_sequence, left_align, masked_mean,
-                                positive_int)
+                                positive_int, unalign)
 from vidcap.registry import UnknownNameError
 
 
@@ -90,6 +90,8 @@ def _choose(option: str, value: object, table: Mapping[str, object]) -> str:
 class SALSTM(CaptionModel):
     """Temporal-attention decoder over the frames (and objects when given); see the module docstring."""
 
+    frame_attention_path = "frame_att"
+
     def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int = 300,
                  hidden_size: int = 512, layers: int = 1, dropout: float = 0.5, cell: str = "lstm",
                  attention_size: int = 256, encoder: str = "lstm", init_state: str = "mean"):
@@ -133,6 +135,18 @@ class SALSTM(CaptionModel):
 
     def init_state(self, enc: State) -> State:
         return INIT_STATES[self.init_kind][1](self, enc)
+
+    def frame_weights(self, weights: Tensor, mask: Tensor) -> Tensor:
+        """The frame memory holds the valid frames first, in order (``left_align``): memory position i is
+        the i-th valid frame of ``mask``, so each weight goes back to that frame.
+
+        Example:
+            >>> from vidcap.models import get_model
+            >>> m = get_model("sa-lstm", vocab_size=9, input_dims={"frame": 4}, hidden_size=8, embed_size=4)
+            >>> m.frame_weights(torch.tensor([[0.75, 0.25, 0.0]]), torch.tensor([[True, False, True]])).tolist()
+            [[0.75, 0.0, 0.25]]
+        """
+        return unalign(weights, mask)
 
     def decode(self, tokens: Tensor, state: State, enc: State) -> tuple[Tensor, State]:
         words = self.drop(self.embed(tokens))

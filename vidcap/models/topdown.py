@@ -49,6 +49,8 @@ from vidcap.models.base import (
 class TopDown(CaptionModel):
     """Attention LSTM + language LSTM over frames (and objects when given); see the module docstring."""
 
+    frame_attention_path = "attention.0"  # memory 0 is the frames, every frame at its own place
+
     def __init__(self, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]], embed_size: int = 300,
                  hidden_size: int = 512, attention_size: int = 256, dropout: float = 0.5):
         super().__init__(vocab_size=vocab_size, input_dims=input_dims, embed_size=embed_size,
