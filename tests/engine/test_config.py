@@ -1,6 +1,8 @@
 """Training configuration (vidcap/engine/config.py, schema.py), `vidcap config show` and the shipped configs/*.yaml."""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import re
 import subprocess
@@ -25,10 +27,19 @@ from vidcap.engine.config import (
     load_config,
     parse_override,
 )
-from vidcap.engine.schema import section_docs, specs
+from vidcap.engine.schema import (
+    MODEL_OPTIONS,
+    ModelConfig,
+    model_section,
+    section_docs,
+    specs,
+)
 from vidcap.engine.setup import build_model, model_kwargs
 from vidcap.errors import InputError, UsageError
-from vidcap.models import MODELS, get_model, list_models, model_options
+from vidcap.models import MODELS, all_options, get_model, list_models, model_options
+from vidcap.models.mp_lstm import MPLSTM
+from vidcap.models.sa_lstm import SALSTM
+from vidcap.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -60,11 +71,45 @@ def test_every_default_passes_its_own_check():
 
 def test_model_keys_are_the_constructors_parameters():
     taken = {option for name in list_models() for option in model_options(name)}
-    assert {k.removeprefix("model.") for k in MODEL_KEYS} == taken
-    for name in list_models():  # the schema's defaults are the constructors' defaults
-        for option, default in model_options(name).items():
-            assert specs()[f"model.{option}"].default == default, (name, option)
+    assert {k.removeprefix("model.") for k in MODEL_KEYS} == taken == set(MODEL_OPTIONS)
     assert specs()["model.name"].choice_list() == list_models()
+
+
+def _models(**extra) -> Registry:
+    """The registered models, plus or instead of (same name) the builders in ``extra``."""
+    models = Registry("model")
+    for name, builder in {**{n: MODELS.get(n) for n in list_models()}, **extra}.items():
+        models.register(name)(builder)
+    return models
+
+
+def test_model_defaults_and_types_are_read_from_the_constructors():
+    # The schema writes no model default: change one in a constructor and the model section changes with it.
+    relu = model_section(_models(**{"mp-lstm": functools.partial(MPLSTM, embed_activation="relu")}))
+    fields = {f.name: f for f in dataclasses.fields(relu)}
+    assert fields["embed_activation"].default == "relu" and specs()["model.embed_activation"].default == "none"
+    assert {f.name: f.type for f in dataclasses.fields(ModelConfig)} == {
+        "name": str, **{k: p.annotation for k, p in all_options().items()}}
+    assert fields["hidden_size"].type is int and fields["dropout"].type is float and fields["cell"].type is str
+
+
+def test_two_constructors_with_different_defaults_for_one_option_are_refused():
+    wide = functools.partial(SALSTM, hidden_size=1024)  # sa-lstm's defaults, but a wider state
+    with pytest.raises(TypeError, match=r"models mp-lstm and wide disagree on option hidden_size: "
+                                        r"int = 512 and int = 1024"):
+        model_section(_models(wide=wide))
+
+    def textual(*, vocab_size: int, input_dims: dict, dropout: str = "0.5"):  # same value, other type
+        raise AssertionError("never built")
+    with pytest.raises(TypeError, match=r"disagree on option dropout: float = 0.5 and str = '0.5'"):
+        all_options(_models(textual=textual))
+
+
+def test_a_model_option_without_a_meaning_in_the_schema_is_refused():
+    def wider(*, vocab_size: int, input_dims: dict, width: int = 3):
+        raise AssertionError("never built")
+    with pytest.raises(TypeError, match=r"model option\(s\) width have no entry in MODEL_OPTIONS"):
+        model_section(_models(wider=wider))
 
 
 def _just_outside(spec) -> list:

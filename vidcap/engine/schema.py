@@ -7,8 +7,11 @@ comes from the annotation (``int``, ``float``, ``bool``, ``str``, ``Optional[...
 takes null, ``List[str]``), its allowed values from ``choices`` and a range from ``ge``/``gt``/``le``/``lt``.
 
 The ``model`` section holds the options of every registered model under the names of their
-constructors' parameters (``model.attention_size`` is ``SALSTM(attention_size=...)``); a config may set
-only the options the chosen ``model.name`` takes (anything else is a usage error naming the key).
+constructors' parameters (``model.attention_size`` is ``SALSTM(attention_size=...)``), with the
+constructors' defaults and types (:func:`model_section`); a config may set only the options the chosen
+``model.name`` takes (anything else is a usage error naming the key). Other defaults that code also
+needs are read from that code too (the SCST keys from :class:`~vidcap.engine.scst.SelfCritical`'s
+signature, caption lengths from :data:`vidcap.data.vocab.MAX_LEN`), so each is written once.
 
 Example:
     >>> spec = specs()["model.dropout"]
@@ -28,7 +31,8 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
 from vidcap.errors import UsageError
-from vidcap.registry import closest
+from vidcap.models import MODELS, all_options
+from vidcap.registry import Registry, closest
 
 __all__ = ["Bounds", "Config", "KeySpec", "option", "section", "section_docs", "specs"]
 
@@ -198,23 +202,58 @@ class DataConfig:
                             choices=SPLITS)
 
 
-@dataclass
-class ModelConfig:
-    # Every key but name is a constructor parameter of one or more models (vidcap.models), same name.
-    name: str = option("sa-lstm", "decoder from the model registry (`vidcap list models`)", choices=_model_names)
-    cell: str = option("lstm", "recurrent cell", choices=_cell_names)
-    hidden_size: int = option(512, "recurrent state size", ge=1)
-    embed_size: int = option(300, "word embedding size (and the size features are projected to)", ge=1)
-    layers: int = option(1, "stacked recurrent layers", ge=1)
-    dropout: float = option(0.5, "dropout on embeddings, features and decoder outputs (0 = none)", ge=0, lt=1)
-    attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
-    embed_activation: str = option("none", "after the word and video embeddings (mp-lstm): none (linear, as "
-                                   "Venugopalan et al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
-                                   choices=_embed_activations)
-    encoder: str = option("lstm", "what the attention reads: none = the projected frame features (the SA-LSTM "
-                          "paper), lstm = a recurrent encoder's outputs over them", choices=_sa_lstm_encoders)
-    init_state: str = option("mean", "decoder state before the first word: zero (the SA-LSTM paper) or mean "
-                             "(tanh projection of the mean frame memory)", choices=_sa_lstm_init_states)
+# The model section holds every option of every registered model under its constructor parameter's name. Its
+# default and type are read from the constructors (vidcap.models.all_options): a model's defaults are written once,
+# in its signature. What a signature cannot say is written here: the meaning, the range and the allowed values.
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "cell": {"doc": "recurrent cell", "choices": _cell_names},
+    "hidden_size": {"doc": "recurrent state size", "ge": 1},
+    "embed_size": {"doc": "word embedding size (and the size features are projected to)", "ge": 1},
+    "layers": {"doc": "stacked recurrent layers", "ge": 1},
+    "dropout": {"doc": "dropout on embeddings, features and decoder outputs (0 = none)", "ge": 0, "lt": 1},
+    "attention_size": {"doc": "hidden size of the additive (soft) attention", "ge": 1},
+    "embed_activation": {"doc": "after the word and video embeddings (mp-lstm): none (linear, as Venugopalan et "
+                                "al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
+                         "choices": _embed_activations},
+    "encoder": {"doc": "what the attention reads: none = the projected frame features (the SA-LSTM paper), lstm = "
+                       "a recurrent encoder's outputs over them", "choices": _sa_lstm_encoders},
+    "init_state": {"doc": "decoder state before the first word: zero (the SA-LSTM paper) or mean (tanh projection "
+                          "of the mean frame memory)", "choices": _sa_lstm_init_states},
+}
+
+
+def model_section(models: Registry | None = None) -> type:
+    """The ``model`` section's dataclass: ``name``, then each option of the models in ``models`` (a registry;
+    None: :data:`vidcap.models.MODELS`) with its constructor's default and type and the meaning, range and
+    choices of :data:`MODEL_OPTIONS`. An option without an entry there, or an entry no model takes, is a
+    ``TypeError``; so is an option two models give different defaults (see :func:`vidcap.models.all_options`).
+
+    Example:
+        >>> from vidcap.models.sa_lstm import SALSTM
+        >>> from vidcap.registry import Registry
+        >>> only = Registry("model")
+        >>> _ = only.register("sa-lstm")(SALSTM)
+        >>> [f.name for f in dataclasses.fields(model_section(only))][:3]
+        ['name', 'cell', 'hidden_size']
+        >>> model_section(only)().hidden_size
+        512
+    """
+    params = all_options(MODELS if models is None else models)
+    undescribed = [option for option in params if option not in MODEL_OPTIONS]
+    if undescribed:
+        raise TypeError(f"model option(s) {', '.join(undescribed)} have no entry in MODEL_OPTIONS "
+                        f"(vidcap/engine/schema.py): add each one's meaning and range there")
+    if models is None and params.keys() != MODEL_OPTIONS.keys():
+        raise TypeError(f"MODEL_OPTIONS describes {', '.join(MODEL_OPTIONS.keys() - params.keys())}, which no "
+                        f"registered model takes: remove it")
+    fields = [("name", str, option("sa-lstm", "decoder from the model registry (`vidcap list models`)",
+                                   choices=_model_names))]
+    fields += [(key, params[key].annotation, option(params[key].default, **about))
+               for key, about in MODEL_OPTIONS.items() if key in params]
+    return dataclasses.make_dataclass("ModelConfig", fields)
+
+
+ModelConfig = model_section()
 
 
 @dataclass
