@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import inspect
 import re
 import subprocess
@@ -15,6 +16,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.cli import main
+from vidcap.data import CaptionDataset, vocab
+from vidcap.engine import schema
 from vidcap.engine.config import (
     BASE_KEY,
     MAX_BASE_DEPTH,
@@ -27,6 +30,7 @@ from vidcap.engine.config import (
     load_config,
     parse_override,
 )
+from vidcap.engine.optim import lr_factor
 from vidcap.engine.schema import (
     MODEL_OPTIONS,
     ModelConfig,
@@ -34,9 +38,10 @@ from vidcap.engine.schema import (
     section_docs,
     specs,
 )
+from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import build_model, model_kwargs
 from vidcap.errors import InputError, UsageError
-from vidcap.models import MODELS, all_options, get_model, list_models, model_options
+from vidcap.models import MODELS, all_options, get_model, greedy, list_models, model_options, sample
 from vidcap.models.mp_lstm import MPLSTM
 from vidcap.models.sa_lstm import SALSTM
 from vidcap.registry import Registry
@@ -62,6 +67,57 @@ def test_the_schema_has_every_required_key_documented():
     nulls = {k for k in keys() if OmegaConf.select(OmegaConf.create(defaults()), k) is None}
     assert nulls == {k for k, spec in specs().items() if spec.nullable} == {"data.frames", "data.max_vocab",
                                                                               "train.init"}
+
+
+def _schema_again(monkeypatch: pytest.MonkeyPatch):
+    """vidcap/engine/schema.py executed anew, as a separate module, so that it reads the code's defaults now."""
+    spec = importlib.util.spec_from_file_location("vidcap_schema_again", schema.__file__)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses' annotations resolve in it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_defaults_that_the_code_holds_are_read_from_it_not_copied(monkeypatch):
+    # Change the defaults where the code writes them and build the schema again: every key that sets that code
+    # follows, so none of these defaults is written a second time in the schema.
+    changed = {"samples": 7, "baseline": "greedy", "temperature": 0.5, "max_len": 9, "bleu_weight": 0.25,
+               "eos_word": False}
+    assert changed.keys() == SelfCritical.__init__.__kwdefaults__.keys()
+    monkeypatch.setattr(SelfCritical.__init__, "__kwdefaults__", changed)
+    monkeypatch.setattr(lr_factor, "__kwdefaults__",
+                        {**lr_factor.__kwdefaults__, "schedule": "step", "step_epochs": 2.5, "step_gamma": 0.1})
+    monkeypatch.setattr(vocab, "MAX_LEN", 33)
+    monkeypatch.setattr(MPLSTM.__init__, "__kwdefaults__", {**MPLSTM.__init__.__kwdefaults__, "layers": 3})
+    with pytest.raises(TypeError, match="models mp-lstm and s2vt disagree on option layers: int = 3 and int = 1"):
+        _schema_again(monkeypatch)
+    monkeypatch.setattr(MPLSTM.__init__, "__kwdefaults__", {**MPLSTM.__init__.__kwdefaults__, "layers": 1,
+                                                             "embed_activation": "relu"})
+    again = _schema_again(monkeypatch).specs()
+    assert {k.removeprefix("train.scst_"): again[k].default for k in again if k.startswith("train.scst_")} == changed
+    assert [again[f"train.{k}"].default for k in ("schedule", "step_epochs", "step_gamma")] == ["step", 2.5, 0.1]
+    assert again["data.max_len"].default == again["eval.max_len"].default == 33
+    assert again["model.embed_activation"].default == "relu"
+    assert specs()["train.scst_samples"].default == 5  # the package's own schema is untouched
+
+
+def test_the_scst_keys_are_self_criticals_options():
+    params = inspect.signature(SelfCritical, eval_str=True).parameters.values()
+    options = {p.name: p.annotation for p in params if p.kind is p.KEYWORD_ONLY}
+    assert {k.removeprefix("train.scst_"): spec.kind for k, spec in specs().items()
+            if k.startswith("train.scst_")} == options
+
+
+def test_caption_lengths_default_to_one_constant():
+    # Every max_len default in the package (the schema's keys included) is vidcap.data.vocab.MAX_LEN or read from
+    # code that uses it; none writes a number of its own.
+    pattern = re.compile(r"max_len: int = (?:option\()?([\w.]+)")
+    written = [f"{path.relative_to(ROOT)}: {m.group()}" for path in sorted((ROOT / "vidcap").rglob("*.py"))
+               for m in pattern.finditer(path.read_text()) if m.group(1) not in ("MAX_LEN", "default_of")]
+    assert written == []
+    assert len([m for path in (ROOT / "vidcap").rglob("*.py") for m in pattern.finditer(path.read_text())]) >= 6
+    for code in (greedy, sample, CaptionDataset, SelfCritical):
+        assert inspect.signature(code).parameters["max_len"].default == vocab.MAX_LEN, code
 
 
 def test_every_default_passes_its_own_check():

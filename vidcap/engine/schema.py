@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import typing
 from dataclasses import dataclass, field
@@ -30,11 +31,15 @@ from functools import lru_cache
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
+from vidcap.data.vocab import MAX_LEN
+from vidcap.engine.optim import lr_factor
+from vidcap.engine.scst import SelfCritical
 from vidcap.errors import UsageError
 from vidcap.models import MODELS, all_options
 from vidcap.registry import Registry, closest
 
-__all__ = ["Bounds", "Config", "KeySpec", "option", "section", "section_docs", "specs"]
+__all__ = ["MODEL_OPTIONS", "Bounds", "Config", "KeySpec", "default_of", "model_section", "option", "section",
+           "section_docs", "specs"]
 
 Choices = Union[Sequence[str], Callable[[], Sequence[str]]]
 
@@ -89,6 +94,20 @@ def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float 
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def default_of(code: Callable[..., Any], parameter: str) -> Any:
+    """The default of ``parameter`` in the signature of ``code``, for a key that sets that parameter: the code
+    holds the one default and the schema reads it, so the two cannot drift apart.
+
+    Example:
+        >>> default_of(SelfCritical, "baseline")
+        'mean'
+    """
+    param = inspect.signature(code).parameters[parameter]
+    if param.default is param.empty:
+        raise TypeError(f"{code.__qualname__}({parameter}=...) has no default for the schema to read")
+    return param.default
 
 
 def section(cls: type, doc: str) -> Any:
@@ -182,7 +201,7 @@ class DataConfig:
     min_count: int = option(2, "words seen fewer times in the training captions become <unk>", ge=1)
     max_vocab: Optional[int] = option(None, "keep at most this many words (most frequent first); null = no limit",
                                       ge=1)
-    max_len: int = option(20, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
+    max_len: int = option(MAX_LEN, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
     references: str = option("all", "all: every (video, reference) pair each epoch; sample: one random "
                              "reference per video", choices=_reference_modes)
     normalize: bool = option(True, "standardise features with the training split's per-dimension mean and std")
@@ -275,12 +294,14 @@ class TrainConfig:
     lr: float = option(0.0002, "peak learning rate", gt=0, le=1)
     weight_decay: float = option(0.0, "weight decay", ge=0)
     warmup_steps: int = option(0, "linear learning-rate warm-up steps, then train.schedule", ge=0)
-    schedule: str = option("cosine", "learning rate after the warm-up: cosine (decays to zero at the last step), "
-                           "constant (train.lr throughout) or step (times train.step_gamma every "
-                           "train.step_epochs epochs, counted from the first step)", choices=_schedules)
-    step_epochs: float = option(1.0, "train.schedule=step: epochs between decays (a fraction is fine: Caffe's "
-                                "iteration counts)", gt=0)
-    step_gamma: float = option(0.5, "train.schedule=step: factor applied at each decay", gt=0, le=1)
+    # schedule, step_epochs and step_gamma are lr_factor's arguments, defaults included.
+    schedule: str = option(default_of(lr_factor, "schedule"), "learning rate after the warm-up: cosine (decays to "
+                           "zero at the last step), constant (train.lr throughout) or step (times train.step_gamma "
+                           "every train.step_epochs epochs, counted from the first step)", choices=_schedules)
+    step_epochs: float = option(default_of(lr_factor, "step_epochs"), "train.schedule=step: epochs between decays "
+                                "(a fraction is fine: Caffe's iteration counts)", gt=0)
+    step_gamma: float = option(default_of(lr_factor, "step_gamma"), "train.schedule=step: factor applied at each "
+                               "decay", gt=0, le=1)
     grad_clip: float = option(5.0, "gradient clipping threshold (0 = no clipping), see train.grad_clip_mode", ge=0)
     grad_clip_mode: str = option("norm", "norm: rescale the gradients so their global L2 norm is at most "
                                  "train.grad_clip (Caffe's clip_gradients); value: clamp every gradient value to "
@@ -306,22 +327,24 @@ class TrainConfig:
     log_every: int = option(50, "log the training loss every this many steps", ge=1, resumable=True)
     init: Optional[str] = option(None, "checkpoint whose model weights start the run (e.g. for SCST)")
     scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")
-    scst_samples: int = option(5, "sampled captions per video for SCST", ge=1)
-    scst_baseline: str = option("mean", "SCST reward baseline: mean (of the other samples) or greedy (the greedy "
-                                "caption)", choices=_scst_baselines)
-    scst_temperature: float = option(1.0, "sampling temperature for SCST", gt=0)
-    scst_max_len: int = option(20, "longest sampled caption for SCST (words)", ge=1)
-    scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",
-                                     ge=0, le=1)
-    scst_eos_word: bool = option(True, "SCST reward: the end-of-sentence token counts as a word (<eos>) in samples "
-                                 "and references, as in ruotianluo/self-critical.pytorch, a third-party SCST "
-                                 "codebase (captions ending on 'a' lose)")
+    # The scst_* keys are SelfCritical's keyword arguments (train.scst_<name> sets <name>), defaults included.
+    scst_samples: int = option(default_of(SelfCritical, "samples"), "sampled captions per video for SCST", ge=1)
+    scst_baseline: str = option(default_of(SelfCritical, "baseline"), "SCST reward baseline: mean (of the other "
+                                "samples) or greedy (the greedy caption)", choices=_scst_baselines)
+    scst_temperature: float = option(default_of(SelfCritical, "temperature"), "sampling temperature for SCST", gt=0)
+    scst_max_len: int = option(default_of(SelfCritical, "max_len"), "longest sampled caption for SCST (words)", ge=1)
+    scst_bleu_weight: float = option(default_of(SelfCritical, "bleu_weight"), "SCST reward = (1 - w) * CIDEr-D + "
+                                     "w * BLEU-4 (0 = CIDEr-D only)", ge=0, le=1)
+    scst_eos_word: bool = option(default_of(SelfCritical, "eos_word"), "SCST reward: the end-of-sentence token "
+                                 "counts as a word (<eos>) in samples and references, as in "
+                                 "ruotianluo/self-critical.pytorch, a third-party SCST codebase (captions ending on "
+                                 "'a' lose)")
 
 
 @dataclass
 class EvalConfig:
     beam_size: int = option(5, "beam width for validation and test captions (1 = greedy)", ge=1)
-    max_len: int = option(20, "longest generated caption (words)", ge=1)
+    max_len: int = option(MAX_LEN, "longest generated caption (words)", ge=1)
     length_penalty: float = option(0.0, "GNMT: beam score = sum log-prob / ((5 + n) / 6) ** length_penalty, "
                                    "n words + EOS (0 = raw)", ge=0)
     block_trigrams: bool = option(False, "forbid repeating a word trigram within a caption")

@@ -38,6 +38,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from torch import Tensor, nn
 
 from vidcap.data import EOS, Batch, Vocabulary
+from vidcap.data.vocab import MAX_LEN
 from vidcap.engine.generate import tokenized, tokenized_references
 from vidcap.errors import UsageError
 from vidcap.metrics import CiderD
@@ -71,7 +72,7 @@ class SelfCritical(nn.Module):
     """
 
     def __init__(self, model: CaptionModel, vocab: Vocabulary, references: Mapping[str, Sequence[str]], *,
-                 samples: int = 5, baseline: str = "mean", temperature: float = 1.0, max_len: int = 20,
+                 samples: int = 5, baseline: str = "mean", temperature: float = 1.0, max_len: int = MAX_LEN,
                  bleu_weight: float = 0.0, eos_word: bool = True):
         super().__init__()
         if baseline not in BASELINES:
