@@ -68,7 +68,8 @@ class SelfCritical(nn.Module):
     """The SCST objective; ``forward(batch)`` returns ``(loss summed over sampled tokens, number of tokens)``.
 
     ``references``: video id → raw reference captions of the training videos (tokenized here, as
-    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`).
+    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`). The keyword arguments are the
+    config's ``train.scst_<name>`` keys, whose defaults the schema reads from this signature.
     """
 
     def __init__(self, model: CaptionModel, vocab: Vocabulary, references: Mapping[str, Sequence[str]], *,
