@@ -1,6 +1,9 @@
 """Training configuration (vidcap/engine/config.py, schema.py), `vidcap config show` and the shipped configs/*.yaml."""
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib.util
 import inspect
 import re
 import subprocess
@@ -13,6 +16,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.cli import main
+from vidcap.data import CaptionDataset, vocab
+from vidcap.engine import schema
 from vidcap.engine.config import (
     BASE_KEY,
     MAX_BASE_DEPTH,
@@ -25,10 +30,21 @@ from vidcap.engine.config import (
     load_config,
     parse_override,
 )
-from vidcap.engine.schema import section_docs, specs
+from vidcap.engine.optim import lr_factor
+from vidcap.engine.schema import (
+    MODEL_OPTIONS,
+    ModelConfig,
+    model_section,
+    section_docs,
+    specs,
+)
+from vidcap.engine.scst import SelfCritical
 from vidcap.engine.setup import build_model, model_kwargs
 from vidcap.errors import InputError, UsageError
-from vidcap.models import MODELS, get_model, list_models, model_options
+from vidcap.models import MODELS, all_options, get_model, greedy, list_models, model_options, sample
+from vidcap.models.mp_lstm import MPLSTM
+from vidcap.models.sa_lstm import SALSTM
+from vidcap.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -53,6 +69,57 @@ def test_the_schema_has_every_required_key_documented():
                                                                               "train.init"}
 
 
+def _schema_again(monkeypatch: pytest.MonkeyPatch):
+    """vidcap/engine/schema.py executed anew, as a separate module, so that it reads the code's defaults now."""
+    spec = importlib.util.spec_from_file_location("vidcap_schema_again", schema.__file__)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses' annotations resolve in it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_defaults_that_the_code_holds_are_read_from_it_not_copied(monkeypatch):
+    # Change the defaults where the code writes them and build the schema again: every key that sets that code
+    # follows, so none of these defaults is written a second time in the schema.
+    changed = {"samples": 7, "baseline": "greedy", "temperature": 0.5, "max_len": 9, "bleu_weight": 0.25,
+               "eos_word": False}
+    assert changed.keys() == SelfCritical.__init__.__kwdefaults__.keys()
+    monkeypatch.setattr(SelfCritical.__init__, "__kwdefaults__", changed)
+    monkeypatch.setattr(lr_factor, "__kwdefaults__",
+                        {**lr_factor.__kwdefaults__, "schedule": "step", "step_epochs": 2.5, "step_gamma": 0.1})
+    monkeypatch.setattr(vocab, "MAX_LEN", 33)
+    monkeypatch.setattr(MPLSTM.__init__, "__kwdefaults__", {**MPLSTM.__init__.__kwdefaults__, "layers": 3})
+    with pytest.raises(TypeError, match="models mp-lstm and s2vt disagree on option layers: int = 3 and int = 1"):
+        _schema_again(monkeypatch)
+    monkeypatch.setattr(MPLSTM.__init__, "__kwdefaults__", {**MPLSTM.__init__.__kwdefaults__, "layers": 1,
+                                                             "embed_activation": "relu"})
+    again = _schema_again(monkeypatch).specs()
+    assert {k.removeprefix("train.scst_"): again[k].default for k in again if k.startswith("train.scst_")} == changed
+    assert [again[f"train.{k}"].default for k in ("schedule", "step_epochs", "step_gamma")] == ["step", 2.5, 0.1]
+    assert again["data.max_len"].default == again["eval.max_len"].default == 33
+    assert again["model.embed_activation"].default == "relu"
+    assert specs()["train.scst_samples"].default == 5  # the package's own schema is untouched
+
+
+def test_the_scst_keys_are_self_criticals_options():
+    params = inspect.signature(SelfCritical, eval_str=True).parameters.values()
+    options = {p.name: p.annotation for p in params if p.kind is p.KEYWORD_ONLY}
+    assert {k.removeprefix("train.scst_"): spec.kind for k, spec in specs().items()
+            if k.startswith("train.scst_")} == options
+
+
+def test_caption_lengths_default_to_one_constant():
+    # Every max_len default in the package (the schema's keys included) is vidcap.data.vocab.MAX_LEN or read from
+    # code that uses it; none writes a number of its own.
+    pattern = re.compile(r"max_len: int = (?:option\()?([\w.]+)")
+    written = [f"{path.relative_to(ROOT)}: {m.group()}" for path in sorted((ROOT / "vidcap").rglob("*.py"))
+               for m in pattern.finditer(path.read_text()) if m.group(1) not in ("MAX_LEN", "default_of")]
+    assert written == []
+    assert len([m for path in (ROOT / "vidcap").rglob("*.py") for m in pattern.finditer(path.read_text())]) >= 6
+    for code in (greedy, sample, CaptionDataset, SelfCritical):
+        assert inspect.signature(code).parameters["max_len"].default == vocab.MAX_LEN, code
+
+
 def test_every_default_passes_its_own_check():
     for key, spec in specs().items():
         assert spec.check(spec.default) == spec.default, key
@@ -60,11 +127,45 @@ def test_every_default_passes_its_own_check():
 
 def test_model_keys_are_the_constructors_parameters():
     taken = {option for name in list_models() for option in model_options(name)}
-    assert {k.removeprefix("model.") for k in MODEL_KEYS} == taken
-    for name in list_models():  # the schema's defaults are the constructors' defaults
-        for option, default in model_options(name).items():
-            assert specs()[f"model.{option}"].default == default, (name, option)
+    assert {k.removeprefix("model.") for k in MODEL_KEYS} == taken == set(MODEL_OPTIONS)
     assert specs()["model.name"].choice_list() == list_models()
+
+
+def _models(**extra) -> Registry:
+    """The registered models, plus or instead of (same name) the builders in ``extra``."""
+    models = Registry("model")
+    for name, builder in {**{n: MODELS.get(n) for n in list_models()}, **extra}.items():
+        models.register(name)(builder)
+    return models
+
+
+def test_model_defaults_and_types_are_read_from_the_constructors():
+    # The schema writes no model default: change one in a constructor and the model section changes with it.
+    relu = model_section(_models(**{"mp-lstm": functools.partial(MPLSTM, embed_activation="relu")}))
+    fields = {f.name: f for f in dataclasses.fields(relu)}
+    assert fields["embed_activation"].default == "relu" and specs()["model.embed_activation"].default == "none"
+    assert {f.name: f.type for f in dataclasses.fields(ModelConfig)} == {
+        "name": str, **{k: p.annotation for k, p in all_options().items()}}
+    assert fields["hidden_size"].type is int and fields["dropout"].type is float and fields["cell"].type is str
+
+
+def test_two_constructors_with_different_defaults_for_one_option_are_refused():
+    wide = functools.partial(SALSTM, hidden_size=1024)  # sa-lstm's defaults, but a wider state
+    with pytest.raises(TypeError, match=r"models mp-lstm and wide disagree on option hidden_size: "
+                                        r"int = 512 and int = 1024"):
+        model_section(_models(wide=wide))
+
+    def textual(*, vocab_size: int, input_dims: dict, dropout: str = "0.5"):  # same value, other type
+        raise AssertionError("never built")
+    with pytest.raises(TypeError, match=r"disagree on option dropout: float = 0.5 and str = '0.5'"):
+        all_options(_models(textual=textual))
+
+
+def test_a_model_option_without_a_meaning_in_the_schema_is_refused():
+    def wider(*, vocab_size: int, input_dims: dict, width: int = 3):
+        raise AssertionError("never built")
+    with pytest.raises(TypeError, match=r"model option\(s\) width have no entry in MODEL_OPTIONS"):
+        model_section(_models(wider=wider))
 
 
 def _just_outside(spec) -> list:

@@ -39,7 +39,7 @@ from vidcap.data.annotations import Annotations
 from vidcap.data.normalize import FeatureNormalizer
 from vidcap.data.streams import Stream, resolve_streams, select
 from vidcap.data.tokenize import tokenize
-from vidcap.data.vocab import Vocabulary
+from vidcap.data.vocab import MAX_LEN, Vocabulary
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.features.store import FeatureStore
 
@@ -224,7 +224,7 @@ class CaptionDataset(_FeatureDataset):
 
     def __init__(self, features: PathLike | Sequence[PathLike], annotations: Annotations, vocab: Vocabulary, *,
                  split: str | None = "train", ids: Sequence[str] | None = None, streams: Sequence[str] = ("frame",),
-                 frames: int | None = None, max_len: int = 20, normalizer: FeatureNormalizer | None = None,
+                 frames: int | None = None, max_len: int = MAX_LEN, normalizer: FeatureNormalizer | None = None,
                  allow_missing: bool = False, cache_bytes: int = 0):
         if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
             raise UsageError(f"max_len={max_len!r}: must be a positive integer")

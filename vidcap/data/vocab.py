@@ -5,7 +5,9 @@ Ids 0..3 are always ``<pad>``, ``<bos>``, ``<eos>``, ``<unk>`` (:data:`PAD`, :da
 give the same ids). Words seen fewer than ``min_count`` times map to ``<unk>``.
 
 ``max_len`` everywhere counts *words*: an encoded caption is ``BOS w1 … wn EOS`` with ``n <= max_len``
-(longer captions are cut, the EOS is kept), so its length is at most ``max_len + 2``.
+(longer captions are cut, the EOS is kept), so its length is at most ``max_len + 2``. Its default,
+:data:`MAX_LEN`, is the one for training captions, decoding and the config's ``data.max_len``,
+``eval.max_len`` and ``train.scst_max_len``.
 
 Example:
     >>> vocab = Vocabulary.build([["a", "dog", "runs"], ["a", "cat", "runs"]], min_count=2)
@@ -27,6 +29,9 @@ from vidcap.errors import InputError, UsageError
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 FORMAT = "vidcap-vocab/1"
+# The longest caption in words where no setting says otherwise: training captions are cut to it and decoding
+# stops there. One constant, because a model is trained and evaluated on captions of the same length.
+MAX_LEN = 20
 
 
 class Vocabulary:

@@ -30,7 +30,8 @@ SCHEDULES: dict[str, Callable[[float, float, float, float], float]] = {
 def lr_factor(step: int, *, warmup: int, total: int, schedule: str = "cosine", steps_per_epoch: int = 1,
               step_epochs: float = 1.0, step_gamma: float = 0.5) -> float:
     """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then ``schedule`` (cosine: decay
-    to 0 at ``total``; constant: 1; step: ``step_gamma`` per ``step_epochs`` epochs done).
+    to 0 at ``total``; constant: 1; step: ``step_gamma`` per ``step_epochs`` epochs done). The config's
+    ``train.schedule``, ``train.step_epochs`` and ``train.step_gamma`` take their defaults from this signature.
 
     Example:
         >>> [round(lr_factor(s, warmup=2, total=6), 3) for s in range(6)]

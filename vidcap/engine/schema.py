@@ -7,8 +7,11 @@ comes from the annotation (``int``, ``float``, ``bool``, ``str``, ``Optional[...
 takes null, ``List[str]``), its allowed values from ``choices`` and a range from ``ge``/``gt``/``le``/``lt``.
 
 The ``model`` section holds the options of every registered model under the names of their
-constructors' parameters (``model.attention_size`` is ``SALSTM(attention_size=...)``); a config may set
-only the options the chosen ``model.name`` takes (anything else is a usage error naming the key).
+constructors' parameters (``model.attention_size`` is ``SALSTM(attention_size=...)``), with the
+constructors' defaults and types (:func:`model_section`); a config may set only the options the chosen
+``model.name`` takes (anything else is a usage error naming the key). Other defaults that code also
+needs are read from that code too (the SCST keys from :class:`~vidcap.engine.scst.SelfCritical`'s
+signature, caption lengths from :data:`vidcap.data.vocab.MAX_LEN`), so each is written once.
 
 Example:
     >>> spec = specs()["model.dropout"]
@@ -20,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import typing
 from dataclasses import dataclass, field
@@ -27,11 +31,16 @@ from functools import lru_cache
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
+from vidcap.data.vocab import MAX_LEN
 from vidcap.engine.trained import EVAL_LIMITS, EvalSettings
+from vidcap.engine.optim import lr_factor
+from vidcap.engine.scst import SelfCritical
 from vidcap.errors import UsageError
-from vidcap.registry import closest
+from vidcap.models import MODELS, all_options
+from vidcap.registry import Registry, closest
 
-__all__ = ["Bounds", "Config", "KeySpec", "option", "section", "section_docs", "specs"]
+__all__ = ["MODEL_OPTIONS", "Bounds", "Config", "KeySpec", "default_of", "model_section", "option", "section",
+           "section_docs", "specs"]
 
 Choices = Union[Sequence[str], Callable[[], Sequence[str]]]
 
@@ -86,6 +95,20 @@ def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float 
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def default_of(code: Callable[..., Any], parameter: str) -> Any:
+    """The default of ``parameter`` in the signature of ``code``, for a key that sets that parameter: the code
+    holds the one default and the schema reads it, so the two cannot drift apart.
+
+    Example:
+        >>> default_of(SelfCritical, "baseline")
+        'mean'
+    """
+    param = inspect.signature(code).parameters[parameter]
+    if param.default is param.empty:
+        raise TypeError(f"{code.__qualname__}({parameter}=...) has no default for the schema to read")
+    return param.default
 
 
 def section(cls: type, doc: str) -> Any:
@@ -179,7 +202,7 @@ class DataConfig:
     min_count: int = option(2, "words seen fewer times in the training captions become <unk>", ge=1)
     max_vocab: Optional[int] = option(None, "keep at most this many words (most frequent first); null = no limit",
                                       ge=1)
-    max_len: int = option(20, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
+    max_len: int = option(MAX_LEN, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
     references: str = option("all", "all: every (video, reference) pair each epoch; sample: one random "
                              "reference per video", choices=_reference_modes)
     normalize: bool = option(True, "standardise features with the training split's per-dimension mean and std")
@@ -199,23 +222,58 @@ class DataConfig:
                             choices=SPLITS)
 
 
-@dataclass
-class ModelConfig:
-    # Every key but name is a constructor parameter of one or more models (vidcap.models), same name.
-    name: str = option("sa-lstm", "decoder from the model registry (`vidcap list models`)", choices=_model_names)
-    cell: str = option("lstm", "recurrent cell", choices=_cell_names)
-    hidden_size: int = option(512, "recurrent state size", ge=1)
-    embed_size: int = option(300, "word embedding size (and the size features are projected to)", ge=1)
-    layers: int = option(1, "stacked recurrent layers", ge=1)
-    dropout: float = option(0.5, "dropout on embeddings, features and decoder outputs (0 = none)", ge=0, lt=1)
-    attention_size: int = option(256, "hidden size of the additive (soft) attention", ge=1)
-    embed_activation: str = option("none", "after the word and video embeddings (mp-lstm): none (linear, as "
-                                   "Venugopalan et al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
-                                   choices=_embed_activations)
-    encoder: str = option("lstm", "what the attention reads: none = the projected frame features (the SA-LSTM "
-                          "paper), lstm = a recurrent encoder's outputs over them", choices=_sa_lstm_encoders)
-    init_state: str = option("mean", "decoder state before the first word: zero (the SA-LSTM paper) or mean "
-                             "(tanh projection of the mean frame memory)", choices=_sa_lstm_init_states)
+# The model section holds every option of every registered model under its constructor parameter's name. Its
+# default and type are read from the constructors (vidcap.models.all_options): a model's defaults are written once,
+# in its signature. What a signature cannot say is written here: the meaning, the range and the allowed values.
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "cell": {"doc": "recurrent cell", "choices": _cell_names},
+    "hidden_size": {"doc": "recurrent state size", "ge": 1},
+    "embed_size": {"doc": "word embedding size (and the size features are projected to)", "ge": 1},
+    "layers": {"doc": "stacked recurrent layers", "ge": 1},
+    "dropout": {"doc": "dropout on embeddings, features and decoder outputs (0 = none)", "ge": 0, "lt": 1},
+    "attention_size": {"doc": "hidden size of the additive (soft) attention", "ge": 1},
+    "embed_activation": {"doc": "after the word and video embeddings (mp-lstm): none (linear, as Venugopalan et "
+                                "al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
+                         "choices": _embed_activations},
+    "encoder": {"doc": "what the attention reads: none = the projected frame features (the SA-LSTM paper), lstm = "
+                       "a recurrent encoder's outputs over them", "choices": _sa_lstm_encoders},
+    "init_state": {"doc": "decoder state before the first word: zero (the SA-LSTM paper) or mean (tanh projection "
+                          "of the mean frame memory)", "choices": _sa_lstm_init_states},
+}
+
+
+def model_section(models: Registry | None = None) -> type:
+    """The ``model`` section's dataclass: ``name``, then each option of the models in ``models`` (a registry;
+    None: :data:`vidcap.models.MODELS`) with its constructor's default and type and the meaning, range and
+    choices of :data:`MODEL_OPTIONS`. An option without an entry there, or an entry no model takes, is a
+    ``TypeError``; so is an option two models give different defaults (see :func:`vidcap.models.all_options`).
+
+    Example:
+        >>> from vidcap.models.sa_lstm import SALSTM
+        >>> from vidcap.registry import Registry
+        >>> only = Registry("model")
+        >>> _ = only.register("sa-lstm")(SALSTM)
+        >>> [f.name for f in dataclasses.fields(model_section(only))][:3]
+        ['name', 'cell', 'hidden_size']
+        >>> model_section(only)().hidden_size
+        512
+    """
+    params = all_options(MODELS if models is None else models)
+    undescribed = [option for option in params if option not in MODEL_OPTIONS]
+    if undescribed:
+        raise TypeError(f"model option(s) {', '.join(undescribed)} have no entry in MODEL_OPTIONS "
+                        f"(vidcap/engine/schema.py): add each one's meaning and range there")
+    if models is None and params.keys() != MODEL_OPTIONS.keys():
+        raise TypeError(f"MODEL_OPTIONS describes {', '.join(MODEL_OPTIONS.keys() - params.keys())}, which no "
+                        f"registered model takes: remove it")
+    fields = [("name", str, option("sa-lstm", "decoder from the model registry (`vidcap list models`)",
+                                   choices=_model_names))]
+    fields += [(key, params[key].annotation, option(params[key].default, **about))
+               for key, about in MODEL_OPTIONS.items() if key in params]
+    return dataclasses.make_dataclass("ModelConfig", fields)
+
+
+ModelConfig = model_section()
 
 
 @dataclass
@@ -237,12 +295,14 @@ class TrainConfig:
     lr: float = option(0.0002, "peak learning rate", gt=0, le=1)
     weight_decay: float = option(0.0, "weight decay", ge=0)
     warmup_steps: int = option(0, "linear learning-rate warm-up steps, then train.schedule", ge=0)
-    schedule: str = option("cosine", "learning rate after the warm-up: cosine (decays to zero at the last step), "
-                           "constant (train.lr throughout) or step (times train.step_gamma every "
-                           "train.step_epochs epochs, counted from the first step)", choices=_schedules)
-    step_epochs: float = option(1.0, "train.schedule=step: epochs between decays (a fraction is fine: Caffe's "
-                                "iteration counts)", gt=0)
-    step_gamma: float = option(0.5, "train.schedule=step: factor applied at each decay", gt=0, le=1)
+    # schedule, step_epochs and step_gamma are lr_factor's arguments, defaults included.
+    schedule: str = option(default_of(lr_factor, "schedule"), "learning rate after the warm-up: cosine (decays to "
+                           "zero at the last step), constant (train.lr throughout) or step (times train.step_gamma "
+                           "every train.step_epochs epochs, counted from the first step)", choices=_schedules)
+    step_epochs: float = option(default_of(lr_factor, "step_epochs"), "train.schedule=step: epochs between decays "
+                                "(a fraction is fine: Caffe's iteration counts)", gt=0)
+    step_gamma: float = option(default_of(lr_factor, "step_gamma"), "train.schedule=step: factor applied at each "
+                               "decay", gt=0, le=1)
     grad_clip: float = option(5.0, "gradient clipping threshold (0 = no clipping), see train.grad_clip_mode", ge=0)
     grad_clip_mode: str = option("norm", "norm: rescale the gradients so their global L2 norm is at most "
                                  "train.grad_clip (Caffe's clip_gradients); value: clamp every gradient value to "
@@ -268,16 +328,18 @@ class TrainConfig:
     log_every: int = option(50, "log the training loss every this many steps", ge=1, resumable=True)
     init: Optional[str] = option(None, "checkpoint whose model weights start the run (e.g. for SCST)")
     scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")
-    scst_samples: int = option(5, "sampled captions per video for SCST", ge=1)
-    scst_baseline: str = option("mean", "SCST reward baseline: mean (of the other samples) or greedy (the greedy "
-                                "caption)", choices=_scst_baselines)
-    scst_temperature: float = option(1.0, "sampling temperature for SCST", gt=0)
-    scst_max_len: int = option(20, "longest sampled caption for SCST (words)", ge=1)
-    scst_bleu_weight: float = option(0.0, "SCST reward = (1 - w) * CIDEr-D + w * BLEU-4 (0 = CIDEr-D only)",
-                                     ge=0, le=1)
-    scst_eos_word: bool = option(True, "SCST reward: the end-of-sentence token counts as a word (<eos>) in samples "
-                                 "and references, as in ruotianluo/self-critical.pytorch, a third-party SCST "
-                                 "codebase (captions ending on 'a' lose)")
+    # The scst_* keys are SelfCritical's keyword arguments (train.scst_<name> sets <name>), defaults included.
+    scst_samples: int = option(default_of(SelfCritical, "samples"), "sampled captions per video for SCST", ge=1)
+    scst_baseline: str = option(default_of(SelfCritical, "baseline"), "SCST reward baseline: mean (of the other "
+                                "samples) or greedy (the greedy caption)", choices=_scst_baselines)
+    scst_temperature: float = option(default_of(SelfCritical, "temperature"), "sampling temperature for SCST", gt=0)
+    scst_max_len: int = option(default_of(SelfCritical, "max_len"), "longest sampled caption for SCST (words)", ge=1)
+    scst_bleu_weight: float = option(default_of(SelfCritical, "bleu_weight"), "SCST reward = (1 - w) * CIDEr-D + "
+                                     "w * BLEU-4 (0 = CIDEr-D only)", ge=0, le=1)
+    scst_eos_word: bool = option(default_of(SelfCritical, "eos_word"), "SCST reward: the end-of-sentence token "
+                                 "counts as a word (<eos>) in samples and references, as in "
+                                 "ruotianluo/self-critical.pytorch, a third-party SCST codebase (captions ending on "
+                                 "'a' lose)")
 
 
 # A trained model's decoding settings are EvalSettings (vidcap.engine.trained): its defaults and bounds are these keys'.

@@ -38,6 +38,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from torch import Tensor, nn
 
 from vidcap.data import EOS, Batch, Vocabulary
+from vidcap.data.vocab import MAX_LEN
 from vidcap.engine.generate import tokenized, tokenized_references
 from vidcap.errors import UsageError
 from vidcap.metrics import CiderD
@@ -67,11 +68,12 @@ class SelfCritical(nn.Module):
     """The SCST objective; ``forward(batch)`` returns ``(loss summed over sampled tokens, number of tokens)``.
 
     ``references``: video id → raw reference captions of the training videos (tokenized here, as
-    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`).
+    evaluation does; with ``eos_word`` each ends in :data:`EOS_WORD`). The keyword arguments are the
+    config's ``train.scst_<name>`` keys, whose defaults the schema reads from this signature.
     """
 
     def __init__(self, model: CaptionModel, vocab: Vocabulary, references: Mapping[str, Sequence[str]], *,
-                 samples: int = 5, baseline: str = "mean", temperature: float = 1.0, max_len: int = 20,
+                 samples: int = 5, baseline: str = "mean", temperature: float = 1.0, max_len: int = MAX_LEN,
                  bleu_weight: float = 0.0, eos_word: bool = True):
         super().__init__()
         if baseline not in BASELINES:

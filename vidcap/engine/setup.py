@@ -135,7 +135,7 @@ def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     missing = [option for option in options if option not in model_cfg]
     if missing:  # a model option the schema lacks would silently keep the constructor's default
         raise UsageError(f"model {name} takes {', '.join(missing)}, which the config schema has no key for "
-                         f"(add it to ModelConfig in vidcap/engine/schema.py)")
+                         f"(a model registered after vidcap.engine.schema was imported?)")
     return {option: model_cfg[option] for option in options}
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from vidcap.data import FeatureNormalizer, Vocabulary, resolve_streams
 from vidcap.data.streams import Stream
+from vidcap.data.vocab import MAX_LEN
 from vidcap.engine.checkpoint import check_finite, load_checkpoint, save_checkpoint
 from vidcap.errors import InputError, UsageError
 from vidcap.models import CaptionModel
@@ -67,7 +68,7 @@ class EvalSettings:
     """
 
     beam_size: int = 5
-    max_len: int = 20
+    max_len: int = MAX_LEN
     length_penalty: float = 0.0
     block_trigrams: bool = False
     allow_unk: bool = False

@@ -46,6 +46,12 @@ MODELS.register("topdown")(TopDown)
 _REQUIRED = ("vocab_size", "input_dims")
 
 
+def _options(builder: Callable[..., CaptionModel]) -> list[inspect.Parameter]:
+    """The builder's keyword-only parameters but the required ones, annotations evaluated to types."""
+    params = inspect.signature(builder, eval_str=True).parameters.values()
+    return [p for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _REQUIRED]
+
+
 def model_options(name: str) -> dict[str, Any]:
     """The options of model ``name`` with their defaults.
 
@@ -53,8 +59,36 @@ def model_options(name: str) -> dict[str, Any]:
         >>> model_options("mp-lstm")
         {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm', 'embed_activation': 'none'}
     """
-    params = inspect.signature(MODELS.get(name)).parameters.values()
-    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _REQUIRED}
+    return {p.name: p.default for p in _options(MODELS.get(name))}
+
+
+def all_options(models: Registry[Callable[..., CaptionModel]] = MODELS) -> dict[str, inspect.Parameter]:
+    """Every option of the models in ``models`` (in the order first met) → its constructor parameter, whose
+    ``default`` and ``annotation`` (a type) are the option's one default and type.
+
+    A model's constructor is the one place its defaults are written; the config schema reads them here. An
+    option several models take must have the same default and type in each of them, else ``TypeError``
+    naming the option and the models that disagree (a config key has one default).
+
+    Example:
+        >>> options = all_options()
+        >>> options["dropout"].default, options["dropout"].annotation
+        (0.5, <class 'float'>)
+    """
+    first: dict[str, tuple[str, inspect.Parameter]] = {}
+    for name in models.names():
+        for param in _options(models.get(name)):
+            seen, other = first.setdefault(param.name, (name, param))
+            if (other.default, other.annotation) != (param.default, param.annotation):
+                raise TypeError(
+                    f"models {seen} and {name} disagree on option {param.name}: {_shown(other)} and "
+                    f"{_shown(param)}; a config key has one default and type, so give both constructors the same")
+    return {option: param for option, (_, param) in first.items()}
+
+
+def _shown(param: inspect.Parameter) -> str:
+    kind = getattr(param.annotation, "__name__", param.annotation)
+    return f"{kind} = {param.default!r}"
 
 
 def get_model(name: str, *, vocab_size: int, input_dims: Mapping[str, int | Sequence[int]],
@@ -100,5 +134,5 @@ def frame_attention_models() -> list[str]:
     return [name for name in MODELS.names() if MODELS.get(name).attends_to_frames()]
 
 
-__all__ = ["CELLS", "CaptionModel", "Decoded", "MODELS", "Streams", "beam_search", "excluded_tokens",
+__all__ = ["CELLS", "CaptionModel", "Decoded", "MODELS", "Streams", "all_options", "beam_search", "excluded_tokens",
            "frame_attention_models", "get_model", "greedy", "list_models", "model_options", "sample"]

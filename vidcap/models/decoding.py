@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidcap.data.vocab import BOS, EOS, PAD, UNK
+from vidcap.data.vocab import BOS, EOS, MAX_LEN, PAD, UNK
 from vidcap.errors import UsageError
 from vidcap.models.base import CaptionModel, Feats, Masks
 
@@ -129,8 +129,10 @@ def _run(model: CaptionModel, enc: dict[str, Tensor], max_len: int, pick, allow_
 
 
 @torch.no_grad()
-def greedy(model: CaptionModel, feats: Feats, masks: Masks, max_len: int = 20, allow_unk: bool = False) -> Decoded:
-    """The most likely next token at every step (``<unk>`` only with ``allow_unk``), for every video of the batch.
+def greedy(model: CaptionModel, feats: Feats, masks: Masks, max_len: int = MAX_LEN,
+           allow_unk: bool = False) -> Decoded:
+    """The most likely next token at every step (``<unk>`` only with ``allow_unk``), for every video of the batch,
+    for at most ``max_len`` words (default :data:`~vidcap.data.vocab.MAX_LEN`, as the config's).
 
     Example:
         >>> greedy(model, feats, masks, max_len=20).tokens   # doctest: +SKIP
@@ -141,11 +143,12 @@ def greedy(model: CaptionModel, feats: Feats, masks: Masks, max_len: int = 20, a
 
 
 def sample(model: CaptionModel, feats: Feats, masks: Masks, n: int = 1, temperature: float = 1.0,
-           top_k: int | None = None, max_len: int = 20, generator: torch.Generator | None = None,
+           top_k: int | None = None, max_len: int = MAX_LEN, generator: torch.Generator | None = None,
            allow_unk: bool = False) -> Decoded:
     """``n`` sampled captions per video (rows ``video * n + i``), from softmax(logits / temperature)
     restricted to the ``top_k`` most likely tokens (all tokens when None) and to the tokens a caption
-    may hold (no ``<unk>`` unless ``allow_unk``).
+    may hold (no ``<unk>`` unless ``allow_unk``), for at most ``max_len`` words (default
+    :data:`~vidcap.data.vocab.MAX_LEN`, as the config's).
 
     Runs with autograd as the caller set it, so ``logprobs`` (the model's untempered log-probabilities
     of the sampled tokens) can carry gradients for self-critical training.
@@ -195,7 +198,8 @@ def beam_search(model: CaptionModel, feats: Feats, masks: Masks, *, beam_size: i
     answer is the finished hypothesis with the best normalised score. ``block_trigrams`` forbids a
     token that would repeat a trigram of its hypothesis; ``<unk>`` is never a candidate unless
     ``allow_unk``. ``beam_size=1`` gives the greedy caption. Width and length have no default here: a
-    trained model's come from its ``eval`` settings (the config schema holds the one default).
+    trained model's come from its ``eval`` settings (the config schema holds the width's one default;
+    the length's is :data:`~vidcap.data.vocab.MAX_LEN`).
 
     Example:
         >>> out = beam_search(model, feats, masks, beam_size=5, max_len=20, block_trigrams=True)   # doctest: +SKIP
