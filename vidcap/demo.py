@@ -7,7 +7,8 @@ caption one held-out file with subtitles and a preview → ``DIR/metrics.json`` 
 Nothing bypasses the pipeline: features come from decoding the written files with a real backbone, and
 the captions of the test clips are checked for naming the clip's true colour, shape and motion
 (attribute accuracy). ImageNet weights are used when torchvision can load them; offline they cannot,
-and the demo says so and uses random weights (``docs/demo.md`` explains why it still learns).
+and the demo says so and uses random weights (``docs/notes/demo-research-log.md`` explains why it still
+learns).
 Running the demo again in the same folder reuses what is there (clips, features, the trained run).
 
 Example:
@@ -61,12 +62,12 @@ class DemoProfile:
 # position (so motion) far better than the last stage's global pool, at a tenth of the cost; and the
 # first convolution's bilinear pool, which carries the shape (whitened in training, configs/demo.yaml).
 # 64-pixel frames, letterboxed: the shapes' edges then fill conv1's 7x7 windows, and nothing near the
-# frame's sides is cropped away; docs/demo.md has the measurements.
+# frame's sides is cropped away; docs/notes/demo-research-log.md has the measurements.
 EARLY_PYRAMID = {"fit": "letterbox", "stage": "layer1", "pyramid": 2, "second_order": "conv1"}
 # The full profile's size is what made the shape words generalise: with 672 training clips the SA-LSTM
 # named the shape of 85-92% of test clips, with 1,344 of them (and half the epochs, the same cost) 95-97%.
 # 6 frames a clip rather than 8: 95.8-97.9% all three over five training seeds against 96.6-97.9%, for a
-# sixth less time (docs/demo.md).
+# sixth less time (docs/notes/demo-research-log.md).
 PROFILES = {"full": DemoProfile(videos=1920, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
                                 epochs=12),
             "quick": DemoProfile(videos=144, frames=6, backbone_options={"input_size": 64, **EARLY_PYRAMID},
@@ -80,7 +81,8 @@ def _weights(backbone: str) -> str:
         return "imagenet"
     except InputError as err:
         print(f"vidcap demo: no pretrained {backbone} weights here ({str(err).split(':')[0]}); using random "
-              f"weights (--weights none). The features are still informative: see docs/demo.md.", flush=True)
+              "weights (--weights none). The features are still informative: see "
+              "docs/notes/demo-research-log.md.", flush=True)
         return "none"
 
 
@@ -132,8 +134,8 @@ def run_demo(out: str | Path = "vidcap-demo", *, quick: bool = False, java: bool
     with resources.as_file(resources.files("vidcap.engine") / DEMO_CONFIG) as config:
         cfg = load_config(config, [f"data.annotations={data.annotations}", f"data.features={out / 'features'}",
                                    f"out={run_dir}", f"train.epochs={profile.epochs}"])
-    # METEOR's Java start-up (loading its paraphrase tables: ~9 s of one core, most of scoring 384 clips)
-    # runs during training at the lowest CPU priority, on what training leaves idle.
+    # METEOR's Java start-up (loading its paraphrase tables: most of the time of scoring the demo's test clips;
+    # docs/benchmarks.md) runs during training at the lowest CPU priority, on what training leaves idle.
     pool = MeteorPool(meteor_processes(len(data.ids("test"))), nice=19) if java else contextlib.nullcontext()
     with pool as meteor:
         train(cfg, resume=(run_dir / "last.pt").exists())

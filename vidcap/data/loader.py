@@ -3,8 +3,8 @@ cache lacks, ahead of the batches that need it.
 
 A ``DataLoader`` with workers gives each worker a cache of its own, started empty every epoch, so each
 worker reads and normalises every video again each epoch, and on a machine with few cores the workers
-take those cores from the model's step (2 cores, SA-LSTM at MSR-VTT sizes: ~13% of training time).
-:class:`CachedLoader` keeps one cache, the main process's, and builds every batch there. At the start of
+take those cores from the model's step (figures: docs/benchmarks.md, "Figures the code's comments rely
+on"). :class:`CachedLoader` keeps one cache, the main process's, and builds every batch there. At the start of
 an epoch it lists the videos the epoch visits that the cache lacks, grouped by the batch that first
 needs them; ``workers`` processes (at lower scheduling priority, so they run in the gaps the step
 leaves) read and normalise those groups in order, and the main process puts each video into its cache
@@ -13,9 +13,9 @@ before building the batch. Once the cache holds every video (from the second epo
 copying of its features. A video that a too-small cache has dropped again is read in the main process
 when a batch needs it. The workers end as soon as the last group is read: while forked processes live,
 every page the training step writes that they still share costs the main process a copy-on-write
-fault (measured: a DataLoader whose workers live all epoch costs ~9% of the step on 2 cores even when
-they only serve cached features). Batches are the same whatever the workers (tested); the loader draws
-nothing from torch's global random stream, so resuming a run reproduces it.
+fault, even when the workers only serve cached features (measured: docs/benchmarks.md). Batches are the
+same whatever the workers (tested); the loader draws nothing from torch's global random stream, so
+resuming a run reproduces it.
 
 Without a cache (``cache_bytes=0``) nothing can be kept: the loader is a plain ``DataLoader`` whose
 workers read every item.

@@ -55,7 +55,7 @@ class _Moments:
     """Running count/mean/M2 per dimension (Chan et al.'s pairwise update: stable for large counts); with
     ``scatter``, the full co-moment matrix too (for whitening). Rows are folded in in blocks of at least
     ``BLOCK_ROWS``: the co-moment update is then one large matrix product per block instead of a
-    D×D outer product per video (about twenty times faster: docs/benchmarks.md).
+    D×D outer product per video (the same statistics, much faster: docs/benchmarks.md).
     Call :meth:`flush` before reading the statistics."""
 
     BLOCK_ROWS = 4096

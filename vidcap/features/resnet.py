@@ -27,7 +27,7 @@ p×p grids, concatenated (D·(1 + 4 + … + p²) values), so a frame-level featu
 triangle of the channels' mean outer product over positions, signed square root, L2-normalised
 (C·(C+1)/2 values; Lin et al., "Bilinear CNN models", ICCV 2015). It records which local patterns
 occur *together*, e.g. two edge orientations meeting at a corner, which average pooling loses; with
-random weights it is what carries an object's shape (docs/demo.md). It is a stream of its own, not
+random weights it is what carries an object's shape (docs/notes/demo-research-log.md). It is a stream of its own, not
 part of ``frame``, because it is large and redundant: training can PCA-whiten it (``data.whiten``)
 without touching the positional ``frame`` values.
 

@@ -14,7 +14,7 @@ these differences in *how* they are computed, none in *what*:
   aggregates too, and are always closed (no leaked ``java`` process). ``meteor_processes`` sets the
   count; ``meteor`` passes a pool the caller started earlier.
 * CIDEr comes from :func:`vidcap.metrics.cider.cider_d` (equal to pycocoevalcap's ``Cider`` to ~1e-15,
-  20x faster).
+  and faster: docs/benchmarks.md, "Metrics").
 * SPICE is optional: with ``spice="auto"`` it is skipped, with a one-line reason and without touching the
   network, when the Stanford CoreNLP 3.6.0 jars are not in pycocoevalcap's ``spice/lib``.
 

@@ -138,7 +138,7 @@ class Recurrent(nn.Module):
         lengths = lengths.cpu()
         if bool((lengths == x.size(1)).all()):
             # Nothing is padded (every video has all its frames, the usual case): packing would only sort,
-            # gather and scatter the batch around the same computation (S2VT's step: ~10% of it).
+            # gather and scatter the batch around the same computation (measured for S2VT: docs/benchmarks.md).
             out, hs = self.rnn(x)
             return out, self._from_torch(hs)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
