@@ -17,7 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.cli import main
 from vidcap.data import CaptionDataset, vocab
-from vidcap.engine import schema
+from vidcap.engine import schema, trained
 from vidcap.engine.config import (
     BASE_KEY,
     MAX_BASE_DEPTH,
@@ -88,6 +88,11 @@ def test_defaults_that_the_code_holds_are_read_from_it_not_copied(monkeypatch):
     monkeypatch.setattr(lr_factor, "__kwdefaults__",
                         {**lr_factor.__kwdefaults__, "schedule": "step", "step_epochs": 2.5, "step_gamma": 0.1})
     monkeypatch.setattr(vocab, "MAX_LEN", 33)
+
+    @dataclasses.dataclass(frozen=True)
+    class LongerEval(trained.EvalSettings):  # a trained model's decoding defaults are EvalSettings'
+        max_len: int = 33
+    monkeypatch.setattr(trained, "EvalSettings", LongerEval)
     monkeypatch.setattr(MPLSTM.__init__, "__kwdefaults__", {**MPLSTM.__init__.__kwdefaults__, "layers": 3})
     with pytest.raises(TypeError, match="models mp-lstm and s2vt disagree on option layers: int = 3 and int = 1"):
         _schema_again(monkeypatch)
@@ -113,10 +118,10 @@ def test_caption_lengths_default_to_one_constant():
     # code that uses it; none writes a number of its own.
     pattern = re.compile(r"max_len: int = (?:option\()?([\w.]+)")
     written = [f"{path.relative_to(ROOT)}: {m.group()}" for path in sorted((ROOT / "vidcap").rglob("*.py"))
-               for m in pattern.finditer(path.read_text()) if m.group(1) not in ("MAX_LEN", "default_of")]
+               for m in pattern.finditer(path.read_text()) if m.group(1) not in ("MAX_LEN", "default_of", "_EVAL.max_len")]
     assert written == []
     assert len([m for path in (ROOT / "vidcap").rglob("*.py") for m in pattern.finditer(path.read_text())]) >= 6
-    for code in (greedy, sample, CaptionDataset, SelfCritical):
+    for code in (greedy, sample, CaptionDataset, SelfCritical, trained.EvalSettings):
         assert inspect.signature(code).parameters["max_len"].default == vocab.MAX_LEN, code
 
 
