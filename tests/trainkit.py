@@ -1,7 +1,7 @@
 """A small trained captioning model for the tests of what uses one (model folders, the web page, scene
 segments, attention strips): synthetic clips → ResNet-18 features (random weights, 64² input, 4 frames)
 → SA-LSTM trained for 8 epochs, best.pt by validation loss. The session fixture ``tiny_model``
-(tests/conftest.py) trains it once per test session (about 25 s) and every test shares it."""
+(tests/conftest.py) trains it once per test session and every test shares it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
