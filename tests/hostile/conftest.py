@@ -13,3 +13,4 @@ def models(tiny_model, tiny_folder, tmp_path_factory) -> Iterator[Kit]:
     kit, server = start_kit(tiny_model.ckpt, tiny_folder, tmp_path_factory.mktemp("hostile-models"))
     yield kit
     server.shutdown()
+    server.server_close()
