@@ -1,10 +1,11 @@
-"""Fixtures for the engine tests (what they build is in tests/enginekit.py)."""
+"""Fixtures for the engine tests (what they build is in tests/enginekit.py and tests/exportkit.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from enginekit import TINY, make_task, two_store_metas
+from enginekit import TINY, make_task
+from exportkit import two_store_metas
 
 from vidcap.engine.config import load_config
 

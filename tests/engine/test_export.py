@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from enginekit import COMMIT, hub_cache
+from exportkit import COMMIT, hub_cache
 from trainkit import BOTTLE
 from vidcap import __version__
 from vidcap.cli import main

@@ -11,7 +11,7 @@ import shutil
 import pytest
 import torch
 
-from enginekit import COMMIT, STREAMS, hub_cache, logits, untrained_checkpoint
+from exportkit import COMMIT, STREAMS, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.modelfolder import CONFIG, FIRST_FORMAT, export_model, read_model_folder

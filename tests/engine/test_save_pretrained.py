@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from enginekit import COMMIT, hub_cache, logits, untrained_checkpoint
+from exportkit import COMMIT, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, export_model
