@@ -1,4 +1,5 @@
-"""Shared test set-up: offline library settings, thread counts, the real-data fixtures."""
+"""Shared test set-up: offline library settings, thread counts, the real-data fixtures, and the session's
+expensive artefacts (the tiny trained model and its model folder), made once and shared by every test."""
 from __future__ import annotations
 
 import os
@@ -19,6 +20,10 @@ os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 import torch  # noqa: E402  (after the environment is set)
 
 torch.set_num_threads(os.cpu_count() or 1)
+
+from trainkit import TinyModel, train_tiny_model  # noqa: E402  (helper modules: setup.cfg's pythonpath)
+
+from vidcap.engine.trained import export_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"  # part of the repository (tests/assets/README.md)
@@ -47,3 +52,16 @@ def real_videos() -> list[Path]:
     if missing:
         pytest.fail(f"{ASSETS}: {', '.join(missing)} missing; restore them from git")
     return sorted(ASSETS / name for name in REAL_VIDEOS)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> TinyModel:
+    """The small trained SA-LSTM of tests/trainkit.py (a TinyModel: best.pt, its run folder, clips, annotations,
+    features), trained once per session. Tests must not change its files; copy them first."""
+    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tiny_model, tmp_path_factory) -> Path:
+    """``tiny_model`` exported as a model folder (``vidcap export``), named tiny-sa-lstm. Read-only as well."""
+    return export_model(tiny_model.ckpt, tmp_path_factory.mktemp("tiny-folder") / "tiny-sa-lstm")

@@ -19,10 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from trainkit import BOTTLE, tiny_model
+from trainkit import BOTTLE
 from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
-from vidcap.engine.trained import export_model
 from vidcap.outputs import Segment
 from vidcap.serve import caption_video, timeline_html
 
@@ -32,13 +31,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 START_TIMEOUT = 240  # s for the server to come up (importing torch and Gradio on a loaded 2-core machine)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    return export_model(tiny_model(tmp_path_factory).ckpt, tmp_path_factory.mktemp("serve") / "tiny-sa-lstm")
-
-
-def test_caption_video_writes_what_the_page_offers(folder, tmp_path):
-    captioner = Captioner.from_pretrained(folder, device="cpu")
+def test_caption_video_writes_what_the_page_offers(tiny_folder, tmp_path):
+    captioner = Captioner.from_pretrained(tiny_folder, device="cpu")
     seen: list[tuple[float, str]] = []
     result = caption_video(captioner, BOTTLE, tmp_path, segment=20.0, beam_size=2, attention=True,
                            progress=lambda f, m: seen.append((f, m)))
@@ -68,10 +62,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(folder):
+def server(tiny_folder):
     """`vidcap serve` in its own process on a free port of 127.0.0.1; stopped afterwards."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "vidcap", "serve", "--model", str(folder), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "vidcap", "serve", "--model", str(tiny_folder), "--port", str(port),
                              "--beam-size", "2", "--max-upload-mb", "2", "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -100,11 +94,11 @@ def _wait_for_error(page, text: str) -> None:
 
 
 @pytest.mark.slow
-def test_page_in_a_headless_browser(server, folder, tmp_path, capsys):
+def test_page_in_a_headless_browser(server, tiny_folder, tmp_path, capsys):
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.exists(), "install Debian's chromium (apt-get install chromium; .ci/run does)"
-    code = main(["caption", str(BOTTLE), "--model", str(folder), "--beam-size", "2"])
+    code = main(["caption", str(BOTTLE), "--model", str(tiny_folder), "--beam-size", "2"])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith(f"{BOTTLE}\t"), out
     expected = out.strip().split("\t", 1)[1]
@@ -147,7 +141,7 @@ def test_page_in_a_headless_browser(server, folder, tmp_path, capsys):
             page.wait_for_selector("#downloads a[href*='.json']", timeout=60_000)
             record = page.request.get(page.locator("#downloads a[href*='.json']").first.get_attribute("href")).json()
             assert record["caption"] == expected and record["video"] == BOTTLE.name
-            assert record["model"] == folder.name and str(folder) not in page.inner_text("body")
+            assert record["model"] == tiny_folder.name and str(tiny_folder) not in page.inner_text("body")
             cues = page.locator("#timeline .vc-cue").all_inner_texts()
             assert len(cues) == len(record["segments"]) >= 2  # 40 s in one shot: split at the 30 s maximum
             for cue, segment in zip(cues, record["segments"]):

@@ -1,16 +1,16 @@
 """A small trained captioning model for the tests of what uses one (model folders, the web page, scene
 segments, attention strips): synthetic clips → ResNet-18 features (random weights, 64² input, 4 frames)
-→ SA-LSTM trained for 8 epochs, best.pt by validation loss. Trained once per test session and shared
-(about 25 s)."""
+→ SA-LSTM trained for 8 epochs, best.pt by validation loss. The session fixture ``tiny_model``
+(tests/conftest.py) trains it once per test session and every test shares it."""
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from enginekit import TINY
+
 ROOT = Path(__file__).resolve().parent
 BOTTLE = ROOT / "assets" / "intel_bottle-detection.mp4"  # a real clip (tests/assets/README.md)
-_CACHE: dict[str, "TinyModel"] = {}
 
 
 @dataclass(frozen=True)
@@ -22,17 +22,8 @@ class TinyModel:
     features: Path
 
 
-def tiny_model(tmp_path_factory) -> TinyModel:
-    """The session's trained model (``tmp_path_factory``: pytest's session-scoped fixture)."""
-    if "model" not in _CACHE:
-        _CACHE["model"] = _train(tmp_path_factory.mktemp("tiny-model"))
-    return _CACHE["model"]
-
-
-def _train(root: Path) -> TinyModel:
-    sys.path.insert(0, str(ROOT / "engine"))
-    from enginekit import TINY
-
+def train_tiny_model(root: Path) -> TinyModel:
+    """Generate the clips, extract their features and train the model under ``root`` (an empty folder)."""
     from vidcap.data.synthetic import generate
     from vidcap.engine.config import load_config
     from vidcap.engine.train import train

@@ -3,21 +3,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from trainkit import tiny_model
 
 from vidcap.cli import main
 from vidcap.outputs.subtitles import Segment, format_srt
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory).ckpt
+def model(tiny_model) -> Path:
+    return tiny_model.ckpt
 
 
 @pytest.mark.slow

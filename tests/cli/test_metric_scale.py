@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from enginekit import TINY
-from trainkit import tiny_model
+from trainkit import TinyModel
 
 from vidcap.engine.config import load_config
 from vidcap.engine.train import train
@@ -21,9 +18,8 @@ from vidcap.engine.train import train
 
 @pytest.mark.slow
 def test_training_log_prints_metrics_x100_and_the_file_keeps_raw_values(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
-    tiny = tiny_model(tmp_path_factory)
-    cfg = load_config(None, [f"data.features={tiny.features}", f"data.annotations={tiny.annotations}",
+                                                                        tiny_model: TinyModel) -> None:
+    cfg = load_config(None, [f"data.features={tiny_model.features}", f"data.annotations={tiny_model.annotations}",
                              f"out={tmp_path / 'run'}", *TINY, "train.epochs=2", "data.deltas=true",
                              # validated on its 9 training clips (the validation split is 1 clip scoring 0), so
                              # the scores are not zero and a scale shows

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from trainkit import tiny_model
+from trainkit import TinyModel
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRACT = ["extract", "--backbone", "resnet18", "--weights", "none", "--option", "input_size=64", "--frames", "4",
@@ -79,8 +78,8 @@ def test_quiet_hides_the_bar_on_a_terminal(real_videos: list[Path], tmp_path: Pa
 
 @pytest.mark.slow
 def test_caption_shows_a_bar_on_a_terminal_and_only_captions_otherwise(real_videos: list[Path], tmp_path: Path,
-                                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
-    model = str(tiny_model(tmp_path_factory).ckpt)
+                                                                       tiny_model: TinyModel) -> None:
+    model = str(tiny_model.ckpt)
     videos = [str(v) for v in real_videos[:3]]
     code, shown = _in_terminal(["caption", *videos, "--model", model, "--output-dir", str(tmp_path / "o")])
     assert code == 0

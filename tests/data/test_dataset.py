@@ -224,7 +224,8 @@ def test_cache_serves_the_same_features_read_only_within_its_byte_budget(world):
         for name in a["feats"]:
             np.testing.assert_array_equal(a["feats"][name], b["feats"][name])
             np.testing.assert_array_equal(a["masks"][name], b["masks"][name])
-    assert 0 < cached._feats._cached <= 2 * per_video and len(cached._feats._cache) <= 2
+    reader = cached.reader
+    assert 0 < reader.cached_bytes <= 2 * per_video and 0 < sum(map(reader.cached, cached.video_ids)) <= 2
     item = cached[0]
     name = next(iter(item["feats"]))
     with pytest.raises(ValueError, match="read-only"):
@@ -232,10 +233,12 @@ def test_cache_serves_the_same_features_read_only_within_its_byte_budget(world):
     item["feats"][name] = None  # nor by replacing a stream in the item
     assert cached[0]["feats"][name] is not None
     cached.normalizer = None  # features normalised by the old normaliser are dropped
-    assert cached._feats._cached == 0
+    assert reader.cached_bytes == 0 and not any(map(reader.cached, cached.video_ids))
     raw = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"])
     np.testing.assert_array_equal(cached[0]["feats"][name], raw[0]["feats"][name])
-    assert pickle.loads(pickle.dumps(cached))._feats._cache == {}  # workers start empty
+    assert reader.cached_bytes > 0  # holds the item just read, so the copy below has something to drop
+    copy = pickle.loads(pickle.dumps(cached)).reader
+    assert copy.cached_bytes == 0 and not any(map(copy.cached, cached.video_ids))  # workers start empty
     with pytest.raises(UsageError, match="cache size -1"):
         _train(world, cache_bytes=-1)
 
@@ -243,7 +246,7 @@ def test_cache_serves_the_same_features_read_only_within_its_byte_budget(world):
 def test_workers_read_the_same_batches_and_get_no_open_stores(world):
     ds = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"])
     ds[0]  # opens the stores in this process
-    assert pickle.loads(pickle.dumps(ds))._feats._stores is None
+    assert ds.reader.opened and not pickle.loads(pickle.dumps(ds)).reader.opened
     sampler = ds.batch_sampler(4, seed=3)
 
     def batches(workers):

@@ -133,13 +133,15 @@ def test_whitening_decorrelates_training_frames_onto_their_principal_components(
     np.testing.assert_allclose(np.sign(out[0]) * np.sign(expected[0]) * out, expected, atol=2e-3)
 
 
-@pytest.mark.parametrize("block_rows", [1, 7, 10**6])
-def test_statistics_do_not_depend_on_how_rows_are_grouped_into_blocks(monkeypatch, block_rows):
-    from vidcap.data import normalize
-
-    videos = [{"frame": v["frame"] + 1e4} for v in _correlated()]  # an offset, as raw features have
-    whole = np.concatenate([v["frame"] for v in videos]).astype(np.float64)
-    monkeypatch.setattr(normalize._Moments, "BLOCK_ROWS", block_rows)
+@pytest.mark.parametrize("rows_per_video", [1, 7, 4095, 10**6])
+def test_statistics_do_not_depend_on_how_rows_are_grouped_into_videos(rows_per_video):
+    # 10,000 rows: several of fit's blocks (4,096 rows or more, each ending wherever a video ends), so the
+    # blocks are merged, at other boundaries for each grouping; one video of them all is one block.
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((8, 8)) * np.logspace(0, 3, 8)
+    frames = (rng.standard_normal((10_000, 8)) @ mix + 7 + 1e4).astype(np.float32)  # an offset, as raw features have
+    videos = [{"frame": frames[i:i + rows_per_video]} for i in range(0, len(frames), rows_per_video)]
+    whole = frames.astype(np.float64)
     norm = FeatureNormalizer.fit(((v, {}) for v in videos), whiten=3)
     np.testing.assert_allclose(norm.mean["frame"], whole.mean(0), rtol=1e-7)  # stored as float32
     np.testing.assert_allclose(norm.std["frame"], whole.std(0), rtol=1e-6)

@@ -1,10 +1,11 @@
-"""Fixtures for the engine tests (the task itself is in enginekit.py)."""
+"""Fixtures for the engine tests (what they build is in tests/enginekit.py and tests/exportkit.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 from enginekit import TINY, make_task
+from exportkit import two_store_metas
 
 from vidcap.engine.config import load_config
 
@@ -12,6 +13,12 @@ from vidcap.engine.config import load_config
 @pytest.fixture(scope="session")
 def task(tmp_path_factory) -> tuple[Path, Path]:
     return make_task(tmp_path_factory.mktemp("task"))
+
+
+@pytest.fixture(scope="session")
+def stores() -> list[dict]:
+    """Store metadata of two real random-weight backbones (ResNet-18 frame + bilinear, YOLOv8n objects)."""
+    return two_store_metas()
 
 
 @pytest.fixture

@@ -23,15 +23,14 @@ from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling, probe, windows
 
 from enginekit import TINY
-from trainkit import tiny_model
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[str, Path]:
+def trained(tiny_model) -> dict[str, Path]:
     """The session's small trained model (tests/trainkit.py): synthetic clips → ResNet-18 features (random
     weights, 64² input, 4 frames) → SA-LSTM."""
-    model = tiny_model(tmp_path_factory)
-    return {"ckpt": model.ckpt, "videos": model.videos, "ann": model.annotations, "feats": model.features}
+    return {"ckpt": tiny_model.ckpt, "videos": tiny_model.videos, "ann": tiny_model.annotations,
+            "feats": tiny_model.features}
 
 
 def _vidcap(*args: str) -> subprocess.CompletedProcess:

@@ -420,6 +420,7 @@ def test_malformed_unsets(item, pattern):
         load_config(None, [item])
 
 
+@pytest.mark.slow  # two fresh vidcap processes, about 4 s each alone (importing torch)
 def test_cli_config_show_turns_the_demo_config_into_topdown():
     demo = str(ROOT / "configs" / "demo.yaml")
     run = [sys.executable, "-m", "vidcap", "config", "show", demo, "model.name=topdown"]

@@ -3,7 +3,6 @@ captions exactly as its checkpoint, loads from a local folder and from a Hugging
 network off, and every damaged or lying folder is refused with the file named and nothing executed."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -17,7 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainkit import BOTTLE, tiny_model
+from exportkit import COMMIT, hub_cache
+from trainkit import BOTTLE
 from vidcap import __version__
 from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
@@ -27,17 +27,16 @@ from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, read
 from vidcap.engine.trained import export_model
 from vidcap.errors import InputError, UsageError
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+@pytest.fixture
+def model(tiny_model):
+    """The session's trained model (tests/conftest.py), under the name this module's tests use."""
+    return tiny_model
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def folder(model, tmp_path_factory) -> Path:
-    return export_model(model.ckpt, tmp_path_factory.mktemp("export") / "tiny-sa-lstm")
+@pytest.fixture
+def folder(tiny_folder) -> Path:
+    """The session's export of it (tests/conftest.py)."""
+    return tiny_folder
 
 
 def _videos(model) -> list[Path]:
@@ -104,26 +103,9 @@ def test_model_card_has_the_training_data_and_the_runs_scores(model, tmp_path, c
 
 
 # ----------------------------------------------------------------------------------------- Hub cache
-def _hub_cache(folder: Path, cache: Path, repo: str = "vidcap-test/tiny-sa-lstm") -> Path:
-    """The Hugging Face cache layout for ``repo`` at commit COMMIT (ref main): blobs named by their
-    SHA-256, snapshot entries as relative symlinks to them, as huggingface_hub writes it."""
-    storage = cache / f"models--{repo.replace('/', '--')}"
-    snapshot = storage / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (storage / "blobs").mkdir()
-    for name in FILES:
-        data = (folder / name).read_bytes()
-        blob = storage / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        (snapshot / name).symlink_to(Path("..", "..", "blobs", blob.name))
-    (storage / "refs").mkdir()
-    (storage / "refs" / "main").write_text(COMMIT)
-    return cache
-
-
 @pytest.mark.slow
 def test_hub_ids_load_from_the_cache_with_the_network_off(model, folder, tmp_path):
-    cache = _hub_cache(folder, tmp_path / "hub")
+    cache = hub_cache(folder, tmp_path / "hub")
     expected = Captioner.from_pretrained(folder, device="cpu").caption([BOTTLE], beam_size=2)
     got = Captioner.from_pretrained("hf:vidcap-test/tiny-sa-lstm", device="cpu", cache_dir=cache)
     assert got.caption([BOTTLE], beam_size=2) == expected and "hf:vidcap-test/tiny-sa-lstm" in got.source

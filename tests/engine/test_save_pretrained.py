@@ -10,8 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from test_export import COMMIT, _hub_cache
-from test_export_streams import _checkpoint, _logits, stores  # noqa: F401  (stores is a fixture)
+from exportkit import COMMIT, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
 from vidcap.engine.captioner import Captioner
 from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS
@@ -21,21 +20,21 @@ from vidcap.models import list_models
 
 
 @pytest.fixture(scope="module")
-def inputs(stores, tmp_path_factory):  # noqa: F811
+def inputs(stores, tmp_path_factory):
     """Model inputs of a real clip through both (random-weight) backbones; every model reads the same streams."""
-    ckpt = _checkpoint("sa-lstm", stores, tmp_path_factory.mktemp("inputs") / "best.pt")
+    ckpt = untrained_checkpoint("sa-lstm", stores, tmp_path_factory.mktemp("inputs") / "best.pt")
     return Captioner.from_checkpoint(ckpt, device="cpu")._inputs(BOTTLE)[0]
 
 
 def _same(a: Captioner, b: Captioner, inputs) -> None:
     assert list(b.model.config["input_dims"]) == list(a.model.config["input_dims"])
-    assert torch.equal(_logits(b, inputs), _logits(a, inputs))
+    assert torch.equal(logits(b, inputs), logits(a, inputs))
     assert b._decode([inputs], beam_size=2) == a._decode([inputs], beam_size=2)
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_save_then_load_is_exact_for_every_model(name, stores, inputs, tmp_path):  # noqa: F811
-    ckpt = _checkpoint(name, stores, tmp_path / "best.pt")
+def test_save_then_load_is_exact_for_every_model(name, stores, inputs, tmp_path):
+    ckpt = untrained_checkpoint(name, stores, tmp_path / "best.pt")
     original = Captioner.from_checkpoint(ckpt, device="cpu")
     folder = original.save_pretrained(tmp_path / "saved")
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
@@ -48,8 +47,8 @@ def test_save_then_load_is_exact_for_every_model(name, stores, inputs, tmp_path)
     assert again.trained.record == original.trained.record and original.trained.record["checkpoint"] == "best.pt"
 
 
-def test_save_pretrained_writes_what_export_writes(stores, tmp_path):  # noqa: F811
-    ckpt = _checkpoint("s2vt", stores, tmp_path / "best.pt")
+def test_save_pretrained_writes_what_export_writes(stores, tmp_path):
+    ckpt = untrained_checkpoint("s2vt", stores, tmp_path / "best.pt")
     exported = export_model(ckpt, tmp_path / "a" / "model")
     saved = Captioner.from_checkpoint(ckpt, device="cpu").save_pretrained(tmp_path / "b" / "model")
     assert json.loads((saved / CONFIG).read_text())["format"] == FORMAT
@@ -61,8 +60,8 @@ def test_save_pretrained_writes_what_export_writes(stores, tmp_path):  # noqa: F
     assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_the_model_card_says_what_is_unknown(stores, inputs, tmp_path):  # noqa: F811
-    original = Captioner.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
+def test_the_model_card_says_what_is_unknown(stores, inputs, tmp_path):
+    original = Captioner.fromuntrained_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
     original.trained = dataclasses.replace(original.trained, record=None)  # e.g. a model assembled in memory
     card = (original.save_pretrained(tmp_path / "m") / CARD).read_text()
     assert "unknown: this model was saved without a record of how it was trained" in card
@@ -70,13 +69,13 @@ def test_the_model_card_says_what_is_unknown(stores, inputs, tmp_path):  # noqa:
     assert Captioner.from_pretrained(tmp_path / "m", device="cpu").trained.record is None
 
 
-def test_hub_ids_with_a_revision_resolve_through_the_cache_offline(stores, inputs, tmp_path, monkeypatch):  # noqa: F811
+def test_hub_ids_with_a_revision_resolve_through_the_cache_offline(stores, inputs, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True, raising=False)
-    original = Captioner.from_checkpoint(_checkpoint("topdown", stores, tmp_path / "best.pt"), device="cpu")
-    cache = _hub_cache(original.save_pretrained(tmp_path / "saved"), tmp_path / "hub", repo="vidcap-test/td")
+    original = Captioner.from_checkpoint(untrained_checkpoint("topdown", stores, tmp_path / "best.pt"), device="cpu")
+    cache = hub_cache(original.save_pretrained(tmp_path / "saved"), tmp_path / "hub", repo="vidcap-test/td")
     (cache / "models--vidcap-test--td" / "refs" / "v1").write_text(COMMIT)
     for source, revision in [("vidcap-test/td", "v1"), ("hf:vidcap-test/td@v1", None),
                              ("hf:vidcap-test/td@v1", "v1"), ("vidcap-test/td", COMMIT)]:
@@ -102,9 +101,9 @@ def test_from_checkpoint_sends_folders_to_from_pretrained(tmp_path):
         Captioner.from_checkpoint(tmp_path)
 
 
-def test_a_folders_odd_training_record_still_saves(stores, tmp_path):  # noqa: F811
+def test_a_folders_odd_training_record_still_saves(stores, tmp_path):
     """The record is untrusted JSON carried into the next card: values of the wrong type are left out."""
-    original = Captioner.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
+    original = Captioner.fromuntrained_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
     record = {"metrics": [1], "train": "x", "annotations": "abc", "features": 3, "epoch": 2}
     original.trained = dataclasses.replace(original.trained, record=record)
     folder = original.save_pretrained(tmp_path / "m")

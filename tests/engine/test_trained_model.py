@@ -10,8 +10,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_export import COMMIT, _hub_cache
-from test_export_streams import _checkpoint, stores  # noqa: F401  (stores is a fixture)
+from exportkit import COMMIT, hub_cache, untrained_checkpoint
 
 from vidcap.data import collate
 from vidcap.engine.checkpoint import load_checkpoint
@@ -22,7 +21,7 @@ from vidcap.engine.trained import EVAL_LIMITS, EvalSettings, TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.models import list_models
 
-# what _checkpoint records: none of them the defaults, so a default taken anywhere on the way shows
+# what untrained_checkpoint records: none of them the defaults, so a default taken anywhere on the way shows
 SETTINGS = EvalSettings(beam_size=2, max_len=6, length_penalty=0.0, block_trigrams=False, allow_unk=False,
                         batch_size=8)
 
@@ -51,7 +50,7 @@ def _same(a: TrainedModel, b: TrainedModel) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_checkpoint_folder_checkpoint_round_trip_is_exact_for_every_model(name, stores, tmp_path):  # noqa: F811
-    first = TrainedModel.from_checkpoint(_checkpoint(name, stores, tmp_path / "best.pt"))
+    first = TrainedModel.from_checkpoint(untrained_checkpoint(name, stores, tmp_path / "best.pt"))
     assert first.eval == SETTINGS and first.record["checkpoint"] == "best.pt" and first.record["epoch"] == 0
     folder = TrainedModel.from_folder(first.save_folder(tmp_path / "a" / "model"))
     _same(first, folder)
@@ -65,7 +64,7 @@ def test_checkpoint_folder_checkpoint_round_trip_is_exact_for_every_model(name, 
 
 
 def test_a_model_without_a_training_record_round_trips_without_one(stores, tmp_path):  # noqa: F811
-    trained = TrainedModel.from_checkpoint(_checkpoint("mp-lstm", stores, tmp_path / "best.pt"))
+    trained = TrainedModel.from_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"))
     bare = dataclasses.replace(trained, record=None)
     back = TrainedModel.from_checkpoint(bare.save_checkpoint(tmp_path / "bare.pt"))
     assert back.record is None and back.eval == SETTINGS
@@ -78,10 +77,10 @@ def test_load_dispatches_on_what_the_source_is(stores, tmp_path, monkeypatch):  
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True, raising=False)
-    ckpt = _checkpoint("s2vt", stores, tmp_path / "best.pt")
+    ckpt = untrained_checkpoint("s2vt", stores, tmp_path / "best.pt")
     first = TrainedModel.load(ckpt)
     folder = first.save_folder(tmp_path / "model")
-    cache = _hub_cache(folder, tmp_path / "hub", repo="vidcap-test/s2vt")
+    cache = hub_cache(folder, tmp_path / "hub", repo="vidcap-test/s2vt")
     (cache / "models--vidcap-test--s2vt" / "refs" / "v1").write_text(COMMIT)
     loaded = {f"checkpoint {ckpt}": TrainedModel.load(ckpt), f"model folder {folder}": TrainedModel.load(folder),
               "model hf:vidcap-test/s2vt@v1": TrainedModel.load("hf:vidcap-test/s2vt@v1", cache_dir=cache),

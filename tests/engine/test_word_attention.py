@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from trainkit import BOTTLE, tiny_model
+from trainkit import BOTTLE
 from vidcap.cli import main
 from vidcap.data import BOS
 from vidcap.engine.attention import frame_attention, require_frame_attention
@@ -124,13 +124,8 @@ def test_no_words_no_rows_and_one_video_at_a_time():
         frame_attention(model, two, {n: m.repeat(2, 1) for n, m in masks.items()}, [5])
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model(tmp_path_factory)
-
-
-def test_describe_and_the_preview_strip_on_a_real_clip(model, tmp_path, capsys):
-    captioner = Captioner.from_checkpoint(model.ckpt, device="cpu")
+def test_describe_and_the_preview_strip_on_a_real_clip(tiny_model, tmp_path, capsys):
+    captioner = Captioner.from_checkpoint(tiny_model.ckpt, device="cpu")
     described = captioner.describe(BOTTLE, beam_size=2, attention=True)
     words, weights, positions = described.attention
     assert words == described.caption.split() and weights.shape == (len(words), 4)
@@ -138,7 +133,7 @@ def test_describe_and_the_preview_strip_on_a_real_clip(model, tmp_path, capsys):
     sizes = {}
     for extra in ([], ["--attention"]):
         png = tmp_path / f"sheet{len(extra)}.png"
-        code = main(["caption", str(BOTTLE), "--model", str(model.ckpt), "--beam-size", "2", "--preview", str(png),
+        code = main(["caption", str(BOTTLE), "--model", str(tiny_model.ckpt), "--beam-size", "2", "--preview", str(png),
                      *extra])
         out, err = capsys.readouterr()
         assert code == 0 and out == f"{BOTTLE}\t{described.caption}\n", err
@@ -146,10 +141,10 @@ def test_describe_and_the_preview_strip_on_a_real_clip(model, tmp_path, capsys):
     assert sizes[True][0] == sizes[False][0] and sizes[True][1] > sizes[False][1] + 20 * len(words)
 
 
-def test_attention_needs_a_preview_and_an_attention_model(model, tmp_path, capsys):
-    code = main(["caption", str(BOTTLE), "--model", str(model.ckpt), "--attention"])
+def test_attention_needs_a_preview_and_an_attention_model(tiny_model, tmp_path, capsys):
+    code = main(["caption", str(BOTTLE), "--model", str(tiny_model.ckpt), "--attention"])
     assert code == 2 and "give --preview PNG too" in capsys.readouterr().err
-    ckpt = load_checkpoint(model.ckpt)  # the same checkpoint with an mp-lstm decoder
+    ckpt = load_checkpoint(tiny_model.ckpt)  # the same checkpoint with an mp-lstm decoder
     other = get_model("mp-lstm", **{k: ckpt["model"]["config"][k] for k in ("vocab_size", "input_dims")},
                       hidden_size=16, embed_size=8)
     ckpt["model"] = {"config": other.config, "state": other.state_dict()}

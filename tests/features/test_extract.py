@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from videogen import counter_frames, frame_counter, write_video
 
 from vidcap.errors import UsageError
 from vidcap.features import FeatureStore, extract, get_backbone
 from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling, read_clip
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from videogen import counter_frames, frame_counter, write_video  # noqa: E402
 
 SMALL = {"input_size": 64}  # tiny ResNet input keeps these tests cheap on 2 shared cores
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from enginekit import TINY
 
 from vidcap.cli import main
 from vidcap.engine.captioner import Captioner
@@ -120,9 +121,6 @@ def _extract(sources, out, backbone, frames, **options):
 @pytest.mark.slow  # 20-75 s on 2 shared cores: extraction twice, training, captioning stores and files
 def test_a_frame_store_and_a_motion_store_train_sa_lstm_together(tmp_path):
     from vidcap.data.synthetic import generate
-
-    sys.path.insert(0, str(ROOT / "tests" / "engine"))
-    from enginekit import TINY
 
     ds = generate(tmp_path / "synth", n_videos=9, seed=4, captions_per_video=2)
     sources = collect_sources(video_dir=ds.video_dir)

@@ -12,7 +12,7 @@ import torchvision
 from vidcap.errors import InputError, UsageError
 from vidcap.features import get_backbone
 from vidcap.features.backbone import DEFAULT_SEED, seeded
-from vidcap.features.resnet import FITS, _identity, preprocessing
+from vidcap.features.resnet import FITS, identity_of_digest, preprocessing
 from vidcap.video.decode import read_clip
 from vidcap.video.sampling import Sampling
 
@@ -96,9 +96,9 @@ def test_weights_from_a_state_dict_file(tmp_path):
 def test_a_copy_of_a_torchvision_release_has_the_release_identity():
     # torchvision names its files after the first hex digits of their SHA-256 (resnet152-f82ba261.pth),
     # so a local copy of the download is recognised as that release in the feature spec.
-    assert _identity("resnet152", "f82ba261" + "0" * 56) == "ResNet152_Weights.IMAGENET1K_V2"
-    assert _identity("resnet152", "394f9c45" + "0" * 56) == "ResNet152_Weights.IMAGENET1K_V1"
-    assert _identity("resnet152", "0" * 64) == "sha256:" + "0" * 64
+    assert identity_of_digest("resnet152", "f82ba261" + "0" * 56) == "ResNet152_Weights.IMAGENET1K_V2"
+    assert identity_of_digest("resnet152", "394f9c45" + "0" * 56) == "ResNet152_Weights.IMAGENET1K_V1"
+    assert identity_of_digest("resnet152", "0" * 64) == "sha256:" + "0" * 64
 
 
 def test_bad_weights_files_are_input_errors(tmp_path):

@@ -1,7 +1,8 @@
-"""What the model-folder and checkpoint suites share: the session's tiny model (exported once), a web
-server that counts requests (none may come), a pickle that runs code when unpickled (it creates a marker
-file), edits of a folder or checkpoint as an attacker would make them (checksums recomputed, so what is
-left to refuse is what the contents say), and an in-process `vidcap` run for the many quick cases."""
+"""What the model-folder and checkpoint suites share (the session fixture ``models`` in conftest.py holds
+it): the session's tiny model and its exported folder, a web server that counts requests (none may come),
+a pickle that runs code when unpickled (it creates a marker file), edits of a folder or checkpoint as an
+attacker would make them (checksums recomputed, so what is left to refuse is what the contents say), and
+an in-process `vidcap` run for the many quick cases."""
 from __future__ import annotations
 
 import contextlib
@@ -19,11 +20,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainkit import tiny_model
 from vidcap.cli import main
 from vidcap.engine.checkpoint import tensor_checksums, tensor_digest
 from vidcap.engine.modelfolder import CONFIG, WEIGHTS
-from vidcap.engine.trained import export_model
 
 
 class RunsCode:
@@ -61,17 +60,16 @@ class Kit:
     marker: Path        # ... by creating this file
 
 
-def kit(tmp_path_factory) -> Kit:
-    root = tmp_path_factory.mktemp("hostile-models")
-    model = tiny_model(tmp_path_factory)
-    folder = export_model(model.ckpt, root / "tiny-sa-lstm")
+def start_kit(ckpt: Path, folder: Path, root: Path) -> tuple[Kit, http.server.ThreadingHTTPServer]:
+    """The kit for a checkpoint and its exported folder, its evil pickle written under ``root``, and the
+    started web server (to shut down when done)."""
     marker = root / "pwned"
     evil = root / "yolov8n.pt"
     torch.save(RunsCode(marker), evil)
     _Counter.body = evil.read_bytes()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return Kit(model.ckpt, folder, f"http://127.0.0.1:{server.server_address[1]}", _Counter.hits, evil, marker)
+    return Kit(ckpt, folder, f"http://127.0.0.1:{server.server_address[1]}", _Counter.hits, evil, marker), server
 
 
 def run(*args: object) -> subprocess.CompletedProcess:

@@ -13,17 +13,12 @@ import pytest
 import torch
 
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
-from hostile_models import Kit, RunsCode, edit_checkpoint, kit, run, store_spec
+from hostile_models import RunsCode, edit_checkpoint, run, store_spec
 from trainkit import BOTTLE
 from vidcap.features.backbone import file_digest
 
 SPEC = "stores[0].spec"
 YOLO_OPTIONS = {"imgsz": 640, "top_k": 10, "conf": 0.25, "iou": 0.7, "roi_size": 7, "dtype": "fp32", "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Kit:
-    return kit(tmp_path_factory)
 
 
 def _caption(path, *extra):

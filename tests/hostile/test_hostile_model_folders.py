@@ -15,17 +15,12 @@ import pytest
 import torch
 
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
-from hostile_models import Kit, copy_folder, edit_config, edit_tensors, kit, run, store_spec
+from hostile_models import copy_folder, edit_config, edit_tensors, run, store_spec
 from trainkit import BOTTLE
 from vidcap.engine.modelfolder import CONFIG, FIRST_FORMAT, WEIGHTS
 from vidcap.features.backbone import file_digest
 
 SPEC = "stores[0].spec"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Kit:
-    return kit(tmp_path_factory)
 
 
 def _caption(folder, *extra):

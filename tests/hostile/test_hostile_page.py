@@ -22,8 +22,7 @@ from typing import ClassVar
 import pytest
 
 from hostilekit import Case, refused, snapshot, unchanged
-from trainkit import BOTTLE, tiny_model
-from vidcap.engine.trained import export_model
+from trainkit import BOTTLE
 
 gradio_client = pytest.importorskip("gradio_client")
 # Every test here needs the served page (a vidcap serve process): ~9 s to start on 2 shared cores.
@@ -63,10 +62,9 @@ def web():
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def page(tiny_folder, tmp_path_factory):
     """`vidcap serve` on a free port with a private TMPDIR; yields (url, tmpdir, process, files of the server)."""
     root = tmp_path_factory.mktemp("page")
-    folder = export_model(tiny_model(tmp_path_factory).ckpt, root / "tiny-sa-lstm")
     tmp = root / "tmp"
     tmp.mkdir()
     secrets = root / "server-files"
@@ -74,7 +72,7 @@ def page(tmp_path_factory):
     (secrets / "notes.txt").write_text("the server's private notes\n")
     shutil.copy(BOTTLE, secrets / "private.mp4")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "vidcap", "serve", "--model", str(folder), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "vidcap", "serve", "--model", str(tiny_folder), "--port", str(port),
                              "--beam-size", "2", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "TMPDIR": str(tmp)})
     lines: list[str] = []

@@ -9,15 +9,12 @@ store, video and stream), and the checkpoints of the last good epoch stay byte f
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hostilekit import Case, refused, snapshot, unchanged, vidcap
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from enginekit import TINY, make_task
+from hostilekit import Case, refused, snapshot, unchanged, vidcap
 
 CONFIG = Path(__file__).resolve().parents[1] / "engine" / "tiny.yaml"
 # Normalising would scale the overflow away; deltas make it overflow float32 inside vidcap.

@@ -15,10 +15,11 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.spice.spice import Spice
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 from vidcap.errors import UsageError
-from vidcap.metrics import coco, java
+from vidcap.metrics import java
 from vidcap.metrics.coco import BLEU, evaluate, score, spice_unavailable
 
 pytestmark = pytest.mark.skipif(java.java_version() is None, reason="needs java")
@@ -181,7 +182,7 @@ def test_spice_without_corenlp_is_skipped_fast_with_one_line(monkeypatch):
     assert time.perf_counter() - clock < 1
     assert "\n" not in reason and "CoreNLP" in reason
     # auto never tries pycocoevalcap's Spice (which would download ~1 GB or fail offline).
-    monkeypatch.setattr(coco, "_spice", lambda *a, **k: pytest.fail("SPICE must not run"))
+    monkeypatch.setattr(Spice, "__init__", lambda *a, **k: pytest.fail("SPICE must not run"))
     ev = evaluate(GTS, RES, java=False, tokenizer="none", spice="auto")
     assert "SPICE" not in ev.overall
     with pytest.raises(UsageError, match="SPICE requested"):

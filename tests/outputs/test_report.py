@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from trainkit import tiny_model
 from vidcap.cli import main
 from vidcap.data.annotations import Annotations
 from vidcap.metrics import java
@@ -109,11 +108,10 @@ def test_report_in_a_headless_browser(scored_report, tmp_path):
 
 @pytest.mark.slow
 @needs_java
-def test_eval_writes_a_report_of_the_models_captions(tmp_path_factory, tmp_path, capsys):
-    model = tiny_model(tmp_path_factory)
+def test_eval_writes_a_report_of_the_models_captions(tiny_model, tmp_path, capsys):
     results = tmp_path / "results.json"
-    code = main(["eval", "--model", str(model.ckpt), "--annotations", str(model.annotations), "--features",
-                 str(model.features), "--split", "test", "--beam-size", "2", "--spice", "off",
+    code = main(["eval", "--model", str(tiny_model.ckpt), "--annotations", str(tiny_model.annotations), "--features",
+                 str(tiny_model.features), "--split", "test", "--beam-size", "2", "--spice", "off",
                  "--results", str(results), "--report", str(tmp_path / "report")])
     out = capsys.readouterr().out
     assert code == 0 and f"report: {tmp_path / 'report' / 'index.html'}" in out
@@ -121,6 +119,6 @@ def test_eval_writes_a_report_of_the_models_captions(tmp_path_factory, tmp_path,
     generated = json.loads(results.read_text())
     assert generated and all(f"<span class=\"caption\">{r['caption']}</span>" in page for r in generated
                              if r["caption"])
-    categorised = any(r.category is not None for r in Annotations.load(model.annotations).videos.values())
+    categorised = any(r.category is not None for r in Annotations.load(tiny_model.annotations).videos.values())
     assert ('id="categories"' in page) == categorised
     assert Image.open(tmp_path / "report" / "cider.png").size == (700, 320)

@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pytest
 
-from trainkit import tiny_model
 from videogen import write_video
 from vidcap.cli import main
 from vidcap.data.synthetic import render
@@ -79,9 +78,8 @@ def _cues(text: str) -> list[tuple[float, float, str]]:
             re.findall(r"(\d\d:\d\d:\d\d[.,]\d{3}) --> (\d\d:\d\d:\d\d[.,]\d{3})\n(.*)", text)]
 
 
-def test_caption_segment_scenes_puts_cues_at_the_cuts(cut_video, tmp_path_factory, tmp_path, capsys):
-    model = tiny_model(tmp_path_factory)
-    code = main(["caption", str(cut_video), "--model", str(model.ckpt), "--beam-size", "2", "--segment", "scenes",
+def test_caption_segment_scenes_puts_cues_at_the_cuts(cut_video, tiny_model, tmp_path, capsys):
+    code = main(["caption", str(cut_video), "--model", str(tiny_model.ckpt), "--beam-size", "2", "--segment", "scenes",
                  "--min-segment", "1", "--max-segment", "6", "--srt", str(tmp_path / "c.srt"),
                  "--vtt", str(tmp_path / "c.vtt")])
     out, err = capsys.readouterr()

@@ -103,6 +103,16 @@ class _Features:
             self._stores = [FeatureStore(p) for p in self.paths]
         return self._stores
 
+    @property
+    def opened(self) -> bool:
+        """Whether this process has opened the stores; a copy pickled for a worker has not (it opens its own)."""
+        return self._stores is not None
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of features the cache holds now (at most ``cache_bytes``; a pickled copy starts at 0)."""
+        return self._cached
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_stores": None, "_cache": OrderedDict(), "_cached": 0}  # each worker its own
 

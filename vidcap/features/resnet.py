@@ -124,9 +124,16 @@ def _release_of(name: str, identity: str) -> WeightsEnum | None:
     return releases[member] if member in releases.__members__ else None
 
 
-def _identity(name: str, digest: str) -> str:
-    """A file's identity: the torchvision release it is a copy of (torchvision names its files after the
-    first hex digits of their SHA-256), else ``sha256:<hex>``."""
+def identity_of_digest(name: str, digest: str) -> str:
+    """The identity of a ``name`` weights file with SHA-256 ``digest``: the torchvision release it is a copy
+    of (torchvision names its files after the first hex digits of their SHA-256), else ``sha256:<hex>``.
+
+    Example:
+        >>> identity_of_digest("resnet18", "f37072fd" + "0" * 56)  # resnet18-f37072fd.pth
+        'ResNet18_Weights.IMAGENET1K_V1'
+        >>> identity_of_digest("resnet18", "ab" * 32)
+        'sha256:abababababababababababababababababababababababababababababababab'
+    """
     for release in torchvision.models.get_model_weights(name):
         prefix = Path(release.url).stem.rpartition("-")[2]
         if prefix and digest.startswith(prefix):
@@ -174,14 +181,14 @@ def load_resnet(name: str, weights: str, seed: int) -> tuple[nn.Module, str, str
     if release is not None:
         return _pretrained(name, release), weights, str(release)
     file = weights_file(weights)
-    return _from_file(name, file), str(file), _identity(name, file_digest(file))
+    return _from_file(name, file), str(file), identity_of_digest(name, file_digest(file))
 
 
 class TorchvisionWeights(Backbone):
     """Weights by identity for torchvision's model families (ResNet, the Kinetics video models): a release
     identity such as ``ResNet18_Weights.IMAGENET1K_V1`` or ``R2Plus1D_18_Weights.KINETICS400_V1`` names the
     release torchvision fetches from its fixed URL (hash-checked, tensors only) or finds in $TORCH_HOME's
-    cache; a local copy of a release file is recognised as that release (:func:`_identity`)."""
+    cache; a local copy of a release file is recognised as that release (:func:`identity_of_digest`)."""
 
     @classmethod
     def weights_named(cls, name: str, identity: str) -> str | None:
@@ -202,7 +209,7 @@ class TorchvisionWeights(Backbone):
 
     @classmethod
     def identity_of_file(cls, name: str, file: Path) -> str:
-        return _identity(name, file_digest(file))
+        return identity_of_digest(name, file_digest(file))
 
 
 class ResNetBackbone(TorchvisionWeights):
