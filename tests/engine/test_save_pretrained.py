@@ -61,7 +61,7 @@ def test_save_pretrained_writes_what_export_writes(stores, tmp_path):
 
 
 def test_the_model_card_says_what_is_unknown(stores, inputs, tmp_path):
-    original = Captioner.fromuntrained_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
+    original = Captioner.from_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
     original.trained = dataclasses.replace(original.trained, record=None)  # e.g. a model assembled in memory
     card = (original.save_pretrained(tmp_path / "m") / CARD).read_text()
     assert "unknown: this model was saved without a record of how it was trained" in card
@@ -103,7 +103,7 @@ def test_from_checkpoint_sends_folders_to_from_pretrained(tmp_path):
 
 def test_a_folders_odd_training_record_still_saves(stores, tmp_path):
     """The record is untrusted JSON carried into the next card: values of the wrong type are left out."""
-    original = Captioner.fromuntrained_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
+    original = Captioner.from_checkpoint(untrained_checkpoint("mp-lstm", stores, tmp_path / "best.pt"), device="cpu")
     record = {"metrics": [1], "train": "x", "annotations": "abc", "features": 3, "epoch": 2}
     original.trained = dataclasses.replace(original.trained, record=record)
     folder = original.save_pretrained(tmp_path / "m")
