@@ -23,7 +23,7 @@ torch.set_num_threads(os.cpu_count() or 1)
 
 from trainkit import TinyModel, train_tiny_model  # noqa: E402  (helper modules: setup.cfg's pythonpath)
 
-from vidcap.engine.trained import export_model  # noqa: E402
+from vidcap.trained.model import export_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"  # part of the repository (tests/assets/README.md)

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from vidcap.data import Vocabulary, collate
-from vidcap.engine.checkpoint import save_checkpoint
-from vidcap.engine.modelfolder import FILES
+from vidcap.trained.checkpoint import save_checkpoint
+from vidcap.trained.folder import FILES
 from vidcap.features import get_backbone
 from vidcap.features.store import store_meta
 from vidcap.models import get_model

@@ -1,4 +1,4 @@
-"""vidcap/demo.py through the command line: the reduced (--quick) demo end to end, and its metrics file."""
+"""vidcap/demo/run.py through the command line: the reduced (--quick) demo end to end, and its metrics file."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vidcap.data.synthetic import attribute_accuracy, load_attributes
+from vidcap.demo.synthetic import attribute_accuracy, load_attributes
 from vidcap.metrics.coco import METRICS
 
 
@@ -46,8 +46,8 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path):
 
 
 def test_clips_of_another_profile_in_the_folder_are_refused_not_mixed(tmp_path):
-    from vidcap.data.synthetic import generate
-    from vidcap.demo import run_demo
+    from vidcap.demo.synthetic import generate
+    from vidcap.demo.run import run_demo
     from vidcap.errors import UsageError
 
     generate(tmp_path / "clips", n_videos=5, seed=0)

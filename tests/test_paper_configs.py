@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vidcap.engine.config import config_files, load_config
+from vidcap.config.loading import config_files, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vidcap import precision
-from vidcap.engine.schema import specs
+from vidcap.config.schema import specs
 from vidcap.errors import UsageError
 from vidcap.features.backbone import get_backbone
 

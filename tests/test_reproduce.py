@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from videogen import counter_frame, write_video
-from vidcap.engine.config import load_config
+from vidcap.config.loading import load_config
 from vidcap.reproduce import DATASETS, PUBLISHED
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from PIL import Image
 
 from trainkit import BOTTLE
 from vidcap.cli import main
-from vidcap.engine.captioner import Captioner
+from vidcap.inference.captioner import Captioner
 from vidcap.outputs import Segment
 from vidcap.serve import caption_video, timeline_html
 

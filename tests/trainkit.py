@@ -24,9 +24,9 @@ class TinyModel:
 
 def train_tiny_model(root: Path) -> TinyModel:
     """Generate the clips, extract their features and train the model under ``root`` (an empty folder)."""
-    from vidcap.data.synthetic import generate
-    from vidcap.engine.config import load_config
-    from vidcap.engine.train import train
+    from vidcap.demo.synthetic import generate
+    from vidcap.config.loading import load_config
+    from vidcap.training.trainer import train
     from vidcap.features import extract
     from vidcap.features.sources import collect_sources
     from vidcap.video import Sampling

@@ -23,7 +23,7 @@ __all__ = ["Captioner", "__version__"]
 def __getattr__(name: str):
     # Lazy so that `import vidcap` (and `vidcap --help`) stays fast.
     if name == "Captioner":
-        from vidcap.engine.captioner import Captioner
+        from vidcap.inference.captioner import Captioner
 
         return Captioner
     raise AttributeError(f"module 'vidcap' has no attribute {name!r}")

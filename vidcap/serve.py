@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.hub import is_hub_id
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.hub import is_hub_id
 from vidcap.errors import UsageError, VidcapError
 from vidcap.files import write_json
 from vidcap.outputs import Segment, save_preview, write_srt, write_vtt

@@ -12,8 +12,8 @@ import pytest
 from enginekit import TINY
 from trainkit import TinyModel
 
-from vidcap.engine.config import load_config
-from vidcap.engine.train import train
+from vidcap.config.loading import load_config
+from vidcap.training.trainer import train
 
 
 @pytest.mark.slow

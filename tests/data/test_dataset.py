@@ -137,7 +137,7 @@ def test_several_stores_get_backbone_prefixes(world):
 
 def test_feature_spec_rebuilds_the_selection_for_captioning(world, tmp_path):
     from vidcap.data.streams import Stream, select
-    from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+    from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
 
     ds = _train(world, features=[world["resnet"], world["yolo"]], streams=["frame", "objects"], frames=4)
     ds.normalizer = FeatureNormalizer.fit(ds.features(), deltas=True)

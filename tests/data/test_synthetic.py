@@ -1,4 +1,4 @@
-"""vidcap/data/synthetic.py: real video files, MSR-VTT-schema annotations, determinism, attribute scoring."""
+"""vidcap/demo/synthetic.py: real video files, MSR-VTT-schema annotations, determinism, attribute scoring."""
 from __future__ import annotations
 
 import collections
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vidcap.data.annotations import Annotations
-from vidcap.data.synthetic import (COLOURS, MOTIONS, SHAPES, SyntheticDataset, attribute_accuracy,
+from vidcap.demo.synthetic import (COLOURS, MOTIONS, SHAPES, SyntheticDataset, attribute_accuracy,
                                    caption_attributes, generate, load_attributes, render)
 from vidcap.errors import InputError, UsageError
 from vidcap.video import probe

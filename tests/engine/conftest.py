@@ -7,7 +7,7 @@ import pytest
 from enginekit import TINY, make_task
 from exportkit import two_store_metas
 
-from vidcap.engine.config import load_config
+from vidcap.config.loading import load_config
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""vidcap/engine/captioner.py and `vidcap caption` / `vidcap eval`: raw files through the checkpoint's own
+"""vidcap/inference/captioner.py and `vidcap caption` / `vidcap eval`: raw files through the checkpoint's own
 backbone and sampling, the output files, and untrusted checkpoints."""
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from vidcap.cli import main
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.config import load_config
-from vidcap.engine.train import train
+from vidcap.inference.captioner import Captioner
+from vidcap.config.loading import load_config
+from vidcap.training.trainer import train
 from vidcap.features import extract
 from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling, probe, windows
@@ -249,7 +249,7 @@ def test_eval_command_captions_a_split_and_scores_it(trained, tmp_path, capsys):
 def test_decoding_defaults_to_the_checkpoints_eval_settings_everywhere(trained, tmp_path):
     """caption, eval, serve and the API decode with the model's eval.beam_size unless told otherwise (here a
     copy of the model whose eval.beam_size says 1); --help says where the default is."""
-    from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+    from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(trained["ckpt"])
     assert ckpt["config"]["eval"]["beam_size"] != 1  # trained with a wider beam

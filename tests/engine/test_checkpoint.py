@@ -1,4 +1,4 @@
-"""Checkpoints (vidcap/engine/checkpoint.py): atomic writes, untrusted reads."""
+"""Checkpoints (vidcap/trained/checkpoint.py): atomic writes, untrusted reads."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vidcap import __version__
-from vidcap.engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from vidcap.trained.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from vidcap.errors import InputError, UsageError
 
 
@@ -70,7 +70,7 @@ def test_a_kill_during_the_write_leaves_the_previous_checkpoint(tmp_path):
     # A real SIGKILL of the writing process after half of the new checkpoint's bytes are on disk.
     script = textwrap.dedent(f"""
         import os, signal, torch
-        from vidcap.engine.checkpoint import save_checkpoint
+        from vidcap.trained.checkpoint import save_checkpoint
         real_save = torch.save
         def dying_save(obj, f):
             real_save(obj, f)

@@ -1,4 +1,4 @@
-"""Training configuration (vidcap/engine/config.py, schema.py), `vidcap config show` and the shipped configs/*.yaml."""
+"""Training configuration (vidcap/config/loading.py, schema.py), `vidcap config show` and the shipped configs/*.yaml."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +17,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.cli import main
 from vidcap.data import CaptionDataset, vocab
-from vidcap.engine import schema, trained
-from vidcap.engine.config import (
+from vidcap.config import schema
+from vidcap.trained import model as trained
+from vidcap.config.loading import (
     BASE_KEY,
     MAX_BASE_DEPTH,
     MAX_CONFIG_FILES,
@@ -30,16 +31,16 @@ from vidcap.engine.config import (
     load_config,
     parse_override,
 )
-from vidcap.engine.optim import lr_factor
-from vidcap.engine.schema import (
+from vidcap.training.optim import lr_factor
+from vidcap.config.schema import (
     MODEL_OPTIONS,
     ModelConfig,
     model_section,
     section_docs,
     specs,
 )
-from vidcap.engine.scst import SelfCritical
-from vidcap.engine.setup import build_model, model_kwargs
+from vidcap.training.scst import SelfCritical
+from vidcap.training.rundata import build_model, model_kwargs
 from vidcap.errors import InputError, UsageError
 from vidcap.models import MODELS, all_options, get_model, greedy, list_models, model_options, sample
 from vidcap.models.mp_lstm import MPLSTM
@@ -70,7 +71,7 @@ def test_the_schema_has_every_required_key_documented():
 
 
 def _schema_again(monkeypatch: pytest.MonkeyPatch):
-    """vidcap/engine/schema.py executed anew, as a separate module, so that it reads the code's defaults now."""
+    """vidcap/config/schema.py executed anew, as a separate module, so that it reads the code's defaults now."""
     spec = importlib.util.spec_from_file_location("vidcap_schema_again", schema.__file__)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses' annotations resolve in it
@@ -280,7 +281,7 @@ def test_bad_values_name_key_value_and_source(override, pattern):
 def test_bad_values_in_a_file_name_the_file(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("eval:\n  beam_size: 0\n")
-    # eval.* bounds are EvalSettings' (vidcap.engine.trained.EVAL_LIMITS): what a trained model may carry
+    # eval.* bounds are EvalSettings' (vidcap.trained.model.EVAL_LIMITS): what a trained model may carry
     with pytest.raises(UsageError, match=rf"^eval\.beam_size=0 \({re.escape(str(path))}\): must be in \[1, 100\]$"):
         load_config(path)
 

@@ -1,4 +1,4 @@
-"""Model folders (vidcap/engine/modelfolder.py, modelcard.py, hub.py; `vidcap export` / `push`): the folder
+"""Model folders (vidcap/trained/folder.py, modelcard.py, hub.py; `vidcap export` / `push`): the folder
 captions exactly as its checkpoint, loads from a local folder and from a Hugging Face cache with the
 network off, and every damaged or lying folder is refused with the file named and nothing executed."""
 from __future__ import annotations
@@ -20,11 +20,11 @@ from exportkit import COMMIT, hub_cache
 from trainkit import BOTTLE
 from vidcap import __version__
 from vidcap.cli import main
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.checkpoint import tensor_digest
-from vidcap.engine.hub import download, parse_hub_id, push
-from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, read_model_folder
-from vidcap.engine.trained import export_model
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.checkpoint import tensor_digest
+from vidcap.trained.hub import download, parse_hub_id, push
+from vidcap.trained.folder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, read_model_folder
+from vidcap.trained.model import export_model
 from vidcap.errors import InputError, UsageError
 
 @pytest.fixture
@@ -302,7 +302,7 @@ def test_a_pickle_posing_as_safetensors_is_refused_and_never_run(folder, tmp_pat
 
 
 def test_export_refuses_a_checkpoint_that_is_not_a_model(model, tmp_path):
-    from vidcap.engine.checkpoint import save_checkpoint
+    from vidcap.trained.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "odd.pt", {"epoch": 1})
     with pytest.raises(InputError, match="odd.pt: not a complete vidcap model checkpoint"):

@@ -13,9 +13,9 @@ import torch
 
 from exportkit import COMMIT, STREAMS, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.modelfolder import CONFIG, FIRST_FORMAT, read_model_folder
-from vidcap.engine.trained import export_model
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.folder import CONFIG, FIRST_FORMAT, read_model_folder
+from vidcap.trained.model import export_model
 from vidcap.errors import InputError
 from vidcap.models import list_models
 

@@ -1,10 +1,10 @@
-"""vidcap/engine/objectives.py: scheduled sampling feeds the model only words a caption can hold."""
+"""vidcap/training/objectives.py: scheduled sampling feeds the model only words a caption can hold."""
 from __future__ import annotations
 
 import torch
 
 from vidcap.data import BOS, PAD, UNK, Batch
-from vidcap.engine.objectives import CrossEntropy
+from vidcap.training.objectives import CrossEntropy
 from vidcap.models import get_model
 
 

@@ -1,4 +1,4 @@
-"""What training does with the feature stores it is given (vidcap/engine/setup.py): damaged entries are
+"""What training does with the feature stores it is given (vidcap/training/rundata.py): damaged entries are
 named, stores that sampled other frames are not combined."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vidcap.cli import main
-from vidcap.engine.config import load_config
-from vidcap.engine.train import train
+from vidcap.config.loading import load_config
+from vidcap.training.trainer import train
 from vidcap.errors import InputError
 from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter

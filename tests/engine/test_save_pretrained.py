@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from exportkit import COMMIT, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.modelfolder import CARD, CONFIG, FILES, FORMAT, WEIGHTS
-from vidcap.engine.trained import export_model
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.folder import CARD, CONFIG, FILES, FORMAT, WEIGHTS
+from vidcap.trained.model import export_model
 from vidcap.errors import InputError, UsageError
 from vidcap.models import list_models
 

@@ -1,4 +1,4 @@
-"""vidcap/engine/scst.py: rewards are CIDEr-D, the baselines are the right ones, a step favours better samples,
+"""vidcap/training/scst.py: rewards are CIDEr-D, the baselines are the right ones, a step favours better samples,
 and `vidcap train train.scst=true` runs from a cross-entropy checkpoint (also under torchrun)."""
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import torch
 from pycocoevalcap.cider.cider import Cider
 
 from vidcap.data import EOS, PAD, collate
-from vidcap.engine.checkpoint import load_checkpoint
-from vidcap.engine.generate import tokenized
-from vidcap.engine.scst import SelfCritical
-from vidcap.engine.setup import build_data, build_model
-from vidcap.engine.train import train
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.inference.generate import tokenized
+from vidcap.training.scst import SelfCritical
+from vidcap.training.rundata import build_data, build_model
+from vidcap.training.trainer import train
 from vidcap.errors import UsageError
 from vidcap.models import greedy, sample
 
@@ -79,7 +79,7 @@ def test_baselines(setup):
     model, data, refs, batch = setup
     mean = SelfCritical(model, data.vocab, refs, samples=4, baseline="mean")
     rewards = np.array([1.0, 2.0, 3.0, 6.0, 0.0, 0.0, 0.0, 4.0])
-    from vidcap.engine.scst import BASELINES
+    from vidcap.training.scst import BASELINES
     np.testing.assert_allclose(BASELINES["mean"](rewards, 4, lambda: None),
                                [11 / 3, 10 / 3, 3.0, 2.0, 4 / 3, 4 / 3, 4 / 3, 0.0])
     # greedy: each sample's baseline is the reward of its video's greedy caption

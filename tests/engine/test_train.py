@@ -1,4 +1,4 @@
-"""vidcap/engine/train.py: learning, checkpoints and metrics, resume after SIGKILL, DDP with gloo."""
+"""vidcap/training/trainer.py: learning, checkpoints and metrics, resume after SIGKILL, DDP with gloo."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vidcap.engine.checkpoint import load_checkpoint
-from vidcap.engine.optim import lr_factor
-from vidcap.engine.trained import TrainedModel
-from vidcap.engine.train import train
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.training.optim import lr_factor
+from vidcap.trained.model import TrainedModel
+from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model, greedy
 
@@ -75,7 +75,7 @@ def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(t
     import torch.nn.functional as F
 
     from vidcap.data import PAD, CaptionDataset, collate
-    from vidcap.engine.setup import build_data
+    from vidcap.training.rundata import build_data
 
     cfg = tiny_cfg("train.epochs=5", "train.monitor=loss", "model.dropout=0.3")
     summary = train(cfg)
@@ -100,8 +100,8 @@ def test_monitor_loss_keeps_the_epoch_with_the_lowest_validation_cross_entropy(t
 
 
 def test_validation_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
-    from vidcap.engine.generate import generate_captions
-    from vidcap.engine.train import Trainer
+    from vidcap.inference.generate import generate_captions
+    from vidcap.training.trainer import Trainer
 
     trainer = Trainer(tiny_cfg("model.dropout=0.3"))
     state = torch.get_rng_state()
@@ -117,7 +117,7 @@ def test_validation_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
 
 @pytest.mark.slow
 def test_a_training_run_does_not_depend_on_validating(tiny_cfg, tmp_path):
-    from vidcap.engine.train import Trainer
+    from vidcap.training.trainer import Trainer
 
     # Dropout and scheduled sampling both draw from the random stream that validation must leave alone.
     overrides = ("model.dropout=0.3", "train.scheduled_sampling.max_prob=0.25", "train.epochs=2")
@@ -200,7 +200,7 @@ def test_ddp_on_two_processes_equals_one_process_with_the_global_batch(task, tmp
 @pytest.mark.slow
 def test_greedy_captions_of_the_trained_model_are_references(tiny_cfg, tmp_path):
     from vidcap.data import Vocabulary
-    from vidcap.engine.setup import build_data
+    from vidcap.training.rundata import build_data
 
     cfg = tiny_cfg("train.epochs=12")
     train(cfg)
@@ -282,7 +282,7 @@ def test_training_with_whitened_features_learns_and_stores_the_projection(tiny_c
 
 @pytest.mark.slow
 def test_ema_keeps_the_exponential_average_of_every_step_without_changing_training(tiny_cfg, tmp_path):
-    from vidcap.engine.train import Trainer
+    from vidcap.training.trainer import Trainer
 
     trainer = Trainer(tiny_cfg("train.ema=0.75", out=tmp_path / "steps"))
     seen = []
@@ -304,7 +304,7 @@ def test_ema_keeps_the_exponential_average_of_every_step_without_changing_traini
     assert _states_equal(ema["training"]["weights"], plain["model"]["state"])
     assert ema["training"]["ema_updates"] == ema["training"]["step"] > 0
     assert not _states_equal(ema["model"]["state"], ema["training"]["weights"], atol=1e-4)
-    from vidcap.engine.checkpoint import save_checkpoint
+    from vidcap.trained.checkpoint import save_checkpoint
 
     del ema["training"]["weights"]  # a damaged resume point is refused, and not overwritten
     save_checkpoint(tmp_path / "ema" / "last.pt", ema)

@@ -13,11 +13,11 @@ import torch
 from exportkit import COMMIT, hub_cache, untrained_checkpoint
 
 from vidcap.data import collate
-from vidcap.engine.checkpoint import load_checkpoint
-from vidcap.engine.modelfolder import CONFIG
-from vidcap.engine.schema import specs
-from vidcap.engine.train import train
-from vidcap.engine.trained import EVAL_LIMITS, EvalSettings, TrainedModel
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.trained.folder import CONFIG
+from vidcap.config.schema import specs
+from vidcap.training.trainer import train
+from vidcap.trained.model import EVAL_LIMITS, EvalSettings, TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.models import list_models
 

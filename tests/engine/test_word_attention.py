@@ -1,4 +1,4 @@
-"""What each word looked at (vidcap/engine/attention.py, `vidcap caption --preview --attention`): the weights
+"""What each word looked at (vidcap/inference/attention.py, `vidcap caption --preview --attention`): the weights
 read from the models' steps are the attention the decoder computed, put back at their frames."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from PIL import Image
 from trainkit import BOTTLE
 from vidcap.cli import main
 from vidcap.data import BOS
-from vidcap.engine.attention import frame_attention, require_frame_attention
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.inference.attention import frame_attention, require_frame_attention
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.errors import UsageError
 from vidcap.models import frame_attention_models, get_model, list_models, model_options
 

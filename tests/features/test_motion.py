@@ -14,12 +14,12 @@ import torchvision
 from enginekit import TINY
 
 from vidcap.cli import main
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.checkpoint import load_checkpoint
-from vidcap.engine.config import load_config
-from vidcap.engine.setup import check_aligned
-from vidcap.engine.trained import check_stores
-from vidcap.engine.train import train
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.config.loading import load_config
+from vidcap.training.rundata import check_aligned
+from vidcap.trained.model import check_stores
+from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore, extract, get_backbone, list_backbones
 from vidcap.features.extract import decode, model_input, video_entry
@@ -120,7 +120,7 @@ def _extract(sources, out, backbone, frames, **options):
 
 @pytest.mark.slow  # 20-75 s on 2 shared cores: extraction twice, training, captioning stores and files
 def test_a_frame_store_and_a_motion_store_train_sa_lstm_together(tmp_path):
-    from vidcap.data.synthetic import generate
+    from vidcap.demo.synthetic import generate
 
     ds = generate(tmp_path / "synth", n_videos=9, seed=4, captions_per_video=2)
     sources = collect_sources(video_dir=ds.video_dir)

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vidcap.cli import main
-from vidcap.engine.checkpoint import tensor_checksums, tensor_digest
-from vidcap.engine.modelfolder import CONFIG, WEIGHTS
+from vidcap.trained.checkpoint import tensor_checksums, tensor_digest
+from vidcap.trained.folder import CONFIG, WEIGHTS
 
 
 class RunsCode:

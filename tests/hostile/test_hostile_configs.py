@@ -1,4 +1,4 @@
-"""Hostile training configs: YAML files and key=value overrides (vidcap/engine/config.py, schema.py).
+"""Hostile training configs: YAML files and key=value overrides (vidcap/config/loading.py, schema.py).
 
 Each case runs `vidcap config show` (or `vidcap train`) as a user would. Values are usage errors (exit 2)
 that name the key, files that are not YAML are input errors (exit 1) that name the file and the line;
@@ -70,7 +70,7 @@ CLI = ("lr-nan-in-file", "billion-laughs", "latin-1-bytes", "control-character",
 
 def _load(args: list[str]) -> None:
     """What `vidcap config show ARGS` does before printing: load and check the config."""
-    from vidcap.engine.config import load_config
+    from vidcap.config.loading import load_config
 
     rest = args[2:]
     path = rest[0] if rest and "=" not in rest[0] else None
@@ -120,8 +120,8 @@ def test_a_model_too_large_for_any_machine_is_refused_before_allocating(case):
     """Sizes are checked on the meta device: the refusal takes no memory and names the sizes."""
     import resource
 
-    from vidcap.engine.config import load_config
-    from vidcap.engine.setup import build_model
+    from vidcap.config.loading import load_config
+    from vidcap.training.rundata import build_model
     from vidcap.errors import UsageError
 
     overrides, dims = case.make

@@ -1,4 +1,4 @@
-"""Training on hostile data (vidcap/engine/train.py, vidcap/features/store.py, vidcap/data/loader.py).
+"""Training on hostile data (vidcap/training/trainer.py, vidcap/features/store.py, vidcap/data/loader.py).
 
 Real `vidcap train` runs of the engine tests' tiny task (tests/engine/enginekit.py), frames stored as
 float32 so that a finite store can still overflow: with ``data.deltas`` on, frames alternating between

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from vidcap.engine.config import load_config
-from vidcap.engine.setup import build_model
+from vidcap.config.loading import load_config
+from vidcap.training.rundata import build_model
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

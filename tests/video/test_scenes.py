@@ -10,7 +10,7 @@ import pytest
 
 from videogen import write_video
 from vidcap.cli import main
-from vidcap.data.synthetic import render
+from vidcap.demo.synthetic import render
 from vidcap.errors import UsageError
 from vidcap.video import VideoError, probe
 from vidcap.video.scenes import SceneCuts, scene_spans

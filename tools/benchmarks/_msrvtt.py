@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcap.engine.config import load_config
+from vidcap.config.loading import load_config
 from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import FeatureStore, StoreWriter
 from vidcap.models import model_options

@@ -1,6 +1,6 @@
 """Beam search: batched over videos and beams (``vidcap.models.beam_search``) vs one video at a time.
 
-Builds a caption model with random weights (sizes of vidcap/engine/default.yaml) and random features for
+Builds a caption model with random weights (sizes of the config schema's model defaults) and random features for
 ``--videos`` videos, then captions them twice: with the batched beam search, and with
 :func:`reference_beam_search`, a plain per-video implementation of the same algorithm (each video's
 K beams are one model batch; candidates are ranked and kept in Python lists). The case's ``ratio`` is

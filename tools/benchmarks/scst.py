@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from vidcap.data import Annotations
-from vidcap.engine.scst import SelfCritical
-from vidcap.engine.train import Trainer
+from vidcap.training.scst import SelfCritical
+from vidcap.training.trainer import Trainer
 from vidcap.models import greedy
 from vidcap.models.rnn import Recurrent
 

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from vidcap.data import PAD, Annotations, collate
 from vidcap.data.loader import CachedLoader
-from vidcap.engine.train import Trainer
+from vidcap.training.trainer import Trainer
 
 from benchmarks._minimal import MINIMAL, load_from
 from benchmarks._msrvtt import add_references_argument, annotations, feature_store, training_config

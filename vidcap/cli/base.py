@@ -28,7 +28,7 @@ class Command(NamedTuple):
 
 
 # --beam-size of every command that decodes (caption, eval, serve): where its default comes from
-# (the model's EvalSettings, vidcap.engine.trained; Captioner.decoding applies --beam-size to them).
+# (the model's EvalSettings, vidcap.trained.model; Captioner.decoding applies --beam-size to them).
 BEAM_SIZE_HELP = ("beam width; default: the model's eval.beam_size, the setting its validation used (its "
                   "config.yaml, or `vidcap config show` of the training config, shows it)")
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

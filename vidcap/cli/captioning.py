@@ -106,7 +106,7 @@ def weights_values(values: list[str] | None) -> str | dict[str, str] | None:
 
 def _run_caption(args: argparse.Namespace) -> int:
     from vidcap import progress
-    from vidcap.engine.captioner import Captioner
+    from vidcap.inference.captioner import Captioner
     from vidcap.outputs import Segment, save_preview, write_results, write_srt, write_vtt
 
     require_model(args.model)
@@ -123,7 +123,7 @@ def _run_caption(args: argparse.Namespace) -> int:
     captioner = Captioner.from_pretrained(model_source(args.model), device=args.device,
                                           weights=weights_values(args.weights))
     if args.attention:
-        from vidcap.engine.attention import require_frame_attention
+        from vidcap.inference.attention import require_frame_attention
 
         require_frame_attention(captioner.model, "--attention: ")
     results, failed = [], []
@@ -283,7 +283,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from vidcap.engine.captioner import Captioner
+    from vidcap.inference.captioner import Captioner
     from vidcap.metrics.scoring import score_results
     from vidcap.outputs import write_results
 

@@ -57,7 +57,7 @@ def backbone_option_values(pairs: list[str]) -> dict[str, Any]:
         >>> backbone_option_values(["input_size=64", "stage=layer1", "grid=null"])
         {'input_size': 64, 'stage': 'layer1', 'grid': None}
     """
-    from vidcap.engine.config import parse_override
+    from vidcap.config.loading import parse_override
 
     options: dict[str, Any] = {}
     for pair in pairs:

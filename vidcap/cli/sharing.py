@@ -18,8 +18,8 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from vidcap.engine.modelfolder import FILES
-    from vidcap.engine.trained import export_model
+    from vidcap.trained.folder import FILES
+    from vidcap.trained.model import export_model
     from vidcap.files import read_json
 
     scores = read_json(args.scores, "scores file (vidcap eval --json)") if args.scores else None
@@ -38,7 +38,7 @@ def _add_push(p: argparse.ArgumentParser) -> None:
 
 
 def _run_push(args: argparse.Namespace) -> int:
-    from vidcap.engine.hub import push
+    from vidcap.trained.hub import push
 
     url = push(args.folder, args.repo, revision=args.revision, private=args.private, message=args.message)
     print(f"pushed {args.folder} to {args.repo}: {url}")

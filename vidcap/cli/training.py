@@ -21,8 +21,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from vidcap.engine.config import load_config
-    from vidcap.engine.train import train
+    from vidcap.config.loading import load_config
+    from vidcap.training.trainer import train
 
     cfg = load_config(args.config, args.overrides)
     summary = train(cfg, resume=args.resume)
@@ -40,7 +40,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 
 def _run_config(args: argparse.Namespace) -> int:
-    from vidcap.engine.config import describe, load_config
+    from vidcap.config.loading import describe, load_config
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] and not items[0].startswith("~") else None
@@ -55,7 +55,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from vidcap.demo import run_demo
+    from vidcap.demo.run import run_demo
 
     run_demo(args.out, quick=args.quick, java=not args.no_java)
     return 0

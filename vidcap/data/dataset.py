@@ -206,7 +206,7 @@ class _FeatureDataset(torch.utils.data.Dataset):
     @property
     def store_metas(self) -> list[dict[str, Any]]:
         """Each store's ``meta.json`` (its feature spec and stream dims), in ``features`` order: what a
-        checkpoint keeps so that captioning rebuilds the same inputs (see vidcap.engine.captioner)."""
+        checkpoint keeps so that captioning rebuilds the same inputs (see vidcap.inference.captioner)."""
         return [dict(s.meta) for s in self._feats.stores]
 
     def features(self) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:

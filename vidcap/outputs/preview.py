@@ -6,7 +6,7 @@ size is predictable: ``width = PAD + columns * (thumb_width + PAD)``; the height
 one ``CAPTION_LINE`` per wrapped caption line and a ``PAD``.
 
 With ``attention=(words, weights, positions)`` (what an attention decoder looked at, see
-vidcap.engine.attention) a strip follows (:func:`strip_layout`): a row of small thumbnails of the frames
+vidcap.inference.attention) a strip follows (:func:`strip_layout`): a row of small thumbnails of the frames
 the model read (``frames[positions]``), then one row per word whose cells are shaded by how much that
 word attended to each frame (relative to the word's largest weight; the percentage is printed when the
 cell is wide enough), so one sees which frames drove which word.

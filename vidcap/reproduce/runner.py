@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 from omegaconf import OmegaConf
 
-from vidcap.engine.config import config_files, load_config
+from vidcap.config.loading import config_files, load_config
 from vidcap.errors import InputError, UsageError
 from vidcap.features.sources import Source, collect_sources, missing_by_split
 from vidcap.files import read_json, write_atomic, write_json
@@ -194,7 +194,7 @@ class Runner:
         return _command(["vidcap", "train", self.configs_dir / f"{run.config}.yaml", *self.overrides(run, seed)])
 
     def _train(self, run: Run, seed: int) -> dict[str, Any]:
-        from vidcap.engine.train import train
+        from vidcap.training.trainer import train
 
         folder = self.run_dir(run.name, seed)
         resume = (folder / "last.pt").exists()
@@ -220,8 +220,8 @@ class Runner:
                         + (["--device", self.device] if self.device else []))
 
     def _test(self, run: Run, seed: int) -> dict[str, Any]:
-        from vidcap.engine.captioner import Captioner
-        from vidcap.engine.trained import TrainedModel
+        from vidcap.inference.captioner import Captioner
+        from vidcap.trained.model import TrainedModel
         from vidcap.metrics.scoring import score_results
         from vidcap.outputs import write_results
 

@@ -11,7 +11,7 @@ import pytest
 
 from vidcap.cli import main
 from vidcap.data.annotations import Annotations
-from vidcap.data.synthetic import generate
+from vidcap.demo.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[3]
 # The dataset configs, made tiny (same spirit as tests/engine/enginekit.TINY).

@@ -286,7 +286,7 @@ def load_attributes(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     data = read_json(path, "synthetic attributes")
     if not isinstance(data, dict) or not all(isinstance(a, dict) and set(ATTRIBUTES) <= set(a)
                                              for a in data.values()):
-        raise InputError(f"{path}: not an attributes.json written by vidcap.data.synthetic.generate")
+        raise InputError(f"{path}: not an attributes.json written by vidcap.demo.synthetic.generate")
     return data
 
 

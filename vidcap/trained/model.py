@@ -9,12 +9,12 @@ and, when known, how it was trained (``record``). :class:`TrainedModel` holds al
 It comes from a training checkpoint (``best.pt``), a model folder (``vidcap export``) or the Hugging Face
 Hub — :meth:`TrainedModel.load` takes any of them — and goes to a checkpoint (the trainer writes its
 checkpoints through :meth:`TrainedModel.checkpoint_payload`) or a model folder
-(:meth:`TrainedModel.save_folder`, through :func:`vidcap.engine.modelfolder.write_model_folder`). Every
+(:meth:`TrainedModel.save_folder`, through :func:`vidcap.trained.folder.write_model_folder`). Every
 file is read as untrusted input (docs/security.md): the network is built on the meta device and
 compared with the stored tensors before anything is allocated
-(:func:`vidcap.engine.modelfolder.build_model`), NaN/Inf are refused, and the decoding settings, store
+(:func:`vidcap.trained.folder.build_model`), NaN/Inf are refused, and the decoding settings, store
 specs, samplings and streams are checked before anything is decoded. The on-disk formats are those of
-:mod:`vidcap.engine.checkpoint` and :mod:`vidcap.engine.modelfolder`.
+:mod:`vidcap.trained.checkpoint` and :mod:`vidcap.trained.folder`.
 
 Example:
     >>> trained = TrainedModel.load("runs/sa/best.pt")                     # doctest: +SKIP
@@ -35,7 +35,7 @@ from typing import Any
 from vidcap.data import FeatureNormalizer, Vocabulary, resolve_streams
 from vidcap.data.streams import Stream
 from vidcap.data.vocab import MAX_LEN
-from vidcap.engine.checkpoint import check_finite, load_checkpoint, save_checkpoint
+from vidcap.trained.checkpoint import check_finite, load_checkpoint, save_checkpoint
 from vidcap.errors import InputError, UsageError
 from vidcap.models import CaptionModel
 from vidcap.video import Sampling
@@ -102,7 +102,7 @@ class EvalSettings:
         return dataclasses.asdict(self)
 
     def decoding(self, beam_size: int | None = None) -> dict[str, Any]:
-        """The keyword arguments of :func:`vidcap.engine.generate.generate_captions`: these settings, with
+        """The keyword arguments of :func:`vidcap.inference.generate.generate_captions`: these settings, with
         ``beam_size`` (a caller's ``--beam-size``) overriding the model's when given."""
         beam = self.beam_size if beam_size is None else beam_size
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
@@ -229,7 +229,7 @@ class TrainedModel:
 
     @classmethod
     def from_payload(cls, ckpt: Mapping[str, Any], path: PathLike) -> TrainedModel:
-        """The model of checkpoint data already read with :func:`~vidcap.engine.checkpoint.load_checkpoint`
+        """The model of checkpoint data already read with :func:`~vidcap.trained.checkpoint.load_checkpoint`
         from ``path`` (the trainer reads ``last.pt`` once for the model and its training state)."""
         where = f"checkpoint {path}"
         try:
@@ -246,13 +246,13 @@ class TrainedModel:
     @classmethod
     def from_folder(cls, folder: PathLike, *, source: str | None = None) -> TrainedModel:
         """The model of a model folder (``vidcap export``, :meth:`save_folder`), read as untrusted
-        (:func:`vidcap.engine.modelfolder.read_model_folder`); ``source`` names it in messages.
+        (:func:`vidcap.trained.folder.read_model_folder`); ``source`` names it in messages.
 
         Example:
             >>> TrainedModel.from_folder("models/sa").eval.beam_size               # doctest: +SKIP
             5
         """
-        from vidcap.engine.modelfolder import read_model_folder
+        from vidcap.trained.folder import read_model_folder
 
         parts = read_model_folder(folder)
         where = source or f"model folder {folder}"
@@ -269,7 +269,7 @@ class TrainedModel:
         Example:
             >>> TrainedModel.from_hub("vidcap/sa-lstm-msrvtt", revision="v1.0")    # doctest: +SKIP
         """
-        from vidcap.engine.hub import PREFIX, download, is_hub_id
+        from vidcap.trained.hub import PREFIX, download, is_hub_id
 
         text = str(repo)
         folder = download(text if is_hub_id(text) else PREFIX + text, revision=revision, cache_dir=cache_dir)
@@ -279,7 +279,7 @@ class TrainedModel:
     def _assemble(cls, config: Any, state: Any, parts: Mapping[str, Any], record: dict[str, Any] | None,
                   where: str, path: PathLike) -> TrainedModel:
         """A checkpoint's parts as a checked TrainedModel (the network built on the meta device first)."""
-        from vidcap.engine.modelfolder import build_model
+        from vidcap.trained.folder import build_model
 
         try:
             model = build_model(config, state, where, f"{where}: model.config")
@@ -337,14 +337,14 @@ class TrainedModel:
     def save_folder(self, folder: PathLike, *, scores: Mapping[str, Any] | None = None,
                     history: Sequence[Mapping[str, Any]] | None = None) -> Path:
         """Write this model as a model folder (``model.safetensors`` + ``config.json`` + ``README.md``)
-        through :func:`vidcap.engine.modelfolder.write_model_folder`, the one writer; ``scores``
+        through :func:`vidcap.trained.folder.write_model_folder`, the one writer; ``scores``
         (``vidcap eval --json``) and ``history`` (the run's ``metrics.json``) go into the model card.
 
         Example:
             >>> TrainedModel.load("runs/sa/best.pt").save_folder("models/sa")      # doctest: +SKIP
             PosixPath('models/sa')
         """
-        from vidcap.engine.modelfolder import write_model_folder
+        from vidcap.trained.folder import write_model_folder
 
         contents = {"model": self.config, "state": self.model.state_dict(), "vocab": self.vocab.state_dict(),
                     "normalizer": None if self.normalizer is None else self.normalizer.state_dict(),
@@ -405,14 +405,14 @@ def _local(loader: Callable[..., TrainedModel]) -> Callable[..., TrainedModel]:
 
 
 def _is_hub_prefixed(text: str) -> bool:
-    from vidcap.engine.hub import is_hub_id
+    from vidcap.trained.hub import is_hub_id
 
     return is_hub_id(text)
 
 
 def _is_repo_id(text: str) -> bool:
     """``org/name`` as the Hub writes repository ids (a missing local path of that shape is asked of the Hub)."""
-    from vidcap.engine.hub import PREFIX, parse_hub_id
+    from vidcap.trained.hub import PREFIX, parse_hub_id
 
     try:
         parse_hub_id(PREFIX + text)

@@ -20,8 +20,8 @@ from omegaconf import DictConfig
 
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
                          build_vocabulary)
-from vidcap.engine.config import keyed_error
-from vidcap.engine.trained import EvalSettings, TrainedModel
+from vidcap.config.loading import keyed_error
+from vidcap.trained.model import EvalSettings, TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
@@ -124,10 +124,10 @@ def check_aligned(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]]) -> N
 def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The options model ``name`` takes, from the ``model`` section (config keys are the constructor's
     parameter names). The section's other keys are other models' options at their defaults:
-    :func:`~vidcap.engine.config.load_config` refuses a config that sets one of them.
+    :func:`~vidcap.config.loading.load_config` refuses a config that sets one of them.
 
     Example:
-        >>> from vidcap.engine.config import load_config
+        >>> from vidcap.config.loading import load_config
         >>> model_kwargs("mp-lstm", load_config(None, ["model.name=mp-lstm"]).model)
         {'embed_size': 300, 'hidden_size': 512, 'layers': 1, 'dropout': 0.5, 'cell': 'lstm', 'embed_activation': 'none'}
     """
@@ -135,7 +135,7 @@ def model_kwargs(name: str, model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     missing = [option for option in options if option not in model_cfg]
     if missing:  # a model option the schema lacks would silently keep the constructor's default
         raise UsageError(f"model {name} takes {', '.join(missing)}, which the config schema has no key for "
-                         f"(a model registered after vidcap.engine.schema was imported?)")
+                         f"(a model registered after vidcap.config.schema was imported?)")
     return {option: model_cfg[option] for option in options}
 
 

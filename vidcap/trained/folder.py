@@ -10,7 +10,7 @@ two data-only files, the layout the Hugging Face Hub expects:
 - ``config.json``: everything else: the model's ``get_model`` config, the vocabulary, the normaliser's
   structure (each tensor named with its dtype and shape), the feature spec of every store the model was
   trained on, the input streams, the captioning defaults, where it came from, and the vidcap version.
-- ``README.md``: a model card (:mod:`vidcap.engine.modelcard`).
+- ``README.md``: a model card (:mod:`vidcap.trained.card`).
 
 Stream order is part of the model: a model concatenates its per-frame streams in the order of its
 ``input_dims``, and ``config.json`` is written with sorted keys, so ``input_dims`` is stored as an ordered
@@ -19,7 +19,7 @@ list of ``[name, dims]`` pairs, which no JSON writer reorders. Folders of the fi
 streams) no longer says their order and is refused (re-export it from its checkpoint); one with a single
 stream of each kind is unambiguous and still loads.
 
-Every tensor's SHA-256 (:func:`vidcap.engine.checkpoint.tensor_digest`) is recorded in ``config.json``
+Every tensor's SHA-256 (:func:`vidcap.trained.checkpoint.tensor_digest`) is recorded in ``config.json``
 (``checksums``) and verified on load, so a flipped byte in ``model.safetensors`` is an error naming the
 tensor.
 
@@ -29,8 +29,8 @@ another shape or dtype than the model (or the config) says, or holding NaN/Inf, 
 model or sizes its tensors do not have (checked on the meta device, before anything is allocated), each is
 an :class:`~vidcap.errors.InputError` naming the file.
 
-This module is the folder format; the model it holds is a :class:`vidcap.engine.trained.TrainedModel`
-(``TrainedModel.from_folder`` / ``save_folder``, ``vidcap.engine.trained.export_model``).
+This module is the folder format; the model it holds is a :class:`vidcap.trained.model.TrainedModel`
+(``TrainedModel.from_folder`` / ``save_folder``, ``vidcap.trained.model.export_model``).
 
 Example:
     >>> parts = read_model_folder("models/sa")                             # doctest: +SKIP
@@ -49,7 +49,7 @@ from safetensors.torch import load_file, save
 
 from vidcap.version import __version__
 from vidcap.data import FeatureNormalizer, Vocabulary
-from vidcap.engine.checkpoint import check_finite, tensor_digest
+from vidcap.trained.checkpoint import check_finite, tensor_digest
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import check_identity
 from vidcap.files import read_json, write_atomic, write_json
@@ -155,7 +155,7 @@ def dims_from_config(value: Any, fmt: str, where: str) -> dict[str, Any]:
 def write_model_folder(contents: Mapping[str, Any], out: str | os.PathLike[str], *, where: str,
                        scores: Mapping[str, Any] | None = None,
                        history: Sequence[Mapping[str, Any]] | None = None) -> Path:
-    """The one writer of model folders (:meth:`vidcap.engine.trained.TrainedModel.save_folder`, behind
+    """The one writer of model folders (:meth:`vidcap.trained.model.TrainedModel.save_folder`, behind
     ``vidcap export`` and ``Captioner.save_pretrained``): ``contents`` holds ``model`` (its config),
     ``state``, ``vocab``, ``normalizer`` (state dicts), ``stores``, ``streams``, ``frames``, ``eval`` and
     ``trained`` (the training record; ``None``: the model card then says the training is unknown). The folder is read back with :func:`read_model_folder` before this returns, so
@@ -165,7 +165,7 @@ def write_model_folder(contents: Mapping[str, Any], out: str | os.PathLike[str],
         >>> write_model_folder(contents, "models/sa", where="checkpoint best.pt")   # doctest: +SKIP
         PosixPath('models/sa')
     """
-    from vidcap.engine.modelcard import model_card
+    from vidcap.trained.card import model_card
 
     out = Path(out)
     build_model(contents["model"], contents["state"], where, where)  # refuse a broken one early
@@ -251,7 +251,7 @@ def check_state(expected: Mapping[str, torch.Tensor], state: Any, where: str, mo
 
 
 def read_model_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked parts of a model folder, which :meth:`vidcap.engine.trained.TrainedModel.from_folder`
+    """The checked parts of a model folder, which :meth:`vidcap.trained.model.TrainedModel.from_folder`
     assembles (``model``, ``vocab``, ``normalizer``, ``stores``, ``streams``, ``frames``, ``eval``, and
     ``trained``: what the folder says of its training, ``None`` when it says nothing usable).
 

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from vidcap.data import EOS, Batch, Vocabulary
 from vidcap.data.vocab import MAX_LEN
-from vidcap.engine.generate import tokenized, tokenized_references
+from vidcap.inference.generate import tokenized, tokenized_references
 from vidcap.errors import UsageError
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, Decoded, greedy, sample

@@ -1,6 +1,6 @@
 """The optimisation registries behind ``train.optimizer``, ``train.schedule`` and ``train.grad_clip_mode``.
 
-They live apart from :mod:`vidcap.engine.train` so that the config schema can list their names without
+They live apart from :mod:`vidcap.training.trainer` so that the config schema can list their names without
 importing the training loop (which imports the config: a cycle). This module imports neither.
 
 Example:

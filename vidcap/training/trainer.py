@@ -43,18 +43,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
-from vidcap.engine.checkpoint import load_checkpoint, save_checkpoint
-from vidcap.engine.modelfolder import check_state
-from vidcap.engine.config import check_resume_config
-from vidcap.engine.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
+from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.trained.folder import check_state
+from vidcap.config.loading import check_resume_config
+from vidcap.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
-from vidcap.engine.generate import (MONITORS, batches_in_order, generate_captions, reference_scorer,
+from vidcap.inference.generate import (MONITORS, batches_in_order, generate_captions, reference_scorer,
                                     validation_scores)
-from vidcap.engine.objectives import CrossEntropy
-from vidcap.engine.optim import CLIPPERS, OPTIMIZERS, lr_factor
-from vidcap.engine.scst import SelfCritical
-from vidcap.engine.setup import RunData, build_data, build_model
-from vidcap.engine.trained import EvalSettings, TrainedModel
+from vidcap.training.objectives import CrossEntropy
+from vidcap.training.optim import CLIPPERS, OPTIMIZERS, lr_factor
+from vidcap.training.scst import SelfCritical
+from vidcap.training.rundata import RunData, build_data, build_model
+from vidcap.trained.model import EvalSettings, TrainedModel
 from vidcap.checks import finite_problem
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import write_json
@@ -184,7 +184,7 @@ class Trainer:
 
     def _load_model_state(self, state: Any, where: str) -> None:
         """Weights from a checkpoint into the configured model, checked as any model file's are
-        (:func:`~vidcap.engine.modelfolder.check_state`): the configured model may differ from the
+        (:func:`~vidcap.trained.folder.check_state`): the configured model may differ from the
         checkpoint's (a new dropout, say), but must have the very tensors it holds."""
         check_state(self.model.state_dict(), state, where, f"the configured {self.cfg.model.name} model")
         self.model.load_state_dict(state)

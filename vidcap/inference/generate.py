@@ -18,7 +18,7 @@ import torch
 from pycocoevalcap.bleu.bleu import Bleu
 
 from vidcap.data import Batch, EvalDataset, Vocabulary, collate, tokenize
-from vidcap.engine.distributed import DistContext, all_gather_objects
+from vidcap.distributed import DistContext, all_gather_objects
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, beam_search
 from vidcap.progress import bar as progress_bar
@@ -47,7 +47,7 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
     """Caption every video of ``dataset``: id → caption text. Under torchrun each process decodes an
     interleaved share and every process gets the whole dict back. ``progress``: a bar over the batches
     (None: :mod:`vidcap.progress`'s rule, drawn on a terminal). The decoding settings have no defaults
-    here: they are a model's :class:`~vidcap.engine.trained.EvalSettings` (``EvalSettings.decoding()``,
+    here: they are a model's :class:`~vidcap.trained.model.EvalSettings` (``EvalSettings.decoding()``,
     also the run's validation settings), whose fields hold the one default of each.
 
     Example:

@@ -1,6 +1,6 @@
 """``vidcap demo``: the whole pipeline offline, on real video files it generates, in a few minutes.
 
-generate clips (:mod:`vidcap.data.synthetic`) → ``extract`` ResNet-18 features → ``train`` an SA-LSTM
+generate clips (:mod:`vidcap.demo.synthetic`) → ``extract`` ResNet-18 features → ``train`` an SA-LSTM
 (``configs/demo.yaml``) → caption the held-out test clips and score them with every COCO metric →
 caption one held-out file with subtitles and a preview → ``DIR/metrics.json`` and a summary.
 
@@ -27,10 +27,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vidcap.data.synthetic import SyntheticDataset, attribute_accuracy, generate
-from vidcap.engine.captioner import Captioner
-from vidcap.engine.config import load_config
-from vidcap.engine.train import train
+from vidcap.demo.synthetic import SyntheticDataset, attribute_accuracy, generate
+from vidcap.inference.captioner import Captioner
+from vidcap.config.loading import load_config
+from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.features import extract, get_backbone
 from vidcap.features.sources import collect_sources
@@ -45,7 +45,7 @@ __all__ = ["DemoProfile", "PROFILES", "run_demo"]
 
 log = logging.getLogger(__name__)
 
-DEMO_CONFIG = "demo.yaml"  # packaged with vidcap.engine; configs/demo.yaml is the same file
+DEMO_CONFIG = "demo.yaml"  # packaged with vidcap.demo; configs/demo.yaml is the same file
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def run_demo(out: str | Path = "vidcap-demo", *, quick: bool = False, java: bool
     lap("extract")
 
     run_dir = out / "run"
-    with resources.as_file(resources.files("vidcap.engine") / DEMO_CONFIG) as config:
+    with resources.as_file(resources.files("vidcap.demo") / DEMO_CONFIG) as config:
         cfg = load_config(config, [f"data.annotations={data.annotations}", f"data.features={out / 'features'}",
                                    f"out={run_dir}", f"train.epochs={profile.epochs}"])
     # METEOR's Java start-up (loading its paraphrase tables: most of the time of scoring the demo's test clips;

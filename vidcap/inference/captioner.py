@@ -15,10 +15,10 @@ Example:
     ['a man is playing a guitar']
 
 Decoding settings (beam size, length penalty, longest caption, ...) are the model's
-:class:`~vidcap.engine.trained.EvalSettings`, the ones its validation used, unless a call overrides the
+:class:`~vidcap.trained.model.EvalSettings`, the ones its validation used, unless a call overrides the
 beam size (:meth:`Captioner.decoding`), for ``vidcap caption``, ``eval``, ``serve``, this API and the
 reproduction alike. What a model is, and how it is loaded and saved, is
-:class:`~vidcap.engine.trained.TrainedModel`; a Captioner adds backbones and a device.
+:class:`~vidcap.trained.model.TrainedModel`; a Captioner adds backbones and a device.
 """
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ import torch
 
 from vidcap.data import Annotations, EvalDataset, collate, frame_indices, select
 from vidcap.device import resolve_device
-from vidcap.engine.attention import WordAttention, frame_attention
-from vidcap.engine.generate import generate_captions
-from vidcap.engine.hub import is_hub_id
-from vidcap.engine.trained import TrainedModel
+from vidcap.inference.attention import WordAttention, frame_attention
+from vidcap.inference.generate import generate_captions
+from vidcap.trained.hub import is_hub_id
+from vidcap.trained.model import TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
 from vidcap.features.backbone import Backbone, rebuild_backbone
@@ -67,7 +67,7 @@ class Described:
 
 
 class Captioner:
-    """A trained model (:class:`~vidcap.engine.trained.TrainedModel`) with what is needed to caption raw
+    """A trained model (:class:`~vidcap.trained.model.TrainedModel`) with what is needed to caption raw
     video files: its backbones, rebuilt on demand, and a device.
 
     ``weights`` maps a backbone name to the weights file (or release name) the user trusts, for backbones
@@ -170,7 +170,7 @@ class Captioner:
 
     def decoding(self, beam_size: int | None = None) -> dict[str, Any]:
         """The decoding settings a caption is made with: the model's eval settings
-        (:class:`~vidcap.engine.trained.EvalSettings`), with ``beam_size`` overriding its beam size when given.
+        (:class:`~vidcap.trained.model.EvalSettings`), with ``beam_size`` overriding its beam size when given.
 
         Example:
             >>> Captioner.from_checkpoint("best.pt").decoding()["beam_size"]   # doctest: +SKIP
@@ -180,7 +180,7 @@ class Captioner:
 
     def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None,
                 progress: bool | None = False) -> dict[str, str]:
-        """id → caption, batched exactly as for a feature store (vidcap.engine.generate); ``progress``
+        """id → caption, batched exactly as for a feature store (vidcap.inference.generate); ``progress``
         draws a bar over the batches (None: on a terminal)."""
         return generate_captions(self.model, items, self.vocab, **self.decoding(beam_size), device=self.device,
                                  progress=progress)

@@ -4,7 +4,7 @@ and upload.
 Downloads go through ``huggingface_hub.snapshot_download``, so its cache (``HF_HUB_CACHE`` / ``HF_HOME``),
 offline mode (``HF_HUB_OFFLINE=1``: the cache only, never the network) and revision pinning (a branch, a
 tag or a commit hash after ``@``) work as for any Hub library. Only the model folder's files are fetched.
-What comes back is read like any local model folder (:func:`vidcap.engine.modelfolder.read_model_folder`):
+What comes back is read like any local model folder (:func:`vidcap.trained.folder.read_model_folder`):
 as untrusted data.
 
 Example:
@@ -69,7 +69,7 @@ def download(source: str | os.PathLike[str], *, revision: str | None = None,
     from huggingface_hub import snapshot_download
     from huggingface_hub import errors as hub_errors
 
-    from vidcap.engine.modelfolder import FILES
+    from vidcap.trained.folder import FILES
 
     repo_id, named = parse_hub_id(source)
     if named is not None and revision is not None and named != revision:
@@ -114,7 +114,7 @@ def push(folder: str | os.PathLike[str], repo_id: str, *, revision: str | None =
     from huggingface_hub import HfApi
     from huggingface_hub import errors as hub_errors
 
-    from vidcap.engine.modelfolder import FILES, read_model_folder
+    from vidcap.trained.folder import FILES, read_model_folder
 
     parse_hub_id(PREFIX + repo_id)  # the same rules as for downloading
     read_model_folder(folder)

@@ -1,4 +1,4 @@
-"""Training configuration: the schema's defaults (:mod:`vidcap.engine.schema`), a YAML file, dotted overrides.
+"""Training configuration: the schema's defaults (:mod:`vidcap.config.schema`), a YAML file, dotted overrides.
 
 :func:`load_config` merges, in order, the schema's defaults, the user's YAML file and ``key=value``
 overrides (values parsed as YAML: ``train.lr=1e-4``, ``data.features=[a,b]``, ``train.init=null``), then
@@ -19,7 +19,7 @@ The merged values are checked as a whole:
 
 * a key that is not in the schema is a :class:`~vidcap.errors.UsageError` listing the valid keys of
   its section (and the closest match);
-* a value must have the key's type, choice or range (:meth:`~vidcap.engine.schema.KeySpec.check`); the
+* a value must have the key's type, choice or range (:meth:`~vidcap.config.schema.KeySpec.check`); the
   error names the key, the value and where it was set;
 * the ``model`` section holds the options of every model; a file or override may set only those the
   chosen ``model.name`` takes (its constructor's parameters): setting another model's option is an error,
@@ -48,7 +48,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from vidcap.engine.schema import Config, KeySpec, section_docs, specs
+from vidcap.config.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError
 from vidcap.registry import closest
 

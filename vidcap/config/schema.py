@@ -1,6 +1,6 @@
 """The training configuration schema: every key, with its type, default, allowed values and meaning.
 
-This module is the single source of the config's keys: :func:`vidcap.engine.config.load_config` checks
+This module is the single source of the config's keys: :func:`vidcap.config.loading.load_config` checks
 files and overrides against it, ``vidcap config show`` prints it, and ``OmegaConf.structured(Config)``
 types the loaded config. Adding a key is one :func:`option` line in the section's dataclass; its type
 comes from the annotation (``int``, ``float``, ``bool``, ``str``, ``Optional[...]`` for a key that also
@@ -10,7 +10,7 @@ The ``model`` section holds the options of every registered model under the name
 constructors' parameters (``model.attention_size`` is ``SALSTM(attention_size=...)``), with the
 constructors' defaults and types (:func:`model_section`); a config may set only the options the chosen
 ``model.name`` takes (anything else is a usage error naming the key). Other defaults that code also
-needs are read from that code too (the SCST keys from :class:`~vidcap.engine.scst.SelfCritical`'s
+needs are read from that code too (the SCST keys from :class:`~vidcap.training.scst.SelfCritical`'s
 signature, caption lengths from :data:`vidcap.data.vocab.MAX_LEN`), so each is written once.
 
 Example:
@@ -32,9 +32,9 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
 from vidcap.data.vocab import MAX_LEN
-from vidcap.engine.trained import EVAL_LIMITS, EvalSettings
-from vidcap.engine.optim import lr_factor
-from vidcap.engine.scst import SelfCritical
+from vidcap.trained.model import EVAL_LIMITS, EvalSettings
+from vidcap.training.optim import lr_factor
+from vidcap.training.scst import SelfCritical
 from vidcap.errors import UsageError
 from vidcap.models import MODELS, all_options
 from vidcap.registry import Registry, closest
@@ -153,19 +153,19 @@ def _reference_modes() -> list[str]:
 
 
 def _schedules() -> list[str]:
-    from vidcap.engine.optim import SCHEDULES
+    from vidcap.training.optim import SCHEDULES
 
     return list(SCHEDULES)
 
 
 def _optimizers() -> list[str]:
-    from vidcap.engine.optim import OPTIMIZERS
+    from vidcap.training.optim import OPTIMIZERS
 
     return list(OPTIMIZERS)
 
 
 def _clippers() -> list[str]:
-    from vidcap.engine.optim import CLIPPERS
+    from vidcap.training.optim import CLIPPERS
 
     return list(CLIPPERS)
 
@@ -177,13 +177,13 @@ def _precisions() -> list[str]:
 
 
 def _monitors() -> list[str]:
-    from vidcap.engine.generate import MONITORS
+    from vidcap.inference.generate import MONITORS
 
     return list(MONITORS)
 
 
 def _scst_baselines() -> list[str]:
-    from vidcap.engine.scst import BASELINES
+    from vidcap.training.scst import BASELINES
 
     return list(BASELINES)
 
@@ -262,7 +262,7 @@ def model_section(models: Registry | None = None) -> type:
     undescribed = [option for option in params if option not in MODEL_OPTIONS]
     if undescribed:
         raise TypeError(f"model option(s) {', '.join(undescribed)} have no entry in MODEL_OPTIONS "
-                        f"(vidcap/engine/schema.py): add each one's meaning and range there")
+                        f"(vidcap/config/schema.py): add each one's meaning and range there")
     if models is None and params.keys() != MODEL_OPTIONS.keys():
         raise TypeError(f"MODEL_OPTIONS describes {', '.join(MODEL_OPTIONS.keys() - params.keys())}, which no "
                         f"registered model takes: remove it")
@@ -342,7 +342,7 @@ class TrainConfig:
                                  "'a' lose)")
 
 
-# A trained model's decoding settings are EvalSettings (vidcap.engine.trained): its defaults and bounds are these keys'.
+# A trained model's decoding settings are EvalSettings (vidcap.trained.model): its defaults and bounds are these keys'.
 _EVAL = EvalSettings()
 
 
