@@ -6,7 +6,8 @@ checkpoints, results files. Messages always name the offending input.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class VidcapError(Exception):
@@ -49,3 +50,33 @@ def printable(text: object) -> str:
     """
     text = str(text)
     return text if text.isprintable() else repr(text)
+
+
+def shown(value: Any) -> str:
+    """``value`` as a message quotes a config value: ``null`` for None, its repr cut to 80 characters (a hostile
+    value may be megabytes long).
+
+    Example:
+        >>> shown(None), shown("a"), len(shown("x" * 10**6))
+        ('null', "'a'", 80)
+    """
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 80 else f"{text[:76]} ..."
+
+
+def keyed_error(err: UsageError, section: str, values: Mapping[str, Any]) -> UsageError:
+    """``err``, raised by library code in its own terms for options ``values`` (the keys of config
+    ``section``), with the config key it is about in front. Library code states its contract in its own
+    argument names; the caller that read them from a config section puts the key back.
+
+    Example:
+        >>> str(keyed_error(UsageError("hidden_size must be a positive integer, got 0"), "model",
+        ...                 {"embed_size": 8, "hidden_size": 0}))
+        'model.hidden_size=0: hidden_size must be a positive integer, got 0'
+    """
+    message = str(err)
+    named = getattr(err, "kind", None)  # a registry lookup (UnknownNameError) names what it looked up
+    for name, value in values.items():
+        if name == named or message.startswith((f"{name} ", f"{name}=", f"{name}:")):
+            return UsageError(f"{section}.{name}={shown(value)}: {message}")
+    return UsageError(f"{section}: {message}")

@@ -26,7 +26,6 @@ from vidcap.config.loading import (
     config_files,
     defaults,
     describe,
-    keyed_error,
     keys,
     load_config,
     parse_override,
@@ -41,7 +40,7 @@ from vidcap.config.schema import (
 )
 from vidcap.training.scst import SelfCritical
 from vidcap.training.rundata import build_model, model_kwargs
-from vidcap.errors import InputError, UsageError
+from vidcap.errors import InputError, UsageError, keyed_error
 from vidcap.models import MODELS, all_options, get_model, greedy, list_models, model_options, sample
 from vidcap.models.mp_lstm import MPLSTM
 from vidcap.models.sa_lstm import SALSTM
@@ -543,3 +542,11 @@ def test_model_constructors_take_keyword_options_only():
     for name in list_models():
         params = inspect.signature(MODELS.get(name)).parameters.values()
         assert all(p.kind is p.KEYWORD_ONLY for p in params), name
+
+
+def test_resumable_keys_are_the_trainers_and_exist_in_the_schema():
+    from vidcap.training.resume import RESUMABLE
+
+    schema = specs()
+    assert RESUMABLE <= set(schema), RESUMABLE - set(schema)  # a renamed key must not drop out silently
+    assert {k for k, s in schema.items() if s.resumable} == RESUMABLE

@@ -49,11 +49,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.config.schema import Config, KeySpec, section_docs, specs
-from vidcap.errors import InputError, UsageError
+from vidcap.errors import InputError, UsageError, shown
 from vidcap.registry import closest
 
 __all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe",
-           "keyed_error", "keys", "load_config", "parse_override"]
+           "keys", "load_config", "parse_override"]
 
 BASE_KEY = "_base_"
 MAX_BASE_DEPTH = 10  # a longer chain of bases is a mistake (or a generated attack), not a config
@@ -82,11 +82,6 @@ def keys(tree: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
     for k, v in tree.items():
         out.extend(keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"])
     return out
-
-
-def _show(value: Any) -> str:
-    text = "null" if value is None else repr(value)
-    return text if len(text) <= 80 else f"{text[:76]} ..."  # a hostile value may be megabytes long
 
 
 def _unknown(key: str, section: Mapping[str, Any], prefix: str, source: str) -> UsageError:
@@ -164,7 +159,7 @@ def _check_values(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
             _put(tree, key, spec.check(value))
         except UsageError as err:
             where = f" ({origins[key]})" if key in origins else ""
-            raise UsageError(f"{key}={_show(value)}{where}: {err}") from None
+            raise UsageError(f"{key}={shown(value)}{where}: {err}") from None
 
 
 def _check_model_options(tree: Mapping[str, Any], origins: Mapping[str, str]) -> None:
@@ -178,7 +173,7 @@ def _check_model_options(tree: Mapping[str, Any], origins: Mapping[str, str]) ->
         if key.startswith("model.") and option != "name" and option not in options:
             takers = [m for m in list_models() if option in model_options(m)]
             raise UsageError(
-                f"{key}={_show(tree['model'][option])} ({source}): model {name} does not take {option} "
+                f"{key}={shown(tree['model'][option])} ({source}): model {name} does not take {option} "
                 f"(an option of {', '.join(takers)}); its options: {', '.join(options)}. "
                 f"Remove {key} from the config, or choose a model that takes it")
 
@@ -244,7 +239,7 @@ def _bases(path: Path, loaded: dict[str, Any]) -> list[Path]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise InputError(f"{path}: {BASE_KEY} must be a config file name or a list of them (relative to "
-                         f"{path.name}), got {_show(value)}")
+                         f"{path.name}), got {shown(value)}")
     bases = [path.parent / name for name in names]
     for name, base in zip(names, bases):
         if not base.is_file():
@@ -320,50 +315,6 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: Sequence[
     cfg = OmegaConf.merge(OmegaConf.structured(Config), resolved)
     OmegaConf.set_struct(cfg, True)
     return cfg
-
-
-def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
-    return out
-
-
-def check_resume_config(saved: Mapping[str, Any], now: Mapping[str, Any], source: object) -> None:
-    """UsageError unless ``now`` differs from the ``saved`` config of a run (``source``) in resumable keys
-    only (the schema's ``resumable``: how long, how verbose, where it runs).
-
-    Example:
-        >>> saved = defaults()
-        >>> check_resume_config(saved, {**saved, "train": {**saved["train"], "epochs": 60}}, "last.pt")
-        >>> check_resume_config(saved, {**saved, "train": {**saved["train"], "lr": 1.0}}, "last.pt")
-        Traceback (most recent call last):
-        ...
-        vidcap.errors.UsageError: --resume: the config differs from the one last.pt was trained with (train.lr: 0.0002 -> 1.0). Resume with the same config, or start a new run (out=...)
-    """
-    a, b, schema = _flat(saved), _flat(now), specs()
-    diff = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-            if a.get(k) != b.get(k) and not (k in schema and schema[k].resumable)]
-    if diff:
-        raise UsageError(f"--resume: the config differs from the one {source} was trained with ("
-                         + "; ".join(diff) + "). Resume with the same config, or start a new run (out=...)")
-
-
-def keyed_error(err: UsageError, section: str, values: Mapping[str, Any]) -> UsageError:
-    """``err``, raised by library code in its own terms for options ``values`` (the keys of config
-    ``section``), with the config key it is about in front.
-
-    Example:
-        >>> str(keyed_error(UsageError("hidden_size must be a positive integer, got 0"), "model",
-        ...                 {"embed_size": 8, "hidden_size": 0}))
-        'model.hidden_size=0: hidden_size must be a positive integer, got 0'
-    """
-    message = str(err)
-    named = getattr(err, "kind", None)  # a registry lookup (UnknownNameError) names what it looked up
-    for name, value in values.items():
-        if name == named or message.startswith((f"{name} ", f"{name}=", f"{name}:")):
-            return UsageError(f"{section}.{name}={_show(value)}: {message}")
-    return UsageError(f"{section}: {message}")
 
 
 # ---------------------------------------------------------------------------------------------- describe

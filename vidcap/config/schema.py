@@ -38,6 +38,7 @@ from vidcap.training.scst import SelfCritical
 from vidcap.errors import UsageError
 from vidcap.models import MODELS, all_options
 from vidcap.registry import Registry, closest
+from vidcap.training.resume import RESUMABLE
 
 __all__ = ["MODEL_OPTIONS", "Bounds", "Config", "KeySpec", "default_of", "model_section", "option", "section",
            "section_docs", "specs"]
@@ -76,12 +77,12 @@ class Bounds:
 
 def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float | None = None,
            gt: float | None = None, le: float | None = None, lt: float | None = None,
-           one_or_more: bool = False, resumable: bool = False) -> Any:
+           one_or_more: bool = False) -> Any:
     """A config key of a section dataclass: its default, its meaning, and the values it takes.
 
     ``choices`` is a list of names or a function returning them (a registry's names); ``one_or_more``
-    lets a list key take a single string too; ``resumable`` keys may change when a run is resumed (how
-    long, how verbose, where it runs), the others decide what is trained and may not.
+    lets a list key take a single string too. Which keys may change when a run is resumed is the trainer's
+    to say (:data:`vidcap.training.resume.RESUMABLE`), not an option here.
 
     Example:
         >>> @dataclass
@@ -91,7 +92,7 @@ def option(default: Any, doc: str, *, choices: Choices | None = None, ge: float 
         'channels'
     """
     bounds = Bounds(ge, gt, le, lt) if (ge, gt, le, lt) != (None,) * 4 else None
-    meta = {"doc": doc, "choices": choices, "bounds": bounds, "one_or_more": one_or_more, "resumable": resumable}
+    meta = {"doc": doc, "choices": choices, "bounds": bounds, "one_or_more": one_or_more}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -216,7 +217,7 @@ class DataConfig:
     cache_mb: int = option(1024, "keep this many MB of ready (normalised) features in memory (per dataset, in "
                            "the main process); an epoch reads each video once per reference, and on small models "
                            "reading and normalising cost more than the step. Large enough for the training split, "
-                           "epochs after the first read nothing (0 = off)", ge=0, resumable=True)
+                           "epochs after the first read nothing (0 = off)", ge=0)
     train_split: str = option("train", "split the model is trained on", choices=SPLITS)
     val_split: str = option("validate", "split used for validation, model selection and early stopping",
                             choices=SPLITS)
@@ -285,7 +286,7 @@ class ScheduledSamplingConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = option(30, "passes over the training items", ge=1, resumable=True)
+    epochs: int = option(30, "passes over the training items", ge=1)
     batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
     optimizer: str = option("adamw", "adamw (decoupled weight decay; with weight_decay 0 it is Adam) or sgd (with "
                             "train.momentum; weight decay as L2, Caffe's and torch.optim.SGD's)", choices=_optimizers)
@@ -318,14 +319,14 @@ class TrainConfig:
     compile: bool = option(False, "torch.compile the model")
     seed: int = option(0, "seed of initialisation, shuffling and sampling")
     early_stop: int = option(5, "stop after this many epochs without a better validation score (0 = never)",
-                             ge=0, resumable=True)
+                             ge=0)
     monitor: str = option("CIDEr", "validation score that selects best.pt and drives early stopping: CIDEr or "
                           "Bleu_4 (of the beam-searched captions; higher is better) or loss (the validation "
                           "references' cross-entropy under teacher forcing; lower is better)",
                           choices=_monitors)
     workers: int = option(2, "processes that read the training features the cache lacks (with data.cache_mb=0: "
-                          "every item), ahead of the batches", ge=0, resumable=True)
-    log_every: int = option(50, "log the training loss every this many steps", ge=1, resumable=True)
+                          "every item), ahead of the batches", ge=0)
+    log_every: int = option(50, "log the training loss every this many steps", ge=1)
     init: Optional[str] = option(None, "checkpoint whose model weights start the run (e.g. for SCST)")
     scst: bool = option(False, "self-critical sequence training (CIDEr-D reward) instead of cross-entropy")
     # The scst_* keys are SelfCritical's keyword arguments (train.scst_<name> sets <name>), defaults included.
@@ -356,8 +357,7 @@ class EvalConfig:
     block_trigrams: bool = option(_EVAL.block_trigrams, "forbid repeating a word trigram within a caption")
     allow_unk: bool = option(_EVAL.allow_unk, "let generated captions contain <unk> (it never matches a reference "
                              "word, so by default it is ruled out)")
-    batch_size: int = option(_EVAL.batch_size, "videos per decoding batch", ge=1, le=EVAL_LIMITS["batch_size"][1],
-                             resumable=True)
+    batch_size: int = option(_EVAL.batch_size, "videos per decoding batch", ge=1, le=EVAL_LIMITS["batch_size"][1])
 
 
 @dataclass
@@ -366,8 +366,8 @@ class Config:
     model: ModelConfig = section(ModelConfig, "the caption model: set only options that model.name takes")
     train: TrainConfig = section(TrainConfig, "optimisation, schedule, mixed precision, SCST")
     eval: EvalConfig = section(EvalConfig, "caption generation for validation and testing")
-    out: str = option("runs/vidcap", "run folder: best.pt, last.pt, metrics.json", resumable=True)
-    device: str = option("auto", "auto (cuda when available), cpu, cuda, cuda:1, ...", resumable=True)
+    out: str = option("runs/vidcap", "run folder: best.pt, last.pt, metrics.json")
+    device: str = option("auto", "auto (cuda when available), cpu, cuda, cuda:1, ...")
 
 
 # ----------------------------------------------------------------------------------- reading the schema
@@ -470,7 +470,7 @@ def _leaf(key: str, hint: Any, f: dataclasses.Field) -> KeySpec:
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     m = f.metadata
     return KeySpec(key, hint, item, nullable, default, m["doc"], m["choices"], m["bounds"], m["one_or_more"],
-                   m["resumable"])
+                   key in RESUMABLE)
 
 
 def _walk(cls: type, prefix: str, leaves: dict[str, KeySpec], sections: dict[str, str]) -> None:

@@ -20,9 +20,8 @@ from omegaconf import DictConfig
 
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
                          build_vocabulary)
-from vidcap.config.loading import keyed_error
 from vidcap.trained.model import EvalSettings, TrainedModel
-from vidcap.errors import InputError, UsageError
+from vidcap.errors import InputError, UsageError, keyed_error
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
 

@@ -45,7 +45,6 @@ from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
 from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
 from vidcap.trained.folder import check_state
-from vidcap.config.loading import check_resume_config
 from vidcap.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
                                        close_distributed, init_distributed)
 from vidcap.inference.generate import (MONITORS, batches_in_order, generate_captions, reference_scorer,
@@ -53,6 +52,7 @@ from vidcap.inference.generate import (MONITORS, batches_in_order, generate_capt
 from vidcap.training.objectives import CrossEntropy
 from vidcap.training.optim import CLIPPERS, OPTIMIZERS, lr_factor
 from vidcap.training.scst import SelfCritical
+from vidcap.training.resume import check_resume_config
 from vidcap.training.rundata import RunData, build_data, build_model
 from vidcap.trained.model import EvalSettings, TrainedModel
 from vidcap.checks import finite_problem
