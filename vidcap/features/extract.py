@@ -36,7 +36,6 @@ import cv2
 import numpy as np
 import torch
 
-from vidcap.version import __version__
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard

@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch  # noqa: F401  (the examples above use it)
 
