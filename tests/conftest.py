@@ -21,8 +21,11 @@ import torch  # noqa: E402  (after the environment is set)
 
 torch.set_num_threads(os.cpu_count() or 1)
 
-from trainkit import TinyModel, train_tiny_model  # noqa: E402  (helper modules: setup.cfg's pythonpath)
+from tinytask import TINY, make_task  # noqa: E402  (helper modules: setup.cfg's pythonpath)
+from exportkit import two_store_metas  # noqa: E402
+from trainkit import TinyModel, train_tiny_model  # noqa: E402
 
+from vidcap.config.loading import load_config  # noqa: E402
 from vidcap.trained.model import export_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +68,27 @@ def tiny_model(tmp_path_factory) -> TinyModel:
 def tiny_folder(tiny_model, tmp_path_factory) -> Path:
     """``tiny_model`` exported as a model folder (``vidcap export``), named tiny-sa-lstm. Read-only as well."""
     return export_model(tiny_model.ckpt, tmp_path_factory.mktemp("tiny-folder") / "tiny-sa-lstm")
+
+
+# ------------------------------------------- the tiny learnable task of the config, training, trained-model and
+# inference tests (tests/tinytask.py)
+
+@pytest.fixture(scope="session")
+def task(tmp_path_factory) -> tuple[Path, Path]:
+    return make_task(tmp_path_factory.mktemp("task"))
+
+
+@pytest.fixture(scope="session")
+def stores() -> list[dict]:
+    """Store metadata of two real random-weight backbones (ResNet-18 frame + bilinear, YOLOv8n objects)."""
+    return two_store_metas()
+
+
+@pytest.fixture
+def tiny_cfg(task, tmp_path):
+    feats, ann = task
+
+    def build(*overrides: str, out: Path | None = None):
+        return load_config(None, [f"data.features={feats}", f"data.annotations={ann}",
+                                  f"out={out or tmp_path / 'run'}", *TINY, *overrides])
+    return build

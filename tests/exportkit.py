@@ -27,7 +27,7 @@ STREAMS = ["resnet18/frame", "resnet18/bilinear", "yolov8n/objects"]
 
 def two_store_metas() -> list[dict[str, Any]]:
     """The store metadata of two real backbones with random weights: ResNet-18 (frame + bilinear streams) and
-    YOLOv8n (objects). Building them takes seconds: the engine tests' session fixture ``stores`` holds them."""
+    YOLOv8n (objects). Building them takes seconds: the session fixture ``stores`` (tests/conftest.py) holds them."""
     sampling = Sampling(frames=4)
     resnet = get_backbone("resnet18", weights="none", device="cpu", input_size=64, second_order="layer1")
     yolo = get_backbone("yolov8n", weights="none", device="cpu", imgsz=64, conf=0.0, top_k=3)

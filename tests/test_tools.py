@@ -1,6 +1,6 @@
 """tools/train.py, tools/extract_features.py, tools/caption_video.py: thin wrappers of the `vidcap` command.
 
-(The train and caption wrappers also run for real, in tests/engine/test_train.py and test_captioner.py.)
+(The train and caption wrappers also run for real, in tests/training/test_train.py and tests/inference/test_captioner.py.)
 """
 from __future__ import annotations
 

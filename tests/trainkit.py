@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from enginekit import TINY
+from tinytask import TINY
 
 ROOT = Path(__file__).resolve().parent
 BOTTLE = ROOT / "assets" / "intel_bottle-detection.mp4"  # a real clip (tests/assets/README.md)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from enginekit import TINY
+from tinytask import TINY
 from trainkit import TinyModel
 
 from vidcap.config.loading import load_config

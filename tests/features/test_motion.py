@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from enginekit import TINY
+from tinytask import TINY
 
 from vidcap.cli import main
 from vidcap.inference.captioner import Captioner

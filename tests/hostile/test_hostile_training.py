@@ -1,6 +1,6 @@
 """Training on hostile data (vidcap/training/trainer.py, vidcap/features/store.py, vidcap/data/loader.py).
 
-Real `vidcap train` runs of the engine tests' tiny task (tests/engine/enginekit.py), frames stored as
+Real `vidcap train` runs of the training tests' tiny task (tests/tinytask.py), frames stored as
 float32 so that a finite store can still overflow: with ``data.deltas`` on, frames alternating between
 +3e38 and -3e38 differ by 6e38, beyond float32, and the loss becomes NaN although every stored value is
 finite. A run stops with exit 1 and a message saying where (epoch, step, the batch's videos, or the
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from enginekit import TINY, make_task
+from tinytask import TINY, make_task
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
 
-CONFIG = Path(__file__).resolve().parents[1] / "engine" / "tiny.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "tiny.yaml"
 # Normalising would scale the overflow away; deltas make it overflow float32 inside vidcap.
 SETTINGS = [*TINY, "data.normalize=false", "data.deltas=true", "data.cache_mb=0"]
-TRAIN_IDS = [f"v{i}" for i in range(24)]  # enginekit's training split
+TRAIN_IDS = [f"v{i}" for i in range(24)]  # tinytask's training split
 
 
 def _args(task: Path, out: Path, *more: str) -> list[str]:

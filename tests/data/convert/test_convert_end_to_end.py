@@ -14,7 +14,7 @@ from vidcap.data.annotations import Annotations
 from vidcap.demo.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[3]
-# The dataset configs, made tiny (same spirit as tests/engine/enginekit.TINY).
+# The dataset configs, made tiny (same spirit as tests/tinytask.TINY).
 TINY = ["model.hidden_size=32", "model.embed_size=16", "model.attention_size=16", "model.dropout=0.0",
         "model.layers=1", "train.epochs=2", "train.batch_size=8", "train.lr=0.01", "train.workers=0",
         "train.early_stop=0", "train.log_every=1000", "eval.beam_size=2", "eval.max_len=8", "data.min_count=1",

@@ -1,4 +1,4 @@
-"""Helpers for the engine tests: a tiny learnable captioning task on a real feature store. Each video's
+"""A tiny learnable captioning task on a real feature store. Each video's
 features carry one of three patterns, and its reference captions name that pattern."""
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from vidcap.features import extract
 from vidcap.features.sources import collect_sources
 from vidcap.video import Sampling, probe, windows
 
-from enginekit import TINY
+from tinytask import TINY
 
 
 @pytest.fixture(scope="module")

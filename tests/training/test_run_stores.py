@@ -12,7 +12,7 @@ from vidcap.errors import InputError
 from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
 
-from enginekit import TINY, make_task
+from tinytask import TINY, make_task
 
 
 def test_a_damaged_entry_stops_training_with_the_video_named(tmp_path, capsys):

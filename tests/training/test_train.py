@@ -19,7 +19,7 @@ from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model, greedy
 
-from enginekit import CAPTIONS, TINY
+from tinytask import CAPTIONS, TINY
 
 
 def _states_equal(a: dict, b: dict, atol: float = 0.0) -> bool:
@@ -134,7 +134,7 @@ def test_a_training_run_does_not_depend_on_validating(tiny_cfg, tmp_path):
 
 
 def _train_cli(cfg_overrides: list[str], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"),
+    return subprocess.Popen([sys.executable, "-m", "vidcap", "train", str(Path(__file__).parents[1] / "tiny.yaml"),
                              *cfg_overrides, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -185,7 +185,7 @@ def test_ddp_on_two_processes_equals_one_process_with_the_global_batch(task, tmp
     assert one.wait(timeout=600) == 0, one.stderr.read()[-2000:]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"), *common,
+                          "-m", "vidcap", "train", str(Path(__file__).parents[1] / "tiny.yaml"), *common,
                           f"out={tmp_path / 'two'}"], capture_output=True, text=True, timeout=600, env=env)
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = load_checkpoint(tmp_path / "one" / "last.pt"), load_checkpoint(tmp_path / "two" / "last.pt")
@@ -226,7 +226,7 @@ def test_train_tool_is_the_train_command(task, tmp_path, capsys):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     feats, ann = task
-    args = [str(Path(__file__).parent / "tiny.yaml"), f"data.features={feats}", f"data.annotations={ann}", *TINY,
+    args = [str(Path(__file__).parents[1] / "tiny.yaml"), f"data.features={feats}", f"data.annotations={ann}", *TINY,
             "train.epochs=2", f"out={tmp_path / 'run'}"]
     assert tool.main(args) == 0
     summary = json.loads(capsys.readouterr().out)  # what `vidcap train` prints
@@ -240,7 +240,7 @@ def _torchrun(args: list[str], *extra: str) -> subprocess.Popen:
     """``torchrun --nproc_per_node=2 -m vidcap train`` in its own process group (so it can be killed whole)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"), *args, *extra],
+                             "-m", "vidcap", "train", str(Path(__file__).parents[1] / "tiny.yaml"), *args, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
 

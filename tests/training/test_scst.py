@@ -149,9 +149,9 @@ def test_scst_training_from_a_cross_entropy_checkpoint_single_and_ddp(tiny_cfg, 
     assert amp["epochs"] == 1 and all(np.isfinite(list(amp["best"].values())))
     feats, ann = task
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    from enginekit import TINY
+    from tinytask import TINY
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "vidcap", "train", str(Path(__file__).parent / "tiny.yaml"),
+                          "-m", "vidcap", "train", str(Path(__file__).parents[1] / "tiny.yaml"),
                           f"data.features={feats}", f"data.annotations={ann}", *TINY, "train.epochs=1",
                           "train.scst=true", f"train.init={xe}", "train.scst_baseline=greedy",
                           "train.scst_samples=2", f"out={tmp_path / 'ddp'}"],
