@@ -29,7 +29,7 @@ def test_every_model_captions_exactly_after_checkpoint_folder_and_hub_cache(name
     loaded = [Captioner.from_checkpoint(ckpt, device="cpu"), Captioner.from_pretrained(folder, device="cpu"),
               Captioner.from_pretrained(f"hf:vidcap-test/{name}@{COMMIT}", device="cpu", cache_dir=cache)]
     assert [list(c.model.config["input_dims"]) for c in loaded] == [STREAMS] * 3
-    inputs, _ = loaded[0]._inputs(BOTTLE)  # the real clip through both rebuilt backbones
+    inputs, _ = loaded[0].inputs(BOTTLE)  # the real clip through both rebuilt backbones
     for captioner in loaded[1:]:  # same specs, so the same backbones (rebuilding them costs seconds each)
         assert captioner.specs == loaded[0].specs
         captioner._backbones = loaded[0]._backbones

@@ -23,13 +23,13 @@ from vidcap.models import list_models
 def inputs(stores, tmp_path_factory):
     """Model inputs of a real clip through both (random-weight) backbones; every model reads the same streams."""
     ckpt = untrained_checkpoint("sa-lstm", stores, tmp_path_factory.mktemp("inputs") / "best.pt")
-    return Captioner.from_checkpoint(ckpt, device="cpu")._inputs(BOTTLE)[0]
+    return Captioner.from_checkpoint(ckpt, device="cpu").inputs(BOTTLE)[0]
 
 
 def _same(a: Captioner, b: Captioner, inputs) -> None:
     assert list(b.model.config["input_dims"]) == list(a.model.config["input_dims"])
     assert torch.equal(logits(b, inputs), logits(a, inputs))
-    assert b._decode([inputs], beam_size=2) == a._decode([inputs], beam_size=2)
+    assert b.decode([inputs], beam_size=2) == a.decode([inputs], beam_size=2)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -40,7 +40,7 @@ def test_save_then_load_is_exact_for_every_model(name, stores, inputs, tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     loaded = Captioner.from_pretrained(folder, device="cpu")
     _same(original, loaded, inputs)
-    assert loaded._decode([inputs], beam_size=2)[str(BOTTLE)]  # a caption, not an empty string
+    assert loaded.decode([inputs], beam_size=2)[str(BOTTLE)]  # a caption, not an empty string
     # a folder loaded back saves again to the same model, its training record carried along
     again = Captioner.from_pretrained(loaded.save_pretrained(tmp_path / "again"), device="cpu")
     _same(original, again, inputs)

@@ -88,7 +88,7 @@ def test_baselines(setup):
     with torch.no_grad():
         out = greedy(model, batch.feats, batch.masks, max_len=20)
     caps, ended = [data.vocab.decode(t) for t in out.tokens], (out.seq == EOS).any(1).tolist()
-    np.testing.assert_allclose(scst._greedy_rewards(batch), mean.rewards(batch.ids, caps, ended))
+    np.testing.assert_allclose(scst.greedy_rewards(batch), mean.rewards(batch.ids, caps, ended))
     with pytest.raises(UsageError, match="scst_samples >= 2"):
         SelfCritical(model, data.vocab, refs, samples=1, baseline="mean")
     with pytest.raises(UsageError, match="choose one of: mean, greedy|choose one of mean, greedy"):

@@ -105,13 +105,13 @@ def test_validation_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
 
     trainer = Trainer(tiny_cfg("model.dropout=0.3"))
     state = torch.get_rng_state()
-    loss = trainer._validation_loss()
+    loss = trainer.validation_loss()
     assert loss > 0 and torch.equal(torch.get_rng_state(), state)  # dropout and sampling go on unchanged
-    assert trainer._validation_loss() == loss  # dropout is off while validating
+    assert trainer.validation_loss() == loss  # dropout is off while validating
     captions = generate_captions(trainer.model, trainer.data.val, trainer.data.vocab, beam_size=2, max_len=6,
                                  batch_size=4)  # several batches
     assert len(captions) == len(trainer.data.val) == 6 and torch.equal(torch.get_rng_state(), state)
-    scores = trainer._validate()
+    scores = trainer.validate()
     assert set(scores) == {"CIDEr", "Bleu_4", "loss"} and torch.equal(torch.get_rng_state(), state)
 
 
@@ -125,9 +125,9 @@ def test_a_training_run_does_not_depend_on_validating(tiny_cfg, tmp_path):
     for validate in (True, False):
         trainer = Trainer(tiny_cfg(*overrides, out=tmp_path / f"validate_{validate}"))
         for _ in range(2):
-            trainer._train_epoch()
+            trainer.train_epoch()
             if validate:
-                trainer._validate()
+                trainer.validate()
             trainer.epoch += 1
         weights.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
     assert _states_equal(*weights)  # bitwise
@@ -287,7 +287,7 @@ def test_ema_keeps_the_exponential_average_of_every_step_without_changing_traini
     trainer = Trainer(tiny_cfg("train.ema=0.75", out=tmp_path / "steps"))
     seen = []
     for batch, _ in zip(trainer.loader, range(4)):
-        trainer._train_step(batch)
+        trainer.train_step(batch)
         seen.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
     expected = seen[0]  # the first update copies the weights, later ones move 25% of the way to them
     for weights in seen[1:]:

@@ -87,11 +87,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     trainer = Trainer(cfg)  # random initial weights: the step's cost does not depend on them
     trainer.sampler.set_epoch(0)
     batches = list(itertools.islice(iter(trainer.loader), args.steps + 1))
-    trainer._train_step(batches[0])  # warm-up
+    trainer.train_step(batches[0])  # warm-up
     timings = _timed(trainer.objective)
     start = time.perf_counter()
     for batch in batches[1:]:
-        trainer._train_step(batch)
+        trainer.train_step(batch)
     total = (time.perf_counter() - start) / args.steps
     sample_s, reward_s = (timings[k] / args.steps for k in ("sample", "reward"))
     update_s = total - sample_s - reward_s

@@ -8,7 +8,7 @@ attention 256, dropout 0.5, vocabulary 13,615 words), batch ``--batch-size``, CP
 - ``trainer`` (case ``sa_lstm_xe``): ``--steps`` optimiser steps after ``--warmup`` through the real
   trainer, data loading included (the loader as ``vidcap train`` builds it, at the start of epoch 1).
   ``ratio`` is captions/s relative to ``--baseline`` (default 1: the rate itself).
-- ``minimal`` (one case per ``--models``): the trainer's step (:meth:`Trainer._train_step`: objective,
+- ``minimal`` (one case per ``--models``): the trainer's step (:meth:`Trainer.train_step`: objective,
   AdamW, clipping) vs a plain loop over the same model written for this benchmark
   (``benchmarks/_minimal.py``: the same parameters, vidcap's initial weights copied in, ``nn.LSTMCell``
   for attention decoders), on the same in-memory batches, alternating the two ``--rounds`` times;
@@ -102,11 +102,11 @@ def _trainer_case(args: argparse.Namespace) -> dict:
     trainer, source = _trainer(args, args.videos, [])
     batches = iter(trainer.loader)
     for batch in itertools.islice(batches, args.warmup):
-        trainer._train_step(batch)
+        trainer.train_step(batch)
     _sync(trainer.device)
     captions, start = 0, time.perf_counter()
     for batch in itertools.islice(batches, args.steps):
-        trainer._train_step(batch)
+        trainer.train_step(batch)
         captions += len(batch)
     _sync(trainer.device)
     seconds = time.perf_counter() - start
@@ -167,7 +167,7 @@ def _minimal_case(args: argparse.Namespace, name: str) -> dict:
                                        ignore_index=PAD, reduction="sum")
         loss_diff = abs(float(loss_sum) - float(minimal_loss)) / float(count)
         model.train(), minimal.train()
-    steps = {"vidcap": trainer._train_step, "minimal": _minimal_step(minimal, trainer)}
+    steps = {"vidcap": trainer.train_step, "minimal": _minimal_step(minimal, trainer)}
     rates: dict[str, list[float]] = {"vidcap": [], "minimal": []}
     cpu: dict[str, list[float]] = {"vidcap": [], "minimal": []}  # CPU seconds per step: steadier when shared
     for r in range(args.rounds):
@@ -219,7 +219,7 @@ def _interleaved(step: Callable, loader, memory: list, device: torch.device) -> 
 
 def _loading_case(args: argparse.Namespace) -> dict:
     trainer, source = _trainer(args, args.loading_videos, [])
-    sampler, step = trainer.sampler, trainer._train_step
+    sampler, step = trainer.sampler, trainer.train_step
     # Each loader reads through its own copy of the dataset, so each starts with a cold cache.
     loaders = {"dataloader": torch.utils.data.DataLoader(  # what vidcap train used before CachedLoader
                    pickle.loads(pickle.dumps(trainer.data.train)), batch_sampler=sampler, collate_fn=collate,

@@ -150,9 +150,17 @@ class Captioner:
                 file=self.weights_override.get(spec.backbone))
         return self._backbones[store]
 
-    def _inputs(self, path: PathLike, start: float | None = None,
+    # -------------------------------------------------------------------------------- public
+    def inputs(self, path: PathLike, start: float | None = None,
                 end: float | None = None) -> tuple[dict[str, Any], Clip]:
-        """Model inputs of one file (optionally of the window [start, end) s) and the first store's clip."""
+        """Model inputs of one file (optionally of the window [start, end) s), as a feature store's entry would
+        give them, and the first store's decoded clip.
+
+        Example:
+            >>> item, clip = Captioner.from_checkpoint("best.pt").inputs("clip.mp4")   # doctest: +SKIP
+            >>> sorted(item), len(clip.frames)                                         # doctest: +SKIP
+            (['feats', 'id', 'masks'], 8)
+        """
         used = sorted({s.store for s in self.streams})
         entries: list[dict[str, np.ndarray]] = [{} for _ in self.stores]
         clips: dict[str, Clip] = {}
@@ -178,14 +186,19 @@ class Captioner:
         """
         return self.trained.eval.decoding(beam_size)
 
-    def _decode(self, items: Sequence[dict[str, Any]], beam_size: int | None,
+    def decode(self, items: Sequence[dict[str, Any]], beam_size: int | None,
                 progress: bool | None = False) -> dict[str, str]:
-        """id → caption, batched exactly as for a feature store (vidcap.inference.generate); ``progress``
-        draws a bar over the batches (None: on a terminal)."""
+        """id → caption of ``items`` (each as :meth:`inputs` gives it), batched exactly as for a feature store
+        (vidcap.inference.generate); ``progress`` draws a bar over the batches (None: on a terminal).
+
+        Example:
+            >>> captioner = Captioner.from_checkpoint("best.pt")                 # doctest: +SKIP
+            >>> captioner.decode([captioner.inputs("clip.mp4")[0]], beam_size=1)  # doctest: +SKIP
+            {'clip.mp4': 'a man is cooking'}
+        """
         return generate_captions(self.model, items, self.vocab, **self.decoding(beam_size), device=self.device,
                                  progress=progress)
 
-    # -------------------------------------------------------------------------------- public
     def caption(self, videos: Sequence[PathLike], beam_size: int | None = None) -> list[str]:
         """One caption per video file, in order (``beam_size``: default the checkpoint's
         ``eval.beam_size``). Raises VideoError for an unreadable file.
@@ -194,8 +207,8 @@ class Captioner:
             >>> Captioner.from_checkpoint("best.pt").caption(["a.mp4", "b.mkv"])   # doctest: +SKIP
             ['a man is cooking', 'a car drives down a road']
         """
-        items = [{**self._inputs(v)[0], "id": str(i)} for i, v in enumerate(videos)]
-        captions = self._decode(items, beam_size)
+        items = [{**self.inputs(v)[0], "id": str(i)} for i, v in enumerate(videos)]
+        captions = self.decode(items, beam_size)
         return [captions[str(i)] for i in range(len(items))]
 
     def describe(self, path: PathLike, *, beam_size: int | None = None,
@@ -214,9 +227,9 @@ class Captioner:
         """
         tell = progress or (lambda fraction, message: None)
         tell(0.0, "decoding frames and computing features")
-        whole, clip = self._inputs(path)
+        whole, clip = self.inputs(path)
         tell(0.3 if segment is not None else 0.8, "captioning")
-        caption = self._decode([whole], beam_size)[whole["id"]]
+        caption = self.decode([whole], beam_size)[whole["id"]]
         words = self._word_attention(whole, caption, clip) if attention else None
         if segment is None:
             tell(1.0, "done")
@@ -226,9 +239,9 @@ class Captioner:
         items = []
         for i, (start, end) in enumerate(spans):
             tell(0.4 + 0.5 * i / len(spans), f"segment {i + 1} of {len(spans)}: features")
-            items.append({**self._inputs(path, start, end)[0], "id": str(i)})
+            items.append({**self.inputs(path, start, end)[0], "id": str(i)})
         tell(0.9, f"captioning {len(spans)} segments")
-        texts = self._decode(items, beam_size)
+        texts = self.decode(items, beam_size)
         tell(1.0, "done")
         return Described(caption, [(s, e, texts[str(i)]) for i, (s, e) in enumerate(spans)], clip, words)
 
@@ -293,9 +306,9 @@ class Captioner:
                                  + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
             path = {s.video_id: s.path for s in sources if not s.problem}
             ids = [v for v in ann.ids(split) if v in path]  # the order a store-based run uses
-            items = [{**self._inputs(path[v])[0], "id": v}
+            items = [{**self.inputs(path[v])[0], "id": v}
                      for v in progress_bar(ids, desc="features", unit="video", leave=False)]
-        captions = self._decode(items, beam_size, progress=None)
+        captions = self.decode(items, beam_size, progress=None)
         return [{"video_id": vid, "caption": captions[vid]} for vid in ids]
 
 

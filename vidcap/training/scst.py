@@ -114,7 +114,8 @@ class SelfCritical(nn.Module):
             reward = (1 - self.bleu_weight) * reward + self.bleu_weight * np.asarray(per[3])
         return reward
 
-    def _greedy_rewards(self, batch: Batch) -> np.ndarray:
+    def greedy_rewards(self, batch: Batch) -> np.ndarray:
+        """The reward of each video's greedy caption (eval mode, no gradient): the ``greedy`` baseline."""
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():
@@ -133,7 +134,7 @@ class SelfCritical(nn.Module):
         tokens (EOS included)."""
         ids = [vid for vid in batch.ids for _ in range(self.samples)]
         reward = self.rewards(ids, [self.vocab.decode(t) for t in out.tokens], _ended(out))
-        base = BASELINES[self.baseline](reward, self.samples, lambda: self._greedy_rewards(batch))
+        base = BASELINES[self.baseline](reward, self.samples, lambda: self.greedy_rewards(batch))
         advantage = torch.as_tensor(reward - base, dtype=out.logprobs.dtype, device=out.logprobs.device)
         loss = -(advantage.unsqueeze(1) * out.logprobs * out.mask).sum()
         return loss, out.mask.sum()

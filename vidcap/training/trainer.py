@@ -245,7 +245,10 @@ class Trainer:
                           f"videos {listing(ids)}); {kept}. Lower train.lr, keep train.grad_clip on, or check the "
                           f"features of these videos")
 
-    def _train_step(self, batch: Any) -> float:
+    def train_step(self, batch: Any) -> float:
+        """One optimiser step on ``batch`` (objective, backward, clipping, update, schedule, EMA); the loss.
+        A non-finite loss or learning rate stops the run before any weight changes (InputError naming the batch).
+        """
         batch = batch.to(self.device, non_blocking=True)
         t = self.cfg.train
         lr = t.lr * lr_factor(self.step, warmup=t.warmup_steps, total=self.total_steps, schedule=t.schedule,
@@ -279,7 +282,8 @@ class Trainer:
         self.step += 1
         return value
 
-    def _train_epoch(self) -> float:
+    def train_epoch(self) -> float:
+        """One pass over the training batches (scheduled sampling set for this epoch); the mean loss."""
         cfg = self.cfg.train
         ss = cfg.scheduled_sampling
         ramp = min(1.0, self.epoch / ss.ramp_epochs) if ss.ramp_epochs else 1.0
@@ -290,7 +294,7 @@ class Trainer:
         bar = progress_bar(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                            show=False if not self.ctx.is_main else None)
         for batch in bar:
-            loss = self._train_step(batch)
+            loss = self.train_step(batch)
             total, count = total + loss, count + 1
             bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             if self.ctx.is_main and cfg.log_every and self.step % cfg.log_every == 0:
@@ -318,14 +322,16 @@ class Trainer:
         """The weights that are validated, selected and saved as the checkpoint's model."""
         return self.model if self.ema is None else self.ema.module
 
-    def _validate(self) -> dict[str, float]:
+    def validate(self) -> dict[str, float]:
+        """The validation scores of the model being selected (the EMA copy when on): CIDEr-D and BLEU-4 of its
+        captions (decoded with the run's eval settings) and the validation loss."""
         captions = generate_captions(self._eval_model, self.data.val, self.data.vocab, **self.eval_settings.decoding(),
                                      device=self.device, ctx=self.ctx, progress=None if self.ctx.is_main else False)
         return {**validation_scores(captions, self.data.val.references or {}, self.cider),
-                "loss": self._validation_loss()}
+                "loss": self.validation_loss()}
 
     @torch.no_grad()
-    def _validation_loss(self) -> float:
+    def validation_loss(self) -> float:
         """Mean token cross-entropy of every validation reference (teacher forcing, no label smoothing,
         the same caption length cut as training); each process takes every world_size-th reference."""
         pairs = self.data.val_pairs
@@ -358,9 +364,9 @@ class Trainer:
         stale = self.epoch - self.best_epoch - 1 if self.best_epoch >= 0 else 0
         while self.epoch < cfg.epochs and not (cfg.early_stop and stale >= cfg.early_stop):
             start = time.perf_counter()
-            train_loss = self._train_epoch()
+            train_loss = self.train_epoch()
             self._check_weights()
-            scores = self._validate()
+            scores = self.validate()
             score = scores[cfg.monitor]
             improved = score < self.best if self.minimise else score > self.best
             if improved:
