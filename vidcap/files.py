@@ -26,7 +26,7 @@ from typing import IO, Any, Callable
 
 from vidcap.errors import InputError
 
-__all__ = ["TMP_SUFFIX", "read_json", "temp_owner", "write_atomic", "write_json"]
+__all__ = ["TMP_SUFFIX", "read_bytes", "read_json", "read_text", "temp_owner", "write_atomic", "write_json"]
 
 TMP_SUFFIX = ".tmp"
 
@@ -92,6 +92,60 @@ MAX_JSON_BYTES = 256 << 20  # MSR-VTT's largest annotation file is ~40 MB, VATEX
 MAX_JSON_DEPTH = 64        # every vidcap JSON document nests a few levels; deeper is hostile
 
 
+MAX_TEXT_BYTES = 256 << 20  # configs, CSVs and mapping files are kilobytes to tens of megabytes
+
+
+def read_bytes(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
+    """The bytes of ``path``, a ``kind`` of file that may come from anyone: at most ``max_bytes`` (checked
+    before reading); InputError naming the file and ``kind`` when it is missing, a folder or unreadable.
+
+    Example:
+        >>> read_bytes("missing.yaml", "config file")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: missing.yaml: config file not found
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise InputError(f"{path}: {kind} is {size:,} bytes, more than the {max_bytes:,} a {kind} "
+                                 "may have; is it the right file?")
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: {kind} not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {kind}") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read {kind}: {err}") from None
+
+
+def read_text(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The text of ``path`` (:func:`read_bytes`), UTF-8 with or without a byte order mark; an undecodable byte
+    is an InputError naming the file, ``kind`` and the byte's line.
+
+    Example:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "c.yaml"
+        >>> _ = bad.write_bytes(b"train:\\n  lr: 0.1\\xff\\n")
+        >>> read_text(bad, "config file")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: .../c.yaml: line 2: config file is not UTF-8 text (byte 0xff at offset 16); save it as UTF-8
+    """
+    data = read_bytes(path, kind, max_bytes=max_bytes)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, kind, data, err) from None
+
+
+def _not_utf8(path: str | os.PathLike[str], kind: str, data: bytes, err: UnicodeDecodeError) -> InputError:
+    line = data[: err.start].count(b"\n") + 1
+    return InputError(f"{path}: line {line}: {kind} is not UTF-8 text (byte 0x{data[err.start]:02x} "
+                      f"at offset {err.start}); save it as UTF-8")
+
+
 def read_json(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_JSON_BYTES,
               max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The parsed contents of ``path``; InputError naming the file and ``kind`` when it cannot be read.
@@ -114,25 +168,11 @@ def read_json(path: str | os.PathLike[str], kind: str, *, max_bytes: int = MAX_J
         ...
         vidcap.errors.InputError: .../deep.json: results file nests deeper than 64 levels (vidcap's files nest a few)
     """
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_bytes:
-                raise InputError(f"{path}: {kind} is {size:,} bytes, more than the {max_bytes:,} a {kind} "
-                                 "may have; is it the right file?")
-            data = fh.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: {kind} not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a {kind}") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read {kind}: {err}") from None
+    data = read_bytes(path, kind, max_bytes=max_bytes)
     try:
         value = json.loads(data, parse_constant=_refuse_constant)
     except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line}: {kind} is not UTF-8 text (byte 0x{data[err.start]:02x} "
-                         f"at offset {err.start}); save it as UTF-8") from None
+        raise _not_utf8(path, kind, data, err) from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: line {err.lineno}: invalid JSON in {kind}: {err.msg} "
                          f"(column {err.colno})") from None

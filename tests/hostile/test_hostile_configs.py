@@ -59,7 +59,7 @@ CASES = [
     Case("syntax-error", _file("train:\n  lr: [0.1\n  epochs: 3\n"), ("hostile.yaml", "line 3", "invalid YAML")),
     Case("top-level-list", _file("- 1\n- 2\n"), ("hostile.yaml", "mapping of sections")),
     Case("override-deep-nesting", _override("train.lr=" + "[" * 3000), ("train.lr=", "cannot parse"), status=2),
-    Case("config-is-a-folder", lambda tmp: ["config", "show", str(tmp)], ("cannot read config file",)),
+    Case("config-is-a-folder", lambda tmp: ["config", "show", str(tmp)], ("is a folder, not a config file",)),
 ]
 
 

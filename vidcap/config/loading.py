@@ -50,6 +50,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.config.schema import Config, KeySpec, section_docs, specs
 from vidcap.errors import InputError, UsageError, shown
+from vidcap.files import read_text
 from vidcap.registry import closest
 
 __all__ = ["BASE_KEY", "MAX_BASE_DEPTH", "MAX_CONFIG_FILES", "config_files", "defaults", "describe",
@@ -200,18 +201,7 @@ def parse_override(item: str) -> dict[str, Any]:
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A config file's mapping; InputError naming the file and line for anything that is not UTF-8 YAML
     (control characters, nesting deeper than PyYAML allows, alias expansion beyond OmegaConf's limit)."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read config file ({err})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line}: the config file is not UTF-8 text (byte 0x{data[err.start]:02x}); "
-                         "save it as UTF-8") from None
+    text = read_text(path, "config file")
     try:
         loaded = OmegaConf.load(io.StringIO(text))
     except yaml.reader.ReaderError as err:  # carries an offset, not a line

@@ -33,7 +33,7 @@ from vidcap.checks import control_characters, id_problem
 from vidcap.data.annotations import SPLITS
 from vidcap.data.convert.common import Conversion, VideoEntry
 from vidcap.errors import InputError, listing
-from vidcap.files import read_json
+from vidcap.files import read_json, read_text
 
 COLUMNS = ("VideoID", "Start", "End", "WorkerID", "Source", "AnnotationTime", "Language", "Description")
 USED = ("VideoID", "Start", "End", "Language", "Description")
@@ -53,12 +53,7 @@ def read_mapping(path: PathLike) -> dict[str, int]:
     """``youtube_mapping.txt`` → clip → N (of ``vid<N>``), in file order; InputError naming the lines
     that are not ``<clip> vid<N>``, and repeated clips or numbers."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: MSVD mapping file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read the MSVD mapping file: {err}") from None
+    text = read_text(path, "MSVD mapping file")
     mapping: dict[str, int] = {}
     owner: dict[int, str] = {}
     bad, repeated = [], []
@@ -93,18 +88,7 @@ def read_corpus(path: PathLike) -> list[tuple[int, dict[str, str]]]:
     path = Path(path)
     rows: list[tuple[int, dict[str, str]]] = []
     bad: list[str] = []
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: MSVD corpus CSV not found") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the MSVD corpus CSV: {err}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset "
-                         f"{err.start}); expected the MSVD corpus CSV, saved as UTF-8") from None
+    text = read_text(path, "MSVD corpus CSV")
     # strict: a stray quote is an error, not a field silently glued together (csv's default)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
