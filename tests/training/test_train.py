@@ -14,7 +14,7 @@ import torch
 
 from vidcap.trained.checkpoint import load_checkpoint
 from vidcap.training.optim import lr_factor
-from vidcap.trained.model import TrainedModel
+from vidcap.trained.model import EvalSettings, TrainedModel
 from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model, greedy
@@ -108,8 +108,8 @@ def test_validation_leaves_the_training_random_stream_alone(tiny_cfg, tmp_path):
     loss = trainer.validation_loss()
     assert loss > 0 and torch.equal(torch.get_rng_state(), state)  # dropout and sampling go on unchanged
     assert trainer.validation_loss() == loss  # dropout is off while validating
-    captions = generate_captions(trainer.model, trainer.data.val, trainer.data.vocab, beam_size=2, max_len=6,
-                                 batch_size=4)  # several batches
+    captions = generate_captions(trainer.model, trainer.data.val, trainer.data.vocab,
+                                 **EvalSettings(beam_size=2, max_len=6, batch_size=4).decoding())  # several batches
     assert len(captions) == len(trainer.data.val) == 6 and torch.equal(torch.get_rng_state(), state)
     scores = trainer.validate()
     assert set(scores) == {"CIDEr", "Bleu_4", "loss"} and torch.equal(torch.get_rng_state(), state)

@@ -6,7 +6,7 @@ Validation must be cheap enough to run every epoch, so it tokenises with vidcap'
 pure-Python BLEU; no Java process is started. Final test numbers come from ``vidcap eval``/``score``.
 
 Example:
-    >>> caps = generate_captions(model, val_dataset, vocab, beam_size=5, max_len=20)   # doctest: +SKIP
+    >>> caps = generate_captions(model, val_dataset, vocab, **EvalSettings().decoding())   # doctest: +SKIP
     >>> validation_scores(caps, val_dataset.references)                               # doctest: +SKIP
     {'CIDEr': 0.412, 'Bleu_4': 0.371}
 """
@@ -41,8 +41,8 @@ def batches_in_order(items: Sequence[Any], indices: Sequence[int], batch_size: i
 
 
 def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabulary, *, beam_size: int,
-                      max_len: int, length_penalty: float = 0.0, block_trigrams: bool = False,
-                      allow_unk: bool = False, batch_size: int, device: torch.device | str = "cpu",
+                      max_len: int, length_penalty: float, block_trigrams: bool, allow_unk: bool,
+                      batch_size: int, device: torch.device | str = "cpu",
                       ctx: DistContext = DistContext(), progress: bool | None = False) -> dict[str, str]:
     """Caption every video of ``dataset``: id → caption text. Under torchrun each process decodes an
     interleaved share and every process gets the whole dict back. ``progress``: a bar over the batches
@@ -51,8 +51,9 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
     also the run's validation settings), whose fields hold the one default of each.
 
     Example:
-        >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab, beam_size=5, max_len=20,
-        ...                   batch_size=64)["video7010"]  # doctest: +SKIP
+        >>> settings = EvalSettings(beam_size=5)   # the others at their defaults
+        >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab,
+        ...                   **settings.decoding())["video7010"]  # doctest: +SKIP
         'a man is playing a guitar'
     """
     mine = list(range(ctx.rank, len(dataset), ctx.world_size))
