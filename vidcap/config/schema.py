@@ -28,22 +28,29 @@ import math
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from vidcap.data.annotations import SPLITS
+from vidcap.data.dataset import REFERENCE_MODES
 from vidcap.data.vocab import MAX_LEN
-from vidcap.trained.model import EVAL_LIMITS, EvalSettings
-from vidcap.training.optim import lr_factor
-from vidcap.training.scst import SelfCritical
 from vidcap.errors import UsageError
-from vidcap.models import MODELS, all_options
+from vidcap.inference.generate import MONITORS
+from vidcap.models import CELLS, MODELS, all_options
+from vidcap.models.mp_lstm import EMBED_ACTIVATIONS
+from vidcap.models.sa_lstm import ENCODERS, INIT_STATES
+from vidcap.precision import choices as precision_choices
 from vidcap.registry import Registry, closest
+from vidcap.trained.model import EVAL_LIMITS, EvalSettings
+from vidcap.training.optim import CLIPPERS, OPTIMIZERS, SCHEDULES, lr_factor
 from vidcap.training.resume import RESUMABLE
+from vidcap.training.scst import BASELINES, SelfCritical
 
 __all__ = ["MODEL_OPTIONS", "Bounds", "Config", "KeySpec", "default_of", "model_section", "option", "section",
            "section_docs", "specs"]
 
-Choices = Union[Sequence[str], Callable[[], Sequence[str]]]
+# The values a key takes: a list, a registry (its names, read when listed, so a name registered later counts) or a
+# function returning them.
+Choices = Union[Sequence[str], Mapping[str, Any], Callable[[], Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -117,78 +124,6 @@ def section(cls: type, doc: str) -> Any:
     return field(default_factory=cls, metadata={"doc": doc})
 
 
-def _model_names() -> list[str]:
-    from vidcap.models import list_models
-
-    return list_models()
-
-
-def _cell_names() -> list[str]:
-    from vidcap.models import CELLS
-
-    return list(CELLS)
-
-
-def _sa_lstm_encoders() -> list[str]:
-    from vidcap.models.sa_lstm import ENCODERS
-
-    return list(ENCODERS)
-
-
-def _sa_lstm_init_states() -> list[str]:
-    from vidcap.models.sa_lstm import INIT_STATES
-
-    return list(INIT_STATES)
-
-
-def _embed_activations() -> list[str]:
-    from vidcap.models.mp_lstm import EMBED_ACTIVATIONS
-
-    return list(EMBED_ACTIVATIONS)
-
-
-def _reference_modes() -> list[str]:
-    from vidcap.data.dataset import REFERENCE_MODES
-
-    return list(REFERENCE_MODES)
-
-
-def _schedules() -> list[str]:
-    from vidcap.training.optim import SCHEDULES
-
-    return list(SCHEDULES)
-
-
-def _optimizers() -> list[str]:
-    from vidcap.training.optim import OPTIMIZERS
-
-    return list(OPTIMIZERS)
-
-
-def _clippers() -> list[str]:
-    from vidcap.training.optim import CLIPPERS
-
-    return list(CLIPPERS)
-
-
-def _precisions() -> list[str]:
-    from vidcap.precision import choices
-
-    return choices()
-
-
-def _monitors() -> list[str]:
-    from vidcap.inference.generate import MONITORS
-
-    return list(MONITORS)
-
-
-def _scst_baselines() -> list[str]:
-    from vidcap.training.scst import BASELINES
-
-    return list(BASELINES)
-
-
 @dataclass
 class DataConfig:
     annotations: List[str] = option([], "MSR-VTT-schema annotation files (videodatainfo.json)", one_or_more=True)
@@ -205,7 +140,7 @@ class DataConfig:
                                       ge=1)
     max_len: int = option(MAX_LEN, "training captions are cut to this many words (BOS/EOS not counted)", ge=1)
     references: str = option("all", "all: every (video, reference) pair each epoch; sample: one random "
-                             "reference per video", choices=_reference_modes)
+                             "reference per video", choices=REFERENCE_MODES)
     normalize: bool = option(True, "standardise features with the training split's per-dimension mean and std")
     deltas: bool = option(False, "append temporal differences (frame t minus frame t-1) to frame-like streams")
     delta_streams: List[str] = option([], "the frame-like streams to difference when deltas is on; [] = all")
@@ -227,7 +162,7 @@ class DataConfig:
 # default and type are read from the constructors (vidcap.models.all_options): a model's defaults are written once,
 # in its signature. What a signature cannot say is written here: the meaning, the range and the allowed values.
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "cell": {"doc": "recurrent cell", "choices": _cell_names},
+    "cell": {"doc": "recurrent cell", "choices": CELLS},
     "hidden_size": {"doc": "recurrent state size", "ge": 1},
     "embed_size": {"doc": "word embedding size (and the size features are projected to)", "ge": 1},
     "layers": {"doc": "stacked recurrent layers", "ge": 1},
@@ -235,11 +170,11 @@ MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "attention_size": {"doc": "hidden size of the additive (soft) attention", "ge": 1},
     "embed_activation": {"doc": "after the word and video embeddings (mp-lstm): none (linear, as Venugopalan et "
                                 "al.) or relu (X-modaler's TOKEN_EMBED/VISUAL_EMBED ACTIVATION)",
-                         "choices": _embed_activations},
+                         "choices": EMBED_ACTIVATIONS},
     "encoder": {"doc": "what the attention reads: none = the projected frame features (the SA-LSTM paper), lstm = "
-                       "a recurrent encoder's outputs over them", "choices": _sa_lstm_encoders},
+                       "a recurrent encoder's outputs over them", "choices": ENCODERS},
     "init_state": {"doc": "decoder state before the first word: zero (the SA-LSTM paper) or mean (tanh projection "
-                          "of the mean frame memory)", "choices": _sa_lstm_init_states},
+                          "of the mean frame memory)", "choices": INIT_STATES},
 }
 
 
@@ -259,16 +194,17 @@ def model_section(models: Registry | None = None) -> type:
         >>> model_section(only)().hidden_size
         512
     """
-    params = all_options(MODELS if models is None else models)
+    models = MODELS if models is None else models
+    params = all_options(models)
     undescribed = [option for option in params if option not in MODEL_OPTIONS]
     if undescribed:
         raise TypeError(f"model option(s) {', '.join(undescribed)} have no entry in MODEL_OPTIONS "
                         f"(vidcap/config/schema.py): add each one's meaning and range there")
-    if models is None and params.keys() != MODEL_OPTIONS.keys():
+    if models is MODELS and params.keys() != MODEL_OPTIONS.keys():
         raise TypeError(f"MODEL_OPTIONS describes {', '.join(MODEL_OPTIONS.keys() - params.keys())}, which no "
                         f"registered model takes: remove it")
     fields = [("name", str, option("sa-lstm", "decoder from the model registry (`vidcap list models`)",
-                                   choices=_model_names))]
+                                   choices=models.names))]
     fields += [(key, params[key].annotation, option(params[key].default, **about))
                for key, about in MODEL_OPTIONS.items() if key in params]
     return dataclasses.make_dataclass("ModelConfig", fields)
@@ -289,7 +225,7 @@ class TrainConfig:
     epochs: int = option(30, "passes over the training items", ge=1)
     batch_size: int = option(64, "global batch size (split across processes under torchrun)", ge=1)
     optimizer: str = option("adamw", "adamw (decoupled weight decay; with weight_decay 0 it is Adam) or sgd (with "
-                            "train.momentum; weight decay as L2, Caffe's and torch.optim.SGD's)", choices=_optimizers)
+                            "train.momentum; weight decay as L2, Caffe's and torch.optim.SGD's)", choices=OPTIMIZERS)
     momentum: float = option(0.9, "SGD momentum (train.optimizer=sgd only)", ge=0, lt=1)
     # Both optimizers move each weight by about lr per step: above 1 it only destroys the model (and near
     # 1e38 its step size overflows float32).
@@ -299,7 +235,7 @@ class TrainConfig:
     # schedule, step_epochs and step_gamma are lr_factor's arguments, defaults included.
     schedule: str = option(default_of(lr_factor, "schedule"), "learning rate after the warm-up: cosine (decays to "
                            "zero at the last step), constant (train.lr throughout) or step (times train.step_gamma "
-                           "every train.step_epochs epochs, counted from the first step)", choices=_schedules)
+                           "every train.step_epochs epochs, counted from the first step)", choices=SCHEDULES)
     step_epochs: float = option(default_of(lr_factor, "step_epochs"), "train.schedule=step: epochs between decays "
                                 "(a fraction is fine: Caffe's iteration counts)", gt=0)
     step_gamma: float = option(default_of(lr_factor, "step_gamma"), "train.schedule=step: factor applied at each "
@@ -308,14 +244,14 @@ class TrainConfig:
     grad_clip_mode: str = option("norm", "norm: rescale the gradients so their global L2 norm is at most "
                                  "train.grad_clip (Caffe's clip_gradients); value: clamp every gradient value to "
                                  "[-train.grad_clip, train.grad_clip] (X-modaler's GRAD_CLIP_TYPE value)",
-                                 choices=_clippers)
+                                 choices=CLIPPERS)
     ema: float = option(0.0, ">0: keep an exponential moving average of the weights with this decay per step "
                         "(e.g. 0.998); validation, best.pt and captions then use the averaged weights", ge=0, lt=1)
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss", ge=0, lt=1)
     scheduled_sampling: ScheduledSamplingConfig = section(
         ScheduledSamplingConfig, "feeding the model its own words during cross-entropy training")
     amp: str = option("auto", "mixed precision (vidcap.precision): auto (bf16 where supported on CUDA, else fp32), "
-                      "fp32 (no autocast; `off` says the same), bf16, fp16 (CUDA only)", choices=_precisions)
+                      "fp32 (no autocast; `off` says the same), bf16, fp16 (CUDA only)", choices=precision_choices)
     compile: bool = option(False, "torch.compile the model")
     seed: int = option(0, "seed of initialisation, shuffling and sampling")
     early_stop: int = option(5, "stop after this many epochs without a better validation score (0 = never)",
@@ -323,7 +259,7 @@ class TrainConfig:
     monitor: str = option("CIDEr", "validation score that selects best.pt and drives early stopping: CIDEr or "
                           "Bleu_4 (of the beam-searched captions; higher is better) or loss (the validation "
                           "references' cross-entropy under teacher forcing; lower is better)",
-                          choices=_monitors)
+                          choices=MONITORS)
     workers: int = option(2, "processes that read the training features the cache lacks (with data.cache_mb=0: "
                           "every item), ahead of the batches", ge=0)
     log_every: int = option(50, "log the training loss every this many steps", ge=1)
@@ -332,7 +268,7 @@ class TrainConfig:
     # The scst_* keys are SelfCritical's keyword arguments (train.scst_<name> sets <name>), defaults included.
     scst_samples: int = option(default_of(SelfCritical, "samples"), "sampled captions per video for SCST", ge=1)
     scst_baseline: str = option(default_of(SelfCritical, "baseline"), "SCST reward baseline: mean (of the other "
-                                "samples) or greedy (the greedy caption)", choices=_scst_baselines)
+                                "samples) or greedy (the greedy caption)", choices=BASELINES)
     scst_temperature: float = option(default_of(SelfCritical, "temperature"), "sampling temperature for SCST", gt=0)
     scst_max_len: int = option(default_of(SelfCritical, "max_len"), "longest sampled caption for SCST (words)", ge=1)
     scst_bleu_weight: float = option(default_of(SelfCritical, "bleu_weight"), "SCST reward = (1 - w) * CIDEr-D + "
