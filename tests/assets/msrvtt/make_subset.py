@@ -1,4 +1,5 @@
-"""Rebuild this folder's MSR-VTT subset from the full annotations (../shared/assets/msrvtt by default).
+"""Rebuild this folder's MSR-VTT subset from the full annotations (a folder holding the official MSR-VTT 1.0
+train_val_videodatainfo.json, test_videodatainfo.json and category.txt).
 
 The subset keeps whole videos (entry and all 20 sentences, the original fields, file order and split
 files) for:
@@ -8,7 +9,7 @@ files) for:
   * the video of every 30th caption (in file order, both files) holding a character other than a
     lowercase letter or a space, so the tokenizer tests see real punctuation, digits and clitics.
 
-Usage: python tests/assets/msrvtt/make_subset.py [FULL_DIR]   (writes next to this script)
+Usage: python tests/assets/msrvtt/make_subset.py FULL_DIR   (writes next to this script)
 """
 from __future__ import annotations
 
@@ -52,4 +53,6 @@ def main(full: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[3] / "shared" / "assets" / "msrvtt")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/assets/msrvtt/make_subset.py FULL_DIR  (the full MSR-VTT 1.0 annotations)")
+    main(Path(sys.argv[1]))
