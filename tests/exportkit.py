@@ -10,11 +10,11 @@ from typing import Any
 import torch
 
 from vidcap.data import Vocabulary, collate
-from vidcap.trained.checkpoint import save_checkpoint
-from vidcap.trained.folder import FILES
 from vidcap.features import get_backbone
 from vidcap.features.store import store_meta
 from vidcap.models import get_model
+from vidcap.trained.checkpoint import save_checkpoint
+from vidcap.trained.folder import FILES
 from vidcap.video import Sampling
 
 

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vidcap.inference.captioner import Captioner
-from vidcap.trained.hub import is_hub_id
 from vidcap.errors import UsageError, VidcapError
 from vidcap.files import write_json
+from vidcap.inference.captioner import Captioner
 from vidcap.outputs import Segment, save_preview, write_srt, write_vtt
+from vidcap.trained.hub import is_hub_id
 
 __all__ = ["DEFAULT_MAX_UPLOAD_MB", "PageResult", "SEGMENT_CHOICES", "build_page", "caption_video", "serve",
            "timeline_html"]

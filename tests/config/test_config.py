@@ -16,35 +16,35 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vidcap.cli import main
-from vidcap.data import CaptionDataset, vocab
 from vidcap.config import schema
-from vidcap.trained import model as trained
 from vidcap.config.loading import (
-    BASE_KEY,
-    MAX_BASE_DEPTH,
-    MAX_CONFIG_FILES,
-    config_files,
-    defaults,
-    describe,
-    keys,
-    load_config,
-    parse_override,
-)
-from vidcap.training.optim import lr_factor
+                                   BASE_KEY,
+                                   MAX_BASE_DEPTH,
+                                   MAX_CONFIG_FILES,
+                                   config_files,
+                                   defaults,
+                                   describe,
+                                   keys,
+                                   load_config,
+                                   parse_override,
+                                   )
 from vidcap.config.schema import (
-    MODEL_OPTIONS,
-    ModelConfig,
-    model_section,
-    section_docs,
-    specs,
-)
-from vidcap.training.scst import SelfCritical
-from vidcap.training.rundata import build_model, model_kwargs
+                                  MODEL_OPTIONS,
+                                  ModelConfig,
+                                  model_section,
+                                  section_docs,
+                                  specs,
+                                  )
+from vidcap.data import CaptionDataset, vocab
 from vidcap.errors import InputError, UsageError, keyed_error
 from vidcap.models import MODELS, all_options, get_model, greedy, list_models, model_options, sample
 from vidcap.models.mp_lstm import MPLSTM
 from vidcap.models.sa_lstm import SALSTM
 from vidcap.registry import Registry
+from vidcap.trained import model as trained
+from vidcap.training.optim import lr_factor
+from vidcap.training.rundata import build_model, model_kwargs
+from vidcap.training.scst import SelfCritical
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

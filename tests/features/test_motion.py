@@ -14,17 +14,17 @@ import torchvision
 from tinytask import TINY
 
 from vidcap.cli import main
-from vidcap.inference.captioner import Captioner
-from vidcap.trained.checkpoint import load_checkpoint
 from vidcap.config.loading import load_config
-from vidcap.training.rundata import check_aligned
-from vidcap.trained.model import check_stores
-from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore, extract, get_backbone, list_backbones
 from vidcap.features.extract import decode, model_input, video_entry
 from vidcap.features.motion import MODELS, summary
 from vidcap.features.sources import collect_sources
+from vidcap.inference.captioner import Captioner
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.trained.model import check_stores
+from vidcap.training.rundata import check_aligned
+from vidcap.training.trainer import train
 from vidcap.video import Sampling
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import torch
 from hostilekit import Case, refused, snapshot, unchanged, vidcap
 from hostile_models import copy_folder, edit_config, edit_tensors, run, store_spec
 from trainkit import BOTTLE
-from vidcap.trained.folder import CONFIG, FIRST_FORMAT, WEIGHTS
 from vidcap.features.backbone import file_digest
+from vidcap.trained.folder import CONFIG, FIRST_FORMAT, WEIGHTS
 
 SPEC = "stores[0].spec"
 

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from vidcap.cli import main
-from vidcap.inference.captioner import Captioner
 from vidcap.config.loading import load_config
-from vidcap.training.trainer import train
 from vidcap.features import extract
 from vidcap.features.sources import collect_sources
+from vidcap.inference.captioner import Captioner
+from vidcap.training.trainer import train
 from vidcap.video import Sampling, probe, windows
 
 from tinytask import TINY

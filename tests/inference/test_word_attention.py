@@ -10,11 +10,11 @@ from PIL import Image
 from trainkit import BOTTLE
 from vidcap.cli import main
 from vidcap.data import BOS
+from vidcap.errors import UsageError
 from vidcap.inference.attention import frame_attention, require_frame_attention
 from vidcap.inference.captioner import Captioner
-from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
-from vidcap.errors import UsageError
 from vidcap.models import frame_attention_models, get_model, list_models, model_options
+from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
 
 MASK = torch.tensor([[True, False, True, True, False, True]])  # two padded frames inside the clip
 

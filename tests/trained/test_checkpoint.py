@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from vidcap import __version__
-from vidcap.trained.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from vidcap.errors import InputError, UsageError
+from vidcap.trained.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 
 
 class _RunsCode:

@@ -20,12 +20,12 @@ from exportkit import COMMIT, hub_cache
 from trainkit import BOTTLE
 from vidcap import __version__
 from vidcap.cli import main
+from vidcap.errors import InputError, UsageError
 from vidcap.inference.captioner import Captioner
 from vidcap.trained.checkpoint import tensor_digest
-from vidcap.trained.hub import download, parse_hub_id, push
 from vidcap.trained.folder import CARD, CONFIG, FILES, FORMAT, WEIGHTS, read_model_folder
+from vidcap.trained.hub import download, parse_hub_id, push
 from vidcap.trained.model import export_model
-from vidcap.errors import InputError, UsageError
 
 @pytest.fixture
 def model(tiny_model):

@@ -13,11 +13,11 @@ import torch
 
 from exportkit import COMMIT, STREAMS, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
+from vidcap.errors import InputError
 from vidcap.inference.captioner import Captioner
+from vidcap.models import list_models
 from vidcap.trained.folder import CONFIG, FIRST_FORMAT, read_model_folder
 from vidcap.trained.model import export_model
-from vidcap.errors import InputError
-from vidcap.models import list_models
 
 @pytest.mark.slow  # every model: 15-30 s each on 2 shared cores
 @pytest.mark.parametrize("name", list_models())

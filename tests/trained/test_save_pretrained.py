@@ -12,11 +12,11 @@ from safetensors.torch import load_file
 
 from exportkit import COMMIT, hub_cache, logits, untrained_checkpoint
 from trainkit import BOTTLE
+from vidcap.errors import InputError, UsageError
 from vidcap.inference.captioner import Captioner
+from vidcap.models import list_models
 from vidcap.trained.folder import CARD, CONFIG, FILES, FORMAT, WEIGHTS
 from vidcap.trained.model import export_model
-from vidcap.errors import InputError, UsageError
-from vidcap.models import list_models
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,14 @@ import pytest
 import torch
 from exportkit import COMMIT, hub_cache, untrained_checkpoint
 
-from vidcap.data import collate
-from vidcap.trained.checkpoint import load_checkpoint
-from vidcap.trained.folder import CONFIG
 from vidcap.config.schema import specs
-from vidcap.training.trainer import train
-from vidcap.trained.model import EVAL_LIMITS, EvalSettings, TrainedModel
+from vidcap.data import collate
 from vidcap.errors import InputError, UsageError
 from vidcap.models import list_models
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.trained.folder import CONFIG
+from vidcap.trained.model import EVAL_LIMITS, EvalSettings, TrainedModel
+from vidcap.training.trainer import train
 
 # what untrained_checkpoint records: none of them the defaults, so a default taken anywhere on the way shows
 SETTINGS = EvalSettings(beam_size=2, max_len=6, length_penalty=0.0, block_trigrams=False, allow_unk=False,

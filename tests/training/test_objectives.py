@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from vidcap.data import BOS, PAD, UNK, Batch
-from vidcap.training.objectives import CrossEntropy
 from vidcap.models import get_model
+from vidcap.training.objectives import CrossEntropy
 
 
 def test_scheduled_sampling_never_feeds_pad_bos_or_unk_back():

@@ -7,10 +7,10 @@ import pytest
 
 from vidcap.cli import main
 from vidcap.config.loading import load_config
-from vidcap.training.trainer import train
 from vidcap.errors import InputError
 from vidcap.features.spec import FeatureSpec
 from vidcap.features.store import StoreWriter
+from vidcap.training.trainer import train
 
 from tinytask import TINY, make_task
 

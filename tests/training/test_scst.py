@@ -13,13 +13,13 @@ import torch
 from pycocoevalcap.cider.cider import Cider
 
 from vidcap.data import EOS, PAD, collate
-from vidcap.trained.checkpoint import load_checkpoint
-from vidcap.inference.generate import tokenized
-from vidcap.training.scst import SelfCritical
-from vidcap.training.rundata import build_data, build_model
-from vidcap.training.trainer import train
 from vidcap.errors import UsageError
+from vidcap.inference.generate import tokenized
 from vidcap.models import greedy, sample
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.training.rundata import build_data, build_model
+from vidcap.training.scst import SelfCritical
+from vidcap.training.trainer import train
 
 
 @pytest.fixture

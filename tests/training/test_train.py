@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from vidcap.trained.checkpoint import load_checkpoint
-from vidcap.training.optim import lr_factor
-from vidcap.trained.model import EvalSettings, TrainedModel
-from vidcap.training.trainer import train
 from vidcap.errors import InputError, UsageError
 from vidcap.models import get_model, greedy
+from vidcap.trained.checkpoint import load_checkpoint
+from vidcap.trained.model import EvalSettings, TrainedModel
+from vidcap.training.optim import lr_factor
+from vidcap.training.trainer import train
 
 from tinytask import CAPTIONS, TINY
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 from vidcap.data import Annotations
-from vidcap.training.scst import SelfCritical
-from vidcap.training.trainer import Trainer
 from vidcap.models import greedy
 from vidcap.models.rnn import Recurrent
+from vidcap.training.scst import SelfCritical
+from vidcap.training.trainer import Trainer
 
 from benchmarks._msrvtt import add_references_argument, annotations, feature_store, training_config
 

@@ -27,18 +27,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vidcap.demo.synthetic import SyntheticDataset, attribute_accuracy, generate
-from vidcap.inference.captioner import Captioner
 from vidcap.config.loading import load_config
-from vidcap.training.trainer import train
+from vidcap.demo.synthetic import SyntheticDataset, attribute_accuracy, generate
 from vidcap.errors import InputError, UsageError
 from vidcap.features import extract, get_backbone
 from vidcap.features.sources import collect_sources
 from vidcap.files import write_json
+from vidcap.inference.captioner import Captioner
 from vidcap.metrics.java import require_java
 from vidcap.metrics.meteor import MeteorPool, meteor_processes
 from vidcap.metrics.scoring import score_results
 from vidcap.outputs import Segment, save_preview, write_results, write_srt
+from vidcap.training.trainer import train
 from vidcap.video import Sampling
 
 __all__ = ["DemoProfile", "PROFILES", "run_demo"]

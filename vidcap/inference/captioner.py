@@ -34,17 +34,17 @@ import torch
 
 from vidcap.data import Annotations, EvalDataset, collate, frame_indices, select
 from vidcap.device import resolve_device
-from vidcap.inference.attention import WordAttention, frame_attention
-from vidcap.inference.generate import generate_captions
-from vidcap.trained.hub import is_hub_id
-from vidcap.trained.model import TrainedModel
 from vidcap.errors import InputError, UsageError
 from vidcap.features import FeatureStore
 from vidcap.features.backbone import Backbone, rebuild_backbone
 from vidcap.features.extract import decode, video_entry
 from vidcap.features.sources import collect_sources
 from vidcap.features.spec import FeatureSpec
+from vidcap.inference.attention import WordAttention, frame_attention
+from vidcap.inference.generate import generate_captions
 from vidcap.progress import bar as progress_bar
+from vidcap.trained.hub import is_hub_id
+from vidcap.trained.model import TrainedModel
 from vidcap.video import Clip, Sampling, probe, windows
 from vidcap.video.scenes import SEGMENTERS
 

@@ -36,14 +36,14 @@ from torch import Tensor, nn
 from vidcap.errors import UsageError
 from vidcap.models.attention import AdditiveAttention
 from vidcap.models.base import (
-    CaptionModel,
-    Feats,
-    Masks,
-    State,
-    frame_sequence,
-    masked_mean,
-    positive_int,
-)
+                                CaptionModel,
+                                Feats,
+                                Masks,
+                                State,
+                                frame_sequence,
+                                masked_mean,
+                                positive_int,
+                                )
 
 
 class TopDown(CaptionModel):

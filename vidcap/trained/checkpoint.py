@@ -42,9 +42,9 @@ from typing import Any, Mapping
 import torch
 
 from vidcap import checks
-from vidcap.version import __version__
 from vidcap.errors import InputError, UsageError
 from vidcap.files import write_atomic
+from vidcap.version import __version__
 
 FORMAT = "vidcap-checkpoint/1"
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype, torch.device)

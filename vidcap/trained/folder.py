@@ -47,13 +47,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidcap.version import __version__
 from vidcap.data import FeatureNormalizer, Vocabulary
-from vidcap.trained.checkpoint import check_finite, tensor_digest
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import check_identity
 from vidcap.files import read_json, write_atomic, write_json
 from vidcap.models import CaptionModel, get_model
+from vidcap.trained.checkpoint import check_finite, tensor_digest
+from vidcap.version import __version__
 
 __all__ = ["CARD", "CONFIG", "FILES", "FIRST_FORMAT", "FORMAT", "WEIGHTS", "build_model", "check_state", "dims_from_config",
            "ordered_dims", "read_model_folder", "write_model_folder"]

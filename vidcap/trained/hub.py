@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vidcap.version import __version__
 from vidcap.errors import InputError, UsageError
+from vidcap.version import __version__
 
 __all__ = ["PREFIX", "download", "is_hub_id", "parse_hub_id", "push"]
 

@@ -35,9 +35,9 @@ from typing import Any
 from vidcap.data import FeatureNormalizer, Vocabulary, resolve_streams
 from vidcap.data.streams import Stream
 from vidcap.data.vocab import MAX_LEN
-from vidcap.trained.checkpoint import check_finite, load_checkpoint, save_checkpoint
 from vidcap.errors import InputError, UsageError
 from vidcap.models import CaptionModel
+from vidcap.trained.checkpoint import check_finite, load_checkpoint, save_checkpoint
 from vidcap.video import Sampling
 
 __all__ = ["EVAL_LIMITS", "EvalSettings", "TrainedModel", "check_stores", "export_model"]
@@ -120,8 +120,8 @@ def check_stores(paths: Sequence[Any], metas: Sequence[Mapping[str, Any]], train
         ...              against="checkpoint best.pt")                                    # doctest: +SKIP
     """
     from vidcap.features.spec import (
-        FeatureSpec,  # the features package is heavy; the config schema imports this
-    )
+                                      FeatureSpec,  # the features package is heavy; the config schema imports this
+                                      )
 
     if len(metas) != len(trained):
         raise InputError(f"{against} was trained on {len(trained)} feature store(s) "

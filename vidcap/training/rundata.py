@@ -20,10 +20,10 @@ from omegaconf import DictConfig
 
 from vidcap.data import (Annotations, CaptionDataset, EvalDataset, FeatureNormalizer, Vocabulary,
                          build_vocabulary)
-from vidcap.trained.model import EvalSettings, TrainedModel
 from vidcap.errors import InputError, UsageError, keyed_error
 from vidcap.features.spec import FeatureSpec
 from vidcap.models import CaptionModel, get_model, model_options
+from vidcap.trained.model import EvalSettings, TrainedModel
 
 __all__ = ["RunData", "build_data", "build_model", "check_aligned", "model_kwargs"]
 

@@ -39,8 +39,8 @@ from torch import Tensor, nn
 
 from vidcap.data import EOS, Batch, Vocabulary
 from vidcap.data.vocab import MAX_LEN
-from vidcap.inference.generate import tokenized, tokenized_references
 from vidcap.errors import UsageError
+from vidcap.inference.generate import tokenized, tokenized_references
 from vidcap.metrics import CiderD
 from vidcap.models import CaptionModel, Decoded, greedy, sample
 

@@ -41,26 +41,26 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from vidcap import precision
+from vidcap.checks import finite_problem
 from vidcap.data.loader import CachedLoader
 from vidcap.device import resolve_device
-from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
-from vidcap.trained.folder import check_state
 from vidcap.distributed import (DistContext, all_gather_objects, all_reduce_sum, barrier,
-                                       close_distributed, init_distributed)
-from vidcap.inference.generate import (MONITORS, batches_in_order, generate_captions, reference_scorer,
-                                    validation_scores)
-from vidcap.training.objectives import CrossEntropy
-from vidcap.training.optim import CLIPPERS, OPTIMIZERS, lr_factor
-from vidcap.training.scst import SelfCritical
-from vidcap.training.resume import check_resume_config
-from vidcap.training.rundata import RunData, build_data, build_model
-from vidcap.trained.model import EvalSettings, TrainedModel
-from vidcap.checks import finite_problem
+                                close_distributed, init_distributed)
 from vidcap.errors import InputError, UsageError, listing
 from vidcap.files import write_json
+from vidcap.inference.generate import (MONITORS, batches_in_order, generate_captions, reference_scorer,
+                                       validation_scores)
 from vidcap.metrics.display import format_scores
 from vidcap.progress import bar as progress_bar
-from vidcap import precision
+from vidcap.trained.checkpoint import load_checkpoint, save_checkpoint
+from vidcap.trained.folder import check_state
+from vidcap.trained.model import EvalSettings, TrainedModel
+from vidcap.training.objectives import CrossEntropy
+from vidcap.training.optim import CLIPPERS, OPTIMIZERS, lr_factor
+from vidcap.training.resume import check_resume_config
+from vidcap.training.rundata import RunData, build_data, build_model
+from vidcap.training.scst import SelfCritical
 
 __all__ = ["train"]
 
