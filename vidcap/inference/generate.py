@@ -51,7 +51,7 @@ def generate_captions(model: CaptionModel, dataset: EvalDataset, vocab: Vocabula
     also the run's validation settings), whose fields hold the one default of each.
 
     Example:
-        >>> settings = EvalSettings(beam_size=5)   # the others at their defaults
+        >>> settings = EvalSettings(beam_size=5)   # the others at their defaults   # doctest: +SKIP
         >>> generate_captions(model, EvalDataset("feats/", ann, split="test"), vocab,
         ...                   **settings.decoding())["video7010"]  # doctest: +SKIP
         'a man is playing a guitar'
