@@ -550,3 +550,20 @@ def test_resumable_keys_are_the_trainers_and_exist_in_the_schema():
     schema = specs()
     assert RESUMABLE <= set(schema), RESUMABLE - set(schema)  # a renamed key must not drop out silently
     assert {k for k, s in schema.items() if s.resumable} == RESUMABLE
+
+
+def test_the_layer_bound_is_the_models_and_the_configs_alike():
+    # One bound, in vidcap.models.base: a config asking for more layers is refused as it loads, and a model file
+    # (which never passes through the config) is refused by the constructor, before anything is built.
+    from vidcap.models.base import MAX_LAYERS
+
+    assert specs()["model.layers"].bounds.le == MAX_LAYERS
+    load_config(None, [f"model.layers={MAX_LAYERS}"])
+    with pytest.raises(UsageError, match=rf"^model\.layers=100000 \(override 'model.layers=100000'\): "
+                                         rf"must be in \[1, {MAX_LAYERS}\]$"):
+        load_config(None, ["model.layers=100000"])
+    stacked = [name for name in list_models() if "layers" in model_options(name)]
+    assert stacked  # mp-lstm, s2vt, sa-lstm
+    for name in stacked:
+        with pytest.raises(UsageError, match=f"layers must be at most {MAX_LAYERS}, got 100000"):
+            get_model(name, vocab_size=9, input_dims={"frame": 4}, layers=100_000)

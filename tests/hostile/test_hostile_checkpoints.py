@@ -122,6 +122,8 @@ CASES = [
     Case("huge hidden size", _edit(lambda d, k: d["model"]["config"].update(hidden_size=10**7)), ("needs float32",)),
     Case("huge vocabulary size", _edit(lambda d, k: d["model"]["config"].update(vocab_size=10**9)), ("needs float32",)),
     Case("sizes that overflow", _edit(lambda d, k: d["model"]["config"].update(hidden_size=10**12)), ("model.config",)),
+    Case("a hundred thousand layers", _edit(lambda d, k: d["model"]["config"].update(layers=100_000)),
+         ("model.config", "layers must be at most 64")),
     Case("unknown model", _edit(lambda d, k: d["model"]["config"].update(name="gpt-5")), ("gpt-5",)),
     Case("model config not a dict", _edit(lambda d, k: d["model"].update(config="sa-lstm")), ("model.config",)),
     Case("a string where a tensor belongs", _edit(lambda d, k: _state(d).update({"out.bias": "rm -rf /"})),
@@ -162,4 +164,4 @@ def test_a_hostile_checkpoint_is_refused(models, tmp_path, case):
 
 
 def test_the_suite_counts_its_cases():
-    assert len(CASES) == 38 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) == 39 and len({c.name for c in CASES}) == len(CASES)

@@ -150,6 +150,8 @@ CASES = [
     Case("huge hidden size", _config(lambda c: c["model"].update(hidden_size=10**7)), W + ("needs float32",)),
     Case("huge vocabulary size", _config(lambda c: c["model"].update(vocab_size=10**9)), W + ("needs float32",)),
     Case("sizes that overflow", _config(lambda c: c["model"].update(hidden_size=10**12, embed_size=10**12)), C),
+    Case("a hundred thousand layers", _config(lambda c: c["model"].update(layers=100_000)),
+         C + ("layers must be at most 64",)),
     Case("vocabulary of another size", _config(lambda c: c["vocab"]["words"].pop()), C + ("vocabulary",)),
     Case("other format", _config(lambda c: c.update(format="vidcap-model/99")), C + ("vidcap-model/99",)),
     Case("stores not a list", _config(lambda c: c.update(stores={"0": 1})), C + ("stores",)),
@@ -228,5 +230,5 @@ def test_the_recorded_weights_path_is_never_used(models, tmp_path):
 
 
 def test_the_suite_counts_its_cases():
-    assert len(CASES) == 52 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) == 53 and len({c.name for c in CASES}) == len(CASES)
     assert os.environ.get("YOLO_OFFLINE") == "1"  # set by conftest; the fetch refusal does not rely on it

@@ -36,6 +36,7 @@ from vidcap.data.vocab import MAX_LEN
 from vidcap.errors import UsageError
 from vidcap.inference.generate import MONITORS
 from vidcap.models import CELLS, MODELS, all_options
+from vidcap.models.base import MAX_LAYERS
 from vidcap.models.mp_lstm import EMBED_ACTIVATIONS
 from vidcap.models.sa_lstm import ENCODERS, INIT_STATES
 from vidcap.precision import choices as precision_choices
@@ -165,7 +166,7 @@ MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "cell": {"doc": "recurrent cell", "choices": CELLS},
     "hidden_size": {"doc": "recurrent state size", "ge": 1},
     "embed_size": {"doc": "word embedding size (and the size features are projected to)", "ge": 1},
-    "layers": {"doc": "stacked recurrent layers", "ge": 1},
+    "layers": {"doc": "stacked recurrent layers", "ge": 1, "le": MAX_LAYERS},
     "dropout": {"doc": "dropout on embeddings, features and decoder outputs (0 = none)", "ge": 0, "lt": 1},
     "attention_size": {"doc": "hidden size of the additive (soft) attention", "ge": 1},
     "embed_activation": {"doc": "after the word and video embeddings (mp-lstm): none (linear, as Venugopalan et "

@@ -36,10 +36,28 @@ Masks = Mapping[str, Tensor]
 State = dict[str, Tensor]  # encoder outputs and decoder states: batch-first tensors by name
 
 
-def positive_int(name: str, value: object) -> int:
-    """``value`` when it is an int ≥ 1 (bools excluded), else a ``UsageError`` naming ``name``."""
+# Stacked recurrent layers a model may have. Captioning decoders use one to four; the bound is what keeps a model
+# file that asks for 100,000 from costing minutes of building (each layer is modules and state, before any size
+# check can count parameters). The config schema's model.layers range reads it.
+MAX_LAYERS = 64
+
+
+def positive_int(name: str, value: object, *, at_most: int | None = None) -> int:
+    """``value`` when it is an int ≥ 1 (bools excluded) and, when ``at_most`` is given, no larger than it;
+    else a ``UsageError`` naming ``name``.
+
+    Example:
+        >>> positive_int("layers", 2, at_most=MAX_LAYERS)
+        2
+        >>> positive_int("layers", 100000, at_most=MAX_LAYERS)
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.UsageError: layers must be at most 64, got 100000
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    if at_most is not None and value > at_most:
+        raise UsageError(f"{name} must be at most {at_most}, got {value!r}")
     return value
 
 
@@ -214,7 +232,7 @@ class CaptionModel(nn.Module, metaclass=ABCMeta):
             raise UsageError(f"vocab_size must count the special tokens PAD, BOS, EOS, UNK too, got {vocab_size}")
         self.embed_size = positive_int("embed_size", embed_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
-        self.layers = positive_int("layers", layers)
+        self.layers = positive_int("layers", layers, at_most=MAX_LAYERS)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise UsageError(f"dropout must be a number in [0, 1), got {dropout!r}")
         cell_spec(cell)  # fail early with the list of cells
