@@ -388,7 +388,8 @@ def test_a_chain_of_max_depth_loads(tmp_path):
 
 def test_unset_is_back_to_the_default_and_set_by_nobody(tmp_path):
     demo = ROOT / "configs" / "demo.yaml"
-    with pytest.raises(UsageError, match="model topdown does not take encoder"):
+    with pytest.raises(UsageError, match=r"model topdown does not take encoder .* Unset it with the override "
+                                         r"~model\.encoder \(or model\.encoder=null\)"):
         load_config(demo, ["model.name=topdown"])
     for unset in ("~model.encoder", "model.encoder=null"):
         cfg = load_config(demo, ["model.name=topdown", unset])

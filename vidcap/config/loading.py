@@ -176,7 +176,8 @@ def _check_model_options(tree: Mapping[str, Any], origins: Mapping[str, str]) ->
             raise UsageError(
                 f"{key}={shown(tree['model'][option])} ({source}): model {name} does not take {option} "
                 f"(an option of {', '.join(takers)}); its options: {', '.join(options)}. "
-                f"Remove {key} from the config, or choose a model that takes it")
+                f"Unset it with the override ~{key} (or {key}=null), remove it from the config, or choose a model "
+                "that takes it")
 
 
 def parse_override(item: str) -> dict[str, Any]:
