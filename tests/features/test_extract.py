@@ -291,3 +291,22 @@ def test_strided_extraction_takes_hobincars_frames_and_records_them(tmp_path):
     assert spec["sampling"] == sampling.to_dict() and spec["preprocessing"]["fit"] == "short"
     stored = _arrays(tmp_path / "store")["clip"]
     assert stored["frame"].shape[0] == 3 and list(stored["indices"]) == [8, 18, 28]
+
+
+def test_features_beyond_the_stored_dtype_give_no_caption(real_videos):
+    # Captioning a raw file makes its features as extraction stores them (float16 here); a value beyond float16's
+    # range becomes inf in that cast. The store's writer refuses such an entry; the captioning path must too,
+    # instead of decoding a caption from inf. A real backbone, its last normalisation pushed past the range.
+    import torch
+
+    from vidcap.errors import InputError
+    from vidcap.features.extract import decode, video_entry
+
+    clip = decode(real_videos[0], Sampling(frames=2))
+    backbone = get_backbone("resnet18", weights="none", input_size=32)
+    assert video_entry(backbone, clip)["frame"].dtype == np.float16  # finite as built
+    last_norm = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+    with torch.no_grad():
+        last_norm.bias.fill_(1e6)
+    with pytest.raises(InputError, match=rf"^{real_videos[0]}: resnet18 stream frame \(float16\): 1024 non-finite"):
+        video_entry(backbone, clip)

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 import torch
 
+from vidcap.checks import finite_problem
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
@@ -131,7 +132,13 @@ def video_entry(backbone: Backbone, clip: Clip, batch_size: int | None = None) -
                          "with decode(path, sampling, backbone.windows)")
     batcher = _Batcher(backbone, batch_size or default_batch_size(backbone))
     jobs = batcher.add({"frames": torch.from_numpy(model_input(backbone.transform, clip))}) + batcher.flush()
-    return _stored(backbone, jobs[0], clip.frames.shape[1:3])
+    entry = _stored(backbone, jobs[0], clip.frames.shape[1:3])
+    for name, array in entry.items():  # as the store's writer refuses them: a caption from inf is no caption
+        problem = finite_problem(array)
+        if problem is not None:
+            raise InputError(f"{clip.info.path}: {backbone.name} stream {name} ({array.dtype}): {problem}, e.g. a "
+                             "value beyond the stored dtype's range; no caption from these features")
+    return entry
 
 
 def model_input(transform: Transform, clip: Clip) -> np.ndarray:

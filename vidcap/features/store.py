@@ -300,7 +300,10 @@ def to_stored(streams: Mapping[str, np.ndarray], dtypes: Mapping[str, str]) -> d
         >>> to_stored({"frame": np.array([0.1])}, {"frame": "float16"})["frame"].dtype
         dtype('float16')
     """
-    return {k: np.ascontiguousarray(v, dtypes[k]) for k, v in streams.items()}
+    # A value beyond float16's range becomes inf here; the writer's finiteness check then refuses it, naming
+    # the video, the stream and the dtype, so numpy's overflow warning would only repeat that without the names.
+    with np.errstate(over="ignore"):
+        return {k: np.ascontiguousarray(v, dtypes[k]) for k, v in streams.items()}
 
 
 class StoreWriter:
