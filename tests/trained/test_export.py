@@ -1,4 +1,4 @@
-"""Model folders (vidcap/trained/folder.py, modelcard.py, hub.py; `vidcap export` / `push`): the folder
+"""Model folders (vidcap/trained/folder.py, card.py, hub.py; `vidcap export` / `push`): the folder
 captions exactly as its checkpoint, loads from a local folder and from a Hugging Face cache with the
 network off, and every damaged or lying folder is refused with the file named and nothing executed."""
 from __future__ import annotations
