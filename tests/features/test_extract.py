@@ -308,5 +308,6 @@ def test_features_beyond_the_stored_dtype_give_no_caption(real_videos):
     last_norm = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
     with torch.no_grad():
         last_norm.bias.fill_(1e6)
-    with pytest.raises(InputError, match=rf"^{real_videos[0]}: resnet18 stream frame \(float16\): 1024 non-finite"):
+    with pytest.raises(InputError, match=rf"^{real_videos[0]}: resnet18 features, stream frame \(float16\): "
+                                         r"1024 non-finite"):
         video_entry(backbone, clip)

@@ -49,8 +49,7 @@ from vidcap.training.scst import BASELINES, SelfCritical
 __all__ = ["MODEL_OPTIONS", "Bounds", "Config", "KeySpec", "default_of", "model_section", "option", "section",
            "section_docs", "specs"]
 
-# The values a key takes: a list, a registry (its names, read when listed, so a name registered later counts) or a
-# function returning them.
+# A key's values: a list, a registry (its names, read when listed: a name registered later counts), or a function.
 Choices = Union[Sequence[str], Mapping[str, Any], Callable[[], Sequence[str]]]
 
 

@@ -36,7 +36,6 @@ import cv2
 import numpy as np
 import torch
 
-from vidcap.checks import finite_problem
 from vidcap.errors import InputError, UsageError, VidcapError
 from vidcap.features.backbone import Backbone, Transform, get_backbone
 from vidcap.features.sources import Source, collect_sources, parse_shard, select_shard
@@ -132,13 +131,8 @@ def video_entry(backbone: Backbone, clip: Clip, batch_size: int | None = None) -
                          "with decode(path, sampling, backbone.windows)")
     batcher = _Batcher(backbone, batch_size or default_batch_size(backbone))
     jobs = batcher.add({"frames": torch.from_numpy(model_input(backbone.transform, clip))}) + batcher.flush()
-    entry = _stored(backbone, jobs[0], clip.frames.shape[1:3])
-    for name, array in entry.items():  # as the store's writer refuses them: a caption from inf is no caption
-        problem = finite_problem(array)
-        if problem is not None:
-            raise InputError(f"{clip.info.path}: {backbone.name} stream {name} ({array.dtype}): {problem}, e.g. a "
-                             "value beyond the stored dtype's range; no caption from these features")
-    return entry
+    streams = _finalized(backbone, jobs[0], clip.frames.shape[1:3])
+    return to_stored(streams, backbone.stored_dtypes, f"{clip.info.path}: {backbone.name} features")
 
 
 def model_input(transform: Transform, clip: Clip) -> np.ndarray:
@@ -162,11 +156,11 @@ def default_batch_size(backbone: Backbone) -> int:
     return sizes.get(backbone.device.type, sizes["cpu"])
 
 
-def _stored(backbone: Backbone, job: "_Job", frame_size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """A finished job's outputs joined, finalised for the frame size, in the stored dtypes."""
+def _finalized(backbone: Backbone, job: "_Job", frame_size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """A finished job's outputs joined and finalised for the frame size (``to_stored`` then casts them, once:
+    in the store's writer, or in :func:`video_entry`)."""
     streams = {k: np.concatenate([p[k] for p in job.parts]) for k in job.parts[0]}
-    streams = backbone.finalize(streams, tuple(int(x) for x in frame_size))
-    return to_stored(streams, backbone.stored_dtypes)
+    return backbone.finalize(streams, tuple(int(x) for x in frame_size))
 
 
 class _Clips(torch.utils.data.Dataset):
@@ -395,5 +389,5 @@ class _Run:
 def _write(writer: StoreWriter, model: Backbone, job: _Job) -> None:
     item = job.item
     info = {k: _jsonable(v) if isinstance(v, (Path, np.generic)) else v for k, v in item["info"].items()}
-    writer.write(item["video_id"], _stored(model, job, item["size"]), indices=np.asarray(item["indices"]),
+    writer.write(item["video_id"], _finalized(model, job, item["size"]), indices=np.asarray(item["indices"]),
                  timestamps=np.asarray(item["timestamps"]), info=info)

@@ -292,18 +292,27 @@ def store_meta(spec: FeatureSpec, dims: Mapping[str, Iterable[int]], extra: Mapp
         "vidcap_version": __version__}))
 
 
-def to_stored(streams: Mapping[str, np.ndarray], dtypes: Mapping[str, str]) -> dict[str, np.ndarray]:
+def to_stored(streams: Mapping[str, np.ndarray], dtypes: Mapping[str, str], where: str) -> dict[str, np.ndarray]:
     """Arrays as a store holds them (``dtypes`` per stream: float16, int16): what the writer writes and
-    what captioning a raw file feeds the model, so the two agree bit for bit.
+    what captioning a raw file feeds the model, so the two agree bit for bit. A stream that is not finite in
+    its stored dtype (NaN, or a value beyond float16's ±65504, which the cast makes infinite) is an
+    InputError naming ``where``, the stream and the dtype: neither a store nor a caption is made from it.
 
     Example:
-        >>> to_stored({"frame": np.array([0.1])}, {"frame": "float16"})["frame"].dtype
+        >>> to_stored({"frame": np.array([0.1])}, {"frame": "float16"}, "video v1")["frame"].dtype
         dtype('float16')
+        >>> to_stored({"frame": np.array([1e5])}, {"frame": "float16"}, "video v1")
+        Traceback (most recent call last):
+        ...
+        vidcap.errors.InputError: video v1, stream frame (float16): 1 non-finite value (NaN or infinity) of 1, first at index (0,)
     """
-    # A value beyond float16's range becomes inf here; the writer's finiteness check then refuses it, naming
-    # the video, the stream and the dtype, so numpy's overflow warning would only repeat that without the names.
-    with np.errstate(over="ignore"):
-        return {k: np.ascontiguousarray(v, dtypes[k]) for k, v in streams.items()}
+    with np.errstate(over="ignore"):  # the overflow is reported below, with the names numpy does not know
+        arrays = {k: np.ascontiguousarray(v, dtypes[k]) for k, v in streams.items()}
+    for name, array in arrays.items():
+        problem = finite_problem(array)
+        if problem is not None:
+            raise InputError(f"{where}, stream {name} ({array.dtype}): {problem}")
+    return arrays
 
 
 class StoreWriter:
@@ -361,12 +370,7 @@ class StoreWriter:
         nothing written) when a stream holds a NaN or infinity, e.g. a value beyond float16's range."""
         if set(streams) != set(self.spec.dtypes):
             raise ValueError(f"video {video_id!r}: streams {sorted(streams)}, the store has {sorted(self.spec.dtypes)}")
-        arrays = to_stored(streams, self.spec.dtypes)
-        for name, array in arrays.items():  # after the cast: float16 turns values beyond ±65504 into inf
-            problem = finite_problem(array)
-            if problem is not None:
-                raise InputError(f"feature store {self.path}: video {video_id!r}, stream {name} "
-                                 f"({array.dtype}): {problem}; not written")
+        arrays = to_stored(streams, self.spec.dtypes, f"feature store {self.path}: video {video_id!r} not written")
         arrays.update(_indices=np.asarray(indices, np.int64), _timestamps=np.asarray(timestamps, np.float64),
                       _info=np.array(json.dumps(info, sort_keys=True)))
         write_atomic(self.videos / f"{quote_id(video_id)}{ENTRY_SUFFIX}", lambda f: np.savez(f, **arrays))
